@@ -1,0 +1,621 @@
+"""A fake of Google's OAuth token endpoint, Sheets v4 and Drive v3 on one loopback URL, with fault injection.
+
+Run standalone: python -m tests.fakes.google_api --port 0 [--state FILE] [--write-credentials FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import random
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import discovery, fieldmask
+from .cells import ApiError
+from .sheets_model import Sheet, Spreadsheet, new_id
+
+SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@dataclass
+class Fault:
+    """What the next matching request gets instead of a normal answer."""
+
+    kind: str  # "status", "slow", "drop"
+    status: int = 503
+    retry_after: float | None = None
+    html: bool = False
+    delay: float = 0.0
+    path: str = ""  # only requests whose path contains this
+    method: str = ""  # only this HTTP method ("" any)
+    remaining: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.path in path and (not self.method or self.method == method)
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict
+    body: Any
+    status: int = 0
+    fault: str = ""
+
+    @property
+    def is_sheets(self) -> bool:
+        return self.path.startswith("/v4/")
+
+    @property
+    def is_sheets_read(self) -> bool:
+        return self.is_sheets and self.method == "GET"
+
+    @property
+    def is_sheets_write(self) -> bool:
+        return self.is_sheets and self.method in ("POST", "PUT")
+
+
+@dataclass
+class World:
+    """Everything the fake knows; tests read and change it directly."""
+
+    spreadsheets: dict[str, Spreadsheet] = field(default_factory=dict)
+    service_accounts: dict[str, Any] = field(default_factory=dict)  # e-mail -> RSA public key
+    tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (e-mail, expiry)
+    log: list[LoggedRequest] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    quota_per_minute: int | None = None
+    token_lifetime: int = 3600
+    validate: bool = True
+    violations: list[str] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(1234))
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # -- helpers for tests -------------------------------------------------------------------
+    def add_spreadsheet(self, title: str, sheets: dict[str, list[list]] | None = None,
+                        owners: set[str] | None = None, spreadsheet_id: str | None = None,
+                        rows: int = 1000, cols: int = 26) -> Spreadsheet:
+        """A spreadsheet as if a person made it; owners None means every service account may open it."""
+        from .cells import parse_input
+
+        with self.lock:
+            ss = Spreadsheet(spreadsheet_id or new_id(self.rng), title, [], owners=owners)
+            for i, (name, grid) in enumerate((sheets or {"Sheet1": []}).items()):
+                sheet = Sheet(sheet_id=0 if i == 0 else self.rng.randrange(1, 2**31 - 1), title=name,
+                              rows=max(rows, len(grid)), cols=max(cols, max((len(r) for r in grid), default=0)))
+                for ri, row in enumerate(grid):
+                    for ci, v in enumerate(row):
+                        sheet.put(ri, ci, parse_input(v, True, None) if v is not None else None)
+                ss.sheets.append(sheet)
+            self.spreadsheets[ss.spreadsheet_id] = ss
+            return ss
+
+    def grid(self, spreadsheet_id: str, title: str, render: str = "UNFORMATTED_VALUE") -> list[list]:
+        """A worksheet's values as a list of rows, as values.get would render them."""
+        with self.lock:
+            ss = self.spreadsheets[spreadsheet_id]
+            return ss.values_get(ss.sheet_by_title(title).title and f"'{title.replace(chr(39), chr(39) * 2)}'",
+                                 render, "SERIAL_NUMBER").get("values", [])
+
+    def arm(self, kind: str, count: int = 1, **kw) -> Fault:
+        fault = Fault(kind=kind, remaining=count, **kw)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_log(self) -> None:
+        with self.lock:
+            self.log.clear()
+
+    def sheets_requests(self) -> list[LoggedRequest]:
+        with self.lock:
+            return [r for r in self.log if r.is_sheets]
+
+    def dump(self) -> dict:
+        with self.lock:
+            return {"spreadsheets": [
+                {"id": ss.spreadsheet_id, "title": ss.title,
+                 "owners": sorted(ss.owners) if ss.owners is not None else None,
+                 "sheets": [{"title": s.title, "sheetId": s.sheet_id, "rows": s.rows, "cols": s.cols,
+                             "hidden": s.hidden, "frozenRows": s.frozen_rows,
+                             "values": self.grid(ss.spreadsheet_id, s.title)} for s in ss.sheets]}
+                for ss in self.spreadsheets.values()]}
+
+    def load(self, state: dict) -> None:
+        for ss in state.get("spreadsheets", []):
+            owners = set(ss["owners"]) if ss.get("owners") is not None else None
+            self.add_spreadsheet(ss["title"], {s["title"]: s.get("values", []) for s in ss["sheets"]},
+                                 owners=owners, spreadsheet_id=ss.get("id"))
+
+
+class OAuthError(Exception):
+    """The token endpoint answers in OAuth's shape, not Google's API envelope."""
+
+    def __init__(self, error: str, description: str):
+        super().__init__(description)
+        self.payload = {"error": error, "error_description": description}
+
+
+class FakeGoogle:
+    """The server: start() binds 127.0.0.1 on a free port; use as a context manager to always stop it."""
+
+    def __init__(self, world: World | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.world = world or World()
+        self._stopping = threading.Event()
+        handler = type("Handler", (_Handler,), {"world": self.world, "stopping": self._stopping})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def token_uri(self) -> str:
+        return self.url + "/token"
+
+    def start(self) -> "FakeGoogle":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-google", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "FakeGoogle":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def register_service_account(self, info: dict) -> None:
+        """Trust the public half of a service-account JSON (as Google knows its accounts' keys)."""
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
+        self.world.service_accounts[info["client_email"]] = key.public_key()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    world: World
+    stopping: threading.Event
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        raw_path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        entry = LoggedRequest(method, unquote(raw_path), query, None)
+        world = self.world
+        with world.lock:
+            world.log.append(entry)
+            fault = self._take_fault(method, raw_path)
+            over_quota = self._over_quota(raw_path)
+        if fault is not None:
+            entry.fault = fault.kind
+            if fault.kind == "drop":
+                entry.status = -1
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault.kind == "slow":
+                self.stopping.wait(fault.delay)
+            elif fault.kind == "status":
+                entry.status = fault.status
+                return self._send_fault(fault)
+        if over_quota:
+            entry.status = 429
+            return self._send_json(429, ApiError(429, "Quota exceeded for quota metric 'Read requests' and limit "
+                                                      "'Read requests per minute per user' of service "
+                                                      "'sheets.googleapis.com'.").envelope())
+        try:
+            body = self._parse_body(raw_body, entry)
+            with world.lock:
+                status, payload = self._route(method, raw_path, query, body)
+        except ApiError as exc:
+            status, payload = exc.code, exc.envelope()
+        except OAuthError as exc:
+            status, payload = 400, exc.payload
+        entry.status = status
+        if status == 204:
+            return self._send_raw(204, b"", "text/html")
+        self._send_json(status, payload)
+
+    def _take_fault(self, method: str, raw_path: str) -> Fault | None:
+        for fault in self.world.faults:
+            if fault.remaining > 0 and fault.matches(method, unquote(raw_path)):
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self.world.faults.remove(fault)
+                return fault
+        return None
+
+    def _over_quota(self, raw_path: str) -> bool:
+        quota = self.world.quota_per_minute
+        if quota is None or not raw_path.startswith("/v4/"):
+            return False
+        now = time.monotonic()
+        recent = [r for r in self.world.log[-(quota + 1):] if r.is_sheets]
+        stamps = getattr(self.world, "_stamps", [])
+        stamps = [t for t in stamps if now - t < 60] + [now]
+        self.world._stamps = stamps  # type: ignore[attr-defined]
+        return len(stamps) > quota and bool(recent)
+
+    def _parse_body(self, raw: bytes, entry: LoggedRequest) -> Any:
+        if not raw:
+            return None
+        ctype = self.headers.get("Content-Type", "")
+        if "application/x-www-form-urlencoded" in ctype:
+            entry.body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            return entry.body
+
+        def reject_constant(name: str) -> None:
+            raise ApiError(400, f"Invalid JSON payload received. Unexpected token.\n{raw[:80].decode(errors='replace')}")
+
+        try:
+            entry.body = json.loads(raw, parse_constant=reject_constant)
+        except ValueError:
+            raise ApiError(400, "Invalid JSON payload received. Unexpected token.") from None
+        return entry.body
+
+    def _send_fault(self, fault: Fault) -> None:
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = str(int(fault.retry_after)) if float(fault.retry_after).is_integer() \
+                else str(fault.retry_after)
+        if fault.html:
+            body = (f"<!DOCTYPE html><html><head><title>Error {fault.status}</title></head><body>"
+                    f"<p><b>{fault.status}.</b> That's an error.</p></body></html>").encode()
+            return self._send_raw(fault.status, body, "text/html; charset=UTF-8", headers)
+        message = {429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute "
+                        "per user' of service 'sheets.googleapis.com'.",
+                   500: "Internal error encountered.", 502: "Bad Gateway",
+                   503: "The service is currently unavailable."}.get(fault.status, "Error")
+        self._send_json(fault.status, ApiError(fault.status, message).envelope(), headers)
+
+    def _send_json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        body = json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False).encode() + b"\n"
+        self._send_raw(status, body, "application/json; charset=UTF-8", headers)
+
+    def _send_raw(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    # -- routing -----------------------------------------------------------------------------
+    def _route(self, method: str, raw_path: str, query: dict, body: Any) -> tuple[int, Any]:
+        if raw_path == "/token" and method == "POST":
+            return 200, self._token(body or {})
+        if raw_path == "/_fake/state" and method == "GET":
+            return 200, self.world.dump()
+        caller = self._caller()
+        if raw_path.startswith("/v4/"):
+            if self.world.validate:
+                problems = discovery.validate(method, raw_path, query, body)
+                if problems:
+                    self.world.violations.extend(problems)
+                    raise _invalid_payload(problems, body)
+            return self._sheets(method, raw_path, query, body, caller)
+        if raw_path.startswith("/drive/v3/files"):
+            return self._drive(method, raw_path, query, body, caller)
+        raise ApiError(404, f"Not found: {method} {raw_path}")
+
+    def _token(self, form: dict) -> dict:
+        if form.get("grant_type") != JWT_GRANT:
+            raise OAuthError("unsupported_grant_type", "Invalid grant_type: " + str(form.get("grant_type")))
+        email = _verify_jwt(form.get("assertion", ""), self.world.service_accounts, self._token_uri())
+        token = "ya29.fake-" + secrets.token_urlsafe(24)
+        self.world.tokens[token] = (email, time.time() + self.world.token_lifetime)
+        return {"access_token": token, "expires_in": self.world.token_lifetime, "token_type": "Bearer"}
+
+    def _token_uri(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/token"
+
+    def _caller(self) -> str:
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        known = self.world.tokens.get(token)
+        if not known or known[1] < time.time():
+            raise ApiError(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+                                "login cookie or other valid authentication credential.")
+        return known[0]
+
+    def _spreadsheet(self, sid: str, caller: str) -> Spreadsheet:
+        ss = self.world.spreadsheets.get(sid)
+        if ss is None:
+            raise ApiError(404, "Requested entity was not found.")
+        if ss.owners is not None and caller not in ss.owners:
+            raise ApiError(403, "The caller does not have permission")
+        return ss
+
+    def _sheets(self, method: str, raw_path: str, query: dict, body: Any, caller: str) -> tuple[int, Any]:
+        q = {k: v[-1] for k, v in query.items()}
+        if raw_path == "/v4/spreadsheets" and method == "POST":
+            return 200, self._create(body or {}, caller)
+        m = re.match(r"^/v4/spreadsheets/([^/:]+)(.*)$", raw_path)
+        if not m:
+            raise ApiError(404, "Requested entity was not found.")
+        ss = self._spreadsheet(unquote(m.group(1)), caller)
+        rest = m.group(2)
+        value_render = q.get("valueRenderOption", "FORMATTED_VALUE")
+        dt_render = q.get("dateTimeRenderOption", "SERIAL_NUMBER")
+        if rest == "" and method == "GET":
+            ranges = query.get("ranges", [])
+            grid = q.get("includeGridData", "false").lower() == "true"
+            if "fields" in q and ("data" in q["fields"]):
+                grid = True
+            payload = ss.grid_data(ranges) if grid else ss.metadata()
+            return 200, _mask(payload, q.get("fields"))
+        if rest == ":batchUpdate" and method == "POST":
+            replies = ss.batch_update((body or {}).get("requests") or [], self.world.rng)
+            out: dict[str, Any] = {"spreadsheetId": ss.spreadsheet_id, "replies": replies}
+            if (body or {}).get("includeSpreadsheetInResponse"):
+                out["updatedSpreadsheet"] = ss.metadata()
+            return 200, out
+        if rest == "/values:batchGet" and method == "GET":
+            major = q.get("majorDimension", "ROWS")
+            return 200, {"spreadsheetId": ss.spreadsheet_id,
+                         "valueRanges": [ss.values_get(r, value_render, dt_render, major)
+                                         for r in query.get("ranges", [])]}
+        if rest == "/values:batchUpdate" and method == "POST":
+            return 200, self._values_batch_update(ss, body or {})
+        if rest == "/values:batchClear" and method == "POST":
+            cleared = [ss.values_clear(r) for r in (body or {}).get("ranges") or []]
+            return 200, {"spreadsheetId": ss.spreadsheet_id, "clearedRanges": cleared}
+        vm = re.match(r"^/values/(.+?)(:append|:clear)?$", rest)
+        if vm:
+            range_a1, action = unquote(vm.group(1)), vm.group(2)
+            if action is None and method == "GET":
+                return 200, ss.values_get(range_a1, value_render, dt_render, q.get("majorDimension", "ROWS"))
+            if action is None and method == "PUT":
+                return 200, self._single_update(ss, range_a1, body or {}, q)
+            if action == ":append" and method == "POST":
+                return 200, self._append(ss, range_a1, body or {}, q)
+            if action == ":clear" and method == "POST":
+                return 200, {"spreadsheetId": ss.spreadsheet_id, "clearedRange": ss.values_clear(range_a1)}
+        raise ApiError(404, f"Not found: {method} {raw_path}")
+
+    def _input_option(self, q: dict) -> str:
+        option = q.get("valueInputOption")
+        if option not in ("RAW", "USER_ENTERED"):
+            raise ApiError(400, "'valueInputOption' is required but not specified")
+        return option
+
+    def _single_update(self, ss: Spreadsheet, range_a1: str, body: dict, q: dict) -> dict:
+        option = self._input_option(q)
+        snapshot = [(s, s.snapshot()) for s in ss.sheets]
+        try:
+            return ss.values_update(range_a1, body, option)
+        except ApiError:
+            for s, snap in snapshot:
+                s.restore(snap)
+            raise
+
+    def _append(self, ss: Spreadsheet, range_a1: str, body: dict, q: dict) -> dict:
+        option = self._input_option(q)
+        return ss.values_append(range_a1, body, option, q.get("insertDataOption", "OVERWRITE"))
+
+    def _values_batch_update(self, ss: Spreadsheet, body: dict) -> dict:
+        option = body.get("valueInputOption")
+        if option not in ("RAW", "USER_ENTERED"):
+            raise ApiError(400, "'valueInputOption' is required but not specified")
+        snapshot = [(s, s.snapshot()) for s in ss.sheets]
+        try:
+            responses = [ss.values_update(vr.get("range", ""), vr, option) for vr in body.get("data") or []]
+        except ApiError:
+            for s, snap in snapshot:
+                s.restore(snap)
+            raise
+        # Google's totals: rows and columns counted once across ranges, cells summed.
+        rows, cols = set(), set()
+        for vr, resp in zip(body.get("data") or [], responses):
+            sheet, r = ss.resolve(vr.get("range", ""))
+            for i, row in enumerate(vr.get("values") or []):
+                for j, v in enumerate(row):
+                    if v is not None:
+                        rows.add((sheet.sheet_id, (r.start_row or 0) + i))
+                        cols.add((sheet.sheet_id, (r.start_col or 0) + j))
+        out = {"spreadsheetId": ss.spreadsheet_id}
+        if rows:
+            out |= {"totalUpdatedRows": len(rows), "totalUpdatedColumns": len(cols),
+                    "totalUpdatedCells": sum(r.get("updatedCells", 0) for r in responses),
+                    "totalUpdatedSheets": len({sid for sid, _ in rows})}
+        return out | {"responses": responses}
+
+    def _create(self, body: dict, caller: str) -> dict:
+        title = (body.get("properties") or {}).get("title") or "Untitled spreadsheet"
+        ss = self.world.add_spreadsheet(title, owners={caller})
+        return ss.metadata()
+
+    # -- Drive ---------------------------------------------------------------------------------
+    def _drive(self, method: str, raw_path: str, query: dict, body: Any, caller: str) -> tuple[int, Any]:
+        q = {k: v[-1] for k, v in query.items()}
+        m = re.match(r"^/drive/v3/files(?:/([^/]+))?$", raw_path)
+        if not m:
+            raise ApiError(404, f"Not found: {method} {raw_path}")
+        fid = unquote(m.group(1)) if m.group(1) else None
+        if fid is None and method == "GET":
+            files = [self._file(ss) for ss in self.world.spreadsheets.values()
+                     if (ss.owners is None or caller in ss.owners) and _drive_query(q.get("q", ""), ss)]
+            return 200, _mask({"kind": "drive#fileList", "incompleteSearch": False, "files": files}, q.get("fields"))
+        if fid is None and method == "POST":
+            if (body or {}).get("mimeType") != SPREADSHEET_MIME:
+                raise ApiError(400, "This fake Drive only creates spreadsheets.")
+            ss = self.world.add_spreadsheet(body.get("name") or "Untitled spreadsheet", owners={caller})
+            return 200, {"kind": "drive#file", "id": ss.spreadsheet_id, "name": ss.title, "mimeType": SPREADSHEET_MIME}
+        if fid is not None:
+            ss = self.world.spreadsheets.get(fid)
+            if ss is None or (ss.owners is not None and caller not in ss.owners):
+                raise ApiError(404, f"File not found: {fid}.")
+            if method == "GET":
+                return 200, _mask(self._file(ss), q.get("fields") or "kind,id,name,mimeType")
+            if method == "DELETE":
+                del self.world.spreadsheets[fid]
+                return 204, None
+        raise ApiError(404, f"Not found: {method} {raw_path}")
+
+    @staticmethod
+    def _file(ss: Spreadsheet) -> dict:
+        return {"kind": "drive#file", "id": ss.spreadsheet_id, "name": ss.title, "mimeType": SPREADSHEET_MIME,
+                "createdTime": ss.created, "modifiedTime": ss.modified}
+
+
+def _invalid_payload(problems: list[str], body: Any) -> ApiError:
+    """Google's wording for a body that breaks the schema."""
+    m = re.search(r"\.values: expected a list, got", problems[0])
+    if m and isinstance(body, dict):
+        msg = (f"Invalid value at 'data.values' (type.googleapis.com/google.protobuf.ListValue), "
+               f"{json.dumps(body.get('values'))}")
+        return ApiError(400, msg, details=[{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                                            "fieldViolations": [{"field": "data.values", "description": msg}]}])
+    m = re.search(r"^(\S+): unknown field '([^']+)'", problems[0])
+    if m:
+        where = m.group(1).split(".", 3)[-1] if m.group(1).count(".") >= 3 else ""
+        return ApiError(400, f'Invalid JSON payload received. Unknown name "{m.group(2)}" at \'{where}\': '
+                             f"Cannot find field.")
+    return ApiError(400, "Invalid JSON payload received. " + "; ".join(problems[:3]))
+
+
+def _mask(payload: Any, fields: str | None) -> Any:
+    if not fields:
+        return payload
+    try:
+        return fieldmask.apply(payload, fieldmask.parse(fields))
+    except ValueError as exc:
+        raise ApiError(400, f"Request contains an invalid argument. {exc}") from None
+
+
+_CLAUSE = re.compile(r"""^\s*(name|mimeType)\s*(=|contains)\s*(['"])((?:\\.|(?!\3).)*)\3\s*$""")
+
+
+def _drive_query(q: str, ss: Spreadsheet) -> bool:
+    """Drive's q language, the part gspread uses: clauses joined by 'and' on name and mimeType."""
+    if not q.strip():
+        return True
+    for clause in re.split(r"\s+and\s+", q.strip()):
+        m = _CLAUSE.match(clause)
+        if not m:
+            raise ApiError(400, f"Invalid Value: q ({clause})")
+        key, op, value = m.group(1), m.group(2), re.sub(r"\\(.)", r"\1", m.group(4))
+        actual = ss.title if key == "name" else SPREADSHEET_MIME
+        if (op == "=" and actual != value) or (op == "contains" and value not in actual):
+            return False
+    return True
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _verify_jwt(assertion: str, accounts: dict, audience: str) -> str:
+    """Checks the RS256 signature and claims google-auth puts in its JWT-bearer grant."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def invalid(why: str) -> OAuthError:
+        return OAuthError("invalid_grant", why)
+
+    try:
+        header_b64, payload_b64, sig_b64 = assertion.split(".")
+        header = json.loads(_b64decode(header_b64))
+        claims = json.loads(_b64decode(payload_b64))
+    except ValueError:
+        raise invalid("Invalid JWT.") from None
+    if header.get("alg") != "RS256":
+        raise invalid("Invalid JWT algorithm.")
+    key = accounts.get(claims.get("iss"))
+    if key is None:
+        raise invalid("Invalid JWT Signature (unknown service account).")
+    try:
+        key.verify(_b64decode(sig_b64), f"{header_b64}.{payload_b64}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        raise invalid("Invalid JWT Signature.") from None
+    now = time.time()
+    # google-auth always names Google's own token endpoint as the audience, whatever token_uri says.
+    if claims.get("aud") not in (audience, "https://oauth2.googleapis.com/token"):
+        raise invalid(f"Invalid JWT: aud must be {audience}")
+    if not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0) + 300):
+        raise invalid("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.")
+    return claims["iss"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--state", help="JSON file with initial spreadsheets")
+    parser.add_argument("--service-account", action="append", default=[], help="trust this key file")
+    parser.add_argument("--write-credentials", help="write a fresh service-account JSON for this server here")
+    args = parser.parse_args(argv)
+    server = FakeGoogle(host=args.host, port=args.port)
+    if args.state:
+        with open(args.state) as fh:
+            server.world.load(json.load(fh))
+    for path in args.service_account:
+        with open(path) as fh:
+            server.register_service_account(json.load(fh))
+    if args.write_credentials:
+        from .credentials import write_service_account
+
+        info = write_service_account(args.write_credentials, server.token_uri)
+        server.register_service_account(info)
+    print(server.url, flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
