@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
+_CELL = re.compile(r"^([A-Za-z]{0,3})(\d*)$")  # Sheets has at most 18,278 columns: ZZZ
 _PLAIN_TITLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOOKS_LIKE_CELL = re.compile(r"^[A-Za-z]{1,3}\d+$|^R\d*C\d*$", re.IGNORECASE)
 

@@ -8,80 +8,42 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import random
 import re
 import secrets
-import socket
 import sys
-import threading
 import time
+import random
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from . import discovery, fieldmask
 from .cells import ApiError
+from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, html_error
 from .sheets_model import Sheet, Spreadsheet, new_id
 
 SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+FAULT_MESSAGES = {
+    429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user' "
+         "of service 'sheets.googleapis.com'.",
+    500: "Internal error encountered.", 502: "Bad Gateway", 503: "The service is currently unavailable.",
+}
 
 
 @dataclass
-class Fault:
-    """What the next matching request gets instead of a normal answer."""
-
-    kind: str  # "status", "slow", "drop"
-    status: int = 503
-    retry_after: float | None = None
-    html: bool = False
-    delay: float = 0.0
-    path: str = ""  # only requests whose path contains this
-    method: str = ""  # only this HTTP method ("" any)
-    remaining: int = 1
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.path in path and (not self.method or self.method == method)
-
-
-@dataclass
-class LoggedRequest:
-    method: str
-    path: str
-    query: dict
-    body: Any
-    status: int = 0
-    fault: str = ""
-
-    @property
-    def is_sheets(self) -> bool:
-        return self.path.startswith("/v4/")
-
-    @property
-    def is_sheets_read(self) -> bool:
-        return self.is_sheets and self.method == "GET"
-
-    @property
-    def is_sheets_write(self) -> bool:
-        return self.is_sheets and self.method in ("POST", "PUT")
-
-
-@dataclass
-class World:
+class World(BaseWorld):
     """Everything the fake knows; tests read and change it directly."""
 
     spreadsheets: dict[str, Spreadsheet] = field(default_factory=dict)
     service_accounts: dict[str, Any] = field(default_factory=dict)  # e-mail -> RSA public key
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (e-mail, expiry)
-    log: list[LoggedRequest] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
     quota_per_minute: int | None = None
     token_lifetime: int = 3600
     validate: bool = True
     violations: list[str] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    _stamps: list[float] = field(default_factory=list)
 
     # -- helpers for tests -------------------------------------------------------------------
     def add_spreadsheet(self, title: str, sheets: dict[str, list[list]] | None = None,
@@ -108,16 +70,6 @@ class World:
             ss = self.spreadsheets[spreadsheet_id]
             return ss.values_get(ss.sheet_by_title(title).title and f"'{title.replace(chr(39), chr(39) * 2)}'",
                                  render, "SERIAL_NUMBER").get("values", [])
-
-    def arm(self, kind: str, count: int = 1, **kw) -> Fault:
-        fault = Fault(kind=kind, remaining=count, **kw)
-        with self.lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_log(self) -> None:
-        with self.lock:
-            self.log.clear()
 
     def sheets_requests(self) -> list[LoggedRequest]:
         with self.lock:
@@ -148,41 +100,17 @@ class OAuthError(Exception):
         self.payload = {"error": error, "error_description": description}
 
 
-class FakeGoogle:
-    """The server: start() binds 127.0.0.1 on a free port; use as a context manager to always stop it."""
+class FakeGoogle(FakeServer):
+    """Token endpoint, Sheets v4 and Drive v3 under one base URL."""
+
+    world: World
 
     def __init__(self, world: World | None = None, host: str = "127.0.0.1", port: int = 0):
-        self.world = world or World()
-        self._stopping = threading.Event()
-        handler = type("Handler", (_Handler,), {"world": self.world, "stopping": self._stopping})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(world or World(), host, port)
 
     @property
     def token_uri(self) -> str:
         return self.url + "/token"
-
-    def start(self) -> "FakeGoogle":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-google", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self) -> "FakeGoogle":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def register_service_account(self, info: dict) -> None:
         """Trust the public half of a service-account JSON (as Google knows its accounts' keys)."""
@@ -192,99 +120,43 @@ class FakeGoogle:
         self.world.service_accounts[info["client_email"]] = key.public_key()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(BaseHandler):
     world: World
-    stopping: threading.Event
 
-    def log_message(self, fmt: str, *args: Any) -> None:  # keep test output clean
-        pass
+    def fault_response(self, fault: Fault) -> tuple[int, Any, dict]:
+        if fault.html:
+            return fault.status, html_error(fault.status), {}
+        return fault.status, ApiError(fault.status, FAULT_MESSAGES.get(fault.status, "Error")).envelope(), {}
 
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    # -- plumbing ----------------------------------------------------------------------------
-    def _handle(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        raw_path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
-        entry = LoggedRequest(method, unquote(raw_path), query, None)
-        world = self.world
-        with world.lock:
-            world.log.append(entry)
-            fault = self._take_fault(method, raw_path)
+    def respond(self, method: str, raw_path: str, query: dict, raw_body: bytes,
+                entry: LoggedRequest) -> tuple[int, Any, dict]:
+        with self.world.lock:
             over_quota = self._over_quota(raw_path)
-        if fault is not None:
-            entry.fault = fault.kind
-            if fault.kind == "drop":
-                entry.status = -1
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
-            if fault.kind == "slow":
-                self.stopping.wait(fault.delay)
-            elif fault.kind == "status":
-                entry.status = fault.status
-                return self._send_fault(fault)
         if over_quota:
-            entry.status = 429
-            return self._send_json(429, ApiError(429, "Quota exceeded for quota metric 'Read requests' and limit "
-                                                      "'Read requests per minute per user' of service "
-                                                      "'sheets.googleapis.com'.").envelope())
+            return 429, ApiError(429, "Quota exceeded for quota metric 'Read requests' and limit 'Read requests "
+                                      "per minute per user' of service 'sheets.googleapis.com'.").envelope(), {}
         try:
             body = self._parse_body(raw_body, entry)
-            with world.lock:
+            with self.world.lock:
                 status, payload = self._route(method, raw_path, query, body)
         except ApiError as exc:
             status, payload = exc.code, exc.envelope()
         except OAuthError as exc:
             status, payload = 400, exc.payload
-        entry.status = status
-        if status == 204:
-            return self._send_raw(204, b"", "text/html")
-        self._send_json(status, payload)
-
-    def _take_fault(self, method: str, raw_path: str) -> Fault | None:
-        for fault in self.world.faults:
-            if fault.remaining > 0 and fault.matches(method, unquote(raw_path)):
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self.world.faults.remove(fault)
-                return fault
-        return None
+        return status, payload, {}
 
     def _over_quota(self, raw_path: str) -> bool:
         quota = self.world.quota_per_minute
         if quota is None or not raw_path.startswith("/v4/"):
             return False
         now = time.monotonic()
-        recent = [r for r in self.world.log[-(quota + 1):] if r.is_sheets]
-        stamps = getattr(self.world, "_stamps", [])
-        stamps = [t for t in stamps if now - t < 60] + [now]
-        self.world._stamps = stamps  # type: ignore[attr-defined]
-        return len(stamps) > quota and bool(recent)
+        self.world._stamps = [t for t in self.world._stamps if now - t < 60] + [now]
+        return len(self.world._stamps) > quota
 
     def _parse_body(self, raw: bytes, entry: LoggedRequest) -> Any:
         if not raw:
             return None
-        ctype = self.headers.get("Content-Type", "")
-        if "application/x-www-form-urlencoded" in ctype:
+        if "application/x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
             entry.body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             return entry.body
 
@@ -296,37 +168,6 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, "Invalid JSON payload received. Unexpected token.") from None
         return entry.body
-
-    def _send_fault(self, fault: Fault) -> None:
-        headers = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = str(int(fault.retry_after)) if float(fault.retry_after).is_integer() \
-                else str(fault.retry_after)
-        if fault.html:
-            body = (f"<!DOCTYPE html><html><head><title>Error {fault.status}</title></head><body>"
-                    f"<p><b>{fault.status}.</b> That's an error.</p></body></html>").encode()
-            return self._send_raw(fault.status, body, "text/html; charset=UTF-8", headers)
-        message = {429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute "
-                        "per user' of service 'sheets.googleapis.com'.",
-                   500: "Internal error encountered.", 502: "Bad Gateway",
-                   503: "The service is currently unavailable."}.get(fault.status, "Error")
-        self._send_json(fault.status, ApiError(fault.status, message).envelope(), headers)
-
-    def _send_json(self, status: int, payload: Any, headers: dict | None = None) -> None:
-        body = json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False).encode() + b"\n"
-        self._send_raw(status, body, "application/json; charset=UTF-8", headers)
-
-    def _send_raw(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     # -- routing -----------------------------------------------------------------------------
     def _route(self, method: str, raw_path: str, query: dict, body: Any) -> tuple[int, Any]:
@@ -587,6 +428,9 @@ def _verify_jwt(assertion: str, accounts: dict, audience: str) -> str:
     return claims["iss"]
 
 
+FakeGoogle.handler = _Handler
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
@@ -607,13 +451,7 @@ def main(argv: list[str] | None = None) -> int:
 
         info = write_service_account(args.write_credentials, server.token_uri)
         server.register_service_account(info)
-    print(server.url, flush=True)
-    try:
-        server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.httpd.server_close()
+    server.serve_until_killed()
     return 0
 
 

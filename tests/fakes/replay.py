@@ -80,6 +80,9 @@ class Report:
     replayed: int = 0
     differ: list[str] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)  # reason -> count
+    violations: list[str] = field(default_factory=list)  # schema problems in requests Google accepted
+    crashes: list[str] = field(default_factory=list)
+    rejected_as_recorded: int = 0
 
     def line(self) -> str:
         return f"replayed {self.replayed} of {self.total} exchanges, {len(self.differ)} differ"
@@ -88,8 +91,8 @@ class Report:
 class Replayer:
     """One cassette against a fresh fake. Ids the recording saw are mapped to the fake's as they appear."""
 
-    def __init__(self, base_url: str, token: str, world):
-        self.base_url, self.token, self.world = base_url, token, world
+    def __init__(self, base_url: str, token: str, world, http: requests.Session):
+        self.base_url, self.token, self.world, self.http = base_url, token, world, http
         self.ids: dict[Any, Any] = {}
         self.tainted: set[str] = set()  # spreadsheets changed by an out-of-scope request
 
@@ -114,7 +117,12 @@ class Replayer:
                     report.skipped[f"depends on a spreadsheet made outside the replayed requests: {kind}"] += 1
                     continue
                 self._seed(sid, resp["status"]["code"])
+            seen = len(self.world.violations)
             status, got = self._send(req, body)
+            if resp["status"]["code"] >= 400:
+                # Google rejected this request too: its schema problems are the point of the exchange.
+                report.rejected_as_recorded += len(self.world.violations) - seen
+                del self.world.violations[seen:]
             expected = _json(resp["body"].get("string", ""))
             problems = []
             if status != resp["status"]["code"]:
@@ -150,7 +158,7 @@ class Replayer:
         headers = {"Authorization": f"Bearer {self.token}"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        r = requests.request(req["method"], url, data=data, headers=headers, timeout=30)
+        r = self.http.request(req["method"], url, data=data, headers=headers, timeout=30)
         return r.status_code, _json(r.text)
 
     def _map_request_body(self, body: Any) -> Any:
@@ -228,14 +236,15 @@ def _compare(expected: Any, got: Any, where: str) -> list[str]:
     return []
 
 
-def replay_all(make_world) -> Report:
-    """make_world() -> (fake server, token); a fresh one per cassette."""
+def replay_all(server, token: str) -> Report:
+    """Every cassette against one running fake; each recording makes its own spreadsheets."""
     report = Report()
-    for path in sorted(cassette_dir().glob("*.json")):
-        interactions = json.loads(path.read_text())["interactions"]
-        server, token = make_world()
-        try:
-            Replayer(server.url, token, server.world).run(interactions, path.stem, report)
-        finally:
-            server.stop()
+    with requests.Session() as http:
+        for path in sorted(cassette_dir().glob("*.json")):
+            interactions = json.loads(path.read_text())["interactions"]
+            Replayer(server.url, token, server.world, http).run(interactions, path.stem, report)
+            report.violations += [f"{path.stem}: {v}" for v in server.world.violations]
+            report.crashes += server.world.crashes
+            server.world.violations.clear()
+            server.world.crashes.clear()
     return report

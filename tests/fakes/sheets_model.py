@@ -136,6 +136,8 @@ class Spreadsheet:
 
     def resolve(self, range_a1: str) -> tuple[Sheet, a1.GridRange]:
         try:
+            if any(s.title == range_a1 for s in self.sheets):  # a sheet's name wins over a cell reference
+                return self.sheet_by_title(range_a1), a1.parse_cells("")
             title, cells = a1.split_sheet(range_a1)
             if title is None and cells and not any(ch.isdigit() for ch in cells) and ":" not in cells:
                 title, cells = cells, ""  # a bare sheet name

@@ -1,0 +1,226 @@
+"""What every fake server shares: a threaded loopback HTTP server, a request log and armed faults."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Fault:
+    """What the next matching request gets instead of a normal answer."""
+
+    kind: str  # "status": an error answer; "slow": answer after `delay` s; "drop": close without answering
+    status: int = 503
+    retry_after: float | None = None
+    html: bool = False
+    delay: float = 0.0
+    path: str = ""  # only requests whose path contains this
+    method: str = ""  # only this HTTP method ("" any)
+    body_contains: str = ""  # only requests whose body contains this (a GraphQL operation name, say)
+    remaining: int = 1
+
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        return (self.path in path and (not self.method or self.method == method)
+                and self.body_contains.encode() in body)
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict
+    body: Any
+    status: int = 0
+    fault: str = ""
+
+    @property
+    def is_sheets(self) -> bool:
+        return self.path.startswith("/v4/")
+
+    @property
+    def is_sheets_read(self) -> bool:
+        return self.is_sheets and self.method == "GET"
+
+    @property
+    def is_sheets_write(self) -> bool:
+        return self.is_sheets and self.method in ("POST", "PUT")
+
+
+@dataclass
+class BaseWorld:
+    log: list[LoggedRequest] = field(default_factory=list)
+    crashes: list[str] = field(default_factory=list)  # bugs in the fake itself; tests assert it stays empty
+    faults: list[Fault] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def arm(self, kind: str, count: int = 1, **kw) -> Fault:
+        """The next `count` matching requests fail this way (see Fault)."""
+        fault = Fault(kind=kind, remaining=count, **kw)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def disarm(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def clear_log(self) -> None:
+        with self.lock:
+            self.log.clear()
+
+    def take_fault(self, method: str, path: str, body: bytes) -> Fault | None:
+        for fault in self.faults:
+            if fault.remaining > 0 and fault.matches(method, path, body):
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+
+class FakeServer:
+    """Binds 127.0.0.1 on a free port; use as a context manager so it is always shut down."""
+
+    handler: type["BaseHandler"]
+
+    def __init__(self, world: BaseWorld, host: str = "127.0.0.1", port: int = 0):
+        self.world = world
+        self._stopping = threading.Event()
+        handler = type("Handler", (self.handler,), {"world": world, "stopping": self._stopping, "fake": self})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeServer":
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                         name=type(self).__name__, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def serve_until_killed(self) -> None:
+        """Standalone mode: one line with the URL, then serve until SIGINT/SIGTERM."""
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        print(self.url, flush=True)
+        try:
+            self.httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.httpd.server_close()
+
+
+class BaseHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    world: BaseWorld
+    stopping: threading.Event
+    fake: FakeServer
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def respond(self, method: str, raw_path: str, query: dict, raw_body: bytes,
+                entry: LoggedRequest) -> tuple[int, Any, dict]:
+        raise NotImplementedError
+
+    def fault_response(self, fault: Fault) -> tuple[int, Any, dict]:
+        raise NotImplementedError
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        raw_path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        entry = LoggedRequest(method, unquote(raw_path), query, None)
+        with self.world.lock:
+            self.world.log.append(entry)
+            fault = self.world.take_fault(method, unquote(raw_path), raw_body)
+        if fault is not None:
+            entry.fault = fault.kind
+            if fault.kind == "drop":
+                entry.status = -1
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault.kind == "slow":
+                self.stopping.wait(fault.delay)
+            elif fault.kind == "status":
+                entry.status = fault.status
+                status, payload, headers = self.fault_response(fault)
+                if fault.retry_after is not None:
+                    ra = fault.retry_after
+                    headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
+                return self.send(status, payload, headers)
+        try:
+            status, payload, headers = self.respond(method, raw_path, query, raw_body, entry)
+        except Exception:  # a bug in the fake: answer 500 and keep the traceback for the test to see
+            import traceback
+
+            self.world.crashes.append(traceback.format_exc())
+            status, payload, headers = 500, {"error": {"code": 500, "message": "fake crashed"}}, {}
+        entry.status = status
+        self.send(status, payload, headers)
+
+    def send(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        """A dict or list goes out as JSON, bytes as they are (HTML error pages), None as no body."""
+        headers = dict(headers or {})
+        if isinstance(payload, (dict, list)):
+            body = json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False).encode() + b"\n"
+            headers.setdefault("Content-Type", "application/json; charset=UTF-8")
+        else:
+            body = payload or b""
+            headers.setdefault("Content-Type", "text/html; charset=UTF-8")
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def html_error(status: int) -> bytes:
+    return (f"<!DOCTYPE html><html><head><title>Error {status}</title></head><body>"
+            f"<p><b>{status}.</b> That's an error.</p></body></html>").encode()

@@ -1,0 +1,124 @@
+"""The fake W&B server answers the real wandb.Api 0.31: paging, lazy loading, filters, order and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fakes.offline_runs import RunningRun, RunSpec, make_runs
+from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def api(wandb_fake):
+    import wandb
+
+    return wandb.Api(overrides={"entity": "alice"}, timeout=10)
+
+
+def test_runs_come_in_pages_with_full_fragments(wandb_fake, api):
+    wandb_fake.world.generate(120)
+    wandb_fake.world.clear_log()
+    runs = list(api.runs("alice/proj", per_page=50, lazy=False, order="+created_at"))
+    assert len(runs) == 120
+    assert [r.id for r in runs] == [f"r00{i:06d}" for i in range(120)]
+    assert wandb_fake.world.operations() == ["Runs", "Runs", "Runs"]  # 50 + 50 + 20, no per-run requests
+    first = runs[0]
+    assert first.config["batch_size"] in (16, 32, 64, 128) and isinstance(first.config["model"], dict)
+    assert first.summary["samples"]["_type"] == "image-file"
+    assert first.user.username == "alice" and first.created_at == "2026-01-01T00:00:00"
+
+
+def test_lazy_runs_fetch_config_with_one_request_per_run(wandb_fake, api):
+    wandb_fake.world.generate(3)
+    wandb_fake.world.clear_log()
+    runs = list(api.runs("alice/proj", per_page=50))
+    assert wandb_fake.world.operations() == ["Runs"]
+    assert all(isinstance(r.config["lr"], float) for r in runs)
+    assert wandb_fake.world.operations() == ["Runs", "Run", "Run", "Run"]
+
+
+def test_filters_and_order_are_applied_on_the_server(wandb_fake, api):
+    wandb_fake.world.generate(40, users=("alice", "bob"))
+    newest_first = list(api.runs("alice/proj", per_page=7, lazy=False, order="-heartbeat_at",
+                                 filters={"$and": [{"username": "bob"}, {"state": {"$in": ["finished", "failed"]}},
+                                                   {"createdAt": {"$gt": "2026-01-01T01:00:00"}}]}))
+    assert newest_first and all(r.user.username == "bob" for r in newest_first)
+    assert all(r.state in ("finished", "failed") and r.created_at > "2026-01-01T01:00:00" for r in newest_first)
+    beats = [r.heartbeat_at for r in newest_first]
+    assert beats == sorted(beats, reverse=True)
+
+
+def test_nan_and_infinity_survive_in_summaries(wandb_fake, api):
+    wandb_fake.world.add_run(name="n1", summary={"loss": math.nan, "best": math.inf, "nested": {"a": 1}})
+    (run,) = api.runs("alice/proj", lazy=False)
+    assert math.isnan(run.summary["loss"]) and run.summary["best"] == math.inf
+    assert run.summary["nested"]["a"] == 1
+
+
+def test_unknown_project_bad_key_and_graphql_errors(wandb_fake, api):
+    with pytest.raises(ValueError, match="Could not find project"):
+        list(api.runs("alice/nope"))
+    r = requests.post(wandb_fake.url + "/graphql", json={"query": "query Viewer { viewer { id } }"},
+                      auth=("api", "x" * 40), timeout=5)
+    assert r.status_code == 401
+    wandb_fake.world.add_run(name="a")
+    wandb_fake.world.arm("status", status=200, body_contains="query Runs")
+    with pytest.raises(Exception, match="internal server error"):
+        list(api.runs("alice/proj", lazy=False))
+
+
+def test_rate_limit_with_retry_after_then_success(wandb_fake, api):
+    wandb_fake.world.add_run(name="a")
+    wandb_fake.world.arm("status", status=429, retry_after=1, body_contains="query Runs")
+    assert [r.id for r in api.runs("alice/proj", lazy=False)] == ["a"]
+    assert [r.status for r in wandb_fake.world.log][-2:] == [429, 200]  # wandb-core retried by itself
+
+
+def test_run_without_user_breaks_wandb_iteration_silently(wandb_fake, api):
+    """A quirk the source must work around: wandb 0.31 swallows the TypeError and returns nothing."""
+    wandb_fake.world.add_run(name="ok")
+    wandb_fake.world.add_run(name="orphan", username=None, created_at=dt.datetime(2026, 2, 1))
+    assert list(api.runs("alice/proj", lazy=False)) == []
+
+
+def test_runs_standalone_with_generated_runs():
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.wandb_api", "--port", "0", "--runs", "5"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        body = {"query": "query Runs { project { runs { edges { node { name } } } } }",
+                "variables": {"entity": "alice", "project": "proj", "perPage": 50}}
+        r = requests.post(url + "/graphql", json=body, auth=("api", DEFAULT_KEY), timeout=5)
+        assert [e["node"]["name"] for e in r.json()["data"]["project"]["runs"]["edges"]] == \
+            [f"r00{i:06d}" for i in range(5)]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+# ---- real offline runs ---------------------------------------------------------------------------
+
+def test_offline_runs_are_written_by_wandb_itself(tmp_path):
+    finished, failed = make_runs(tmp_path, [
+        RunSpec(name="good", config={"lr": 0.1}, log=[{"loss": 1.0}, {"loss": 0.5}]),
+        RunSpec(name="bad", config={"lr": 1.0}, log=[{"loss": math.nan}], exit_code=2)])
+    (killed,) = make_runs(tmp_path, [RunSpec(name="killed", log=[{"loss": 3.0}], mode="kill")])
+    for folder in (finished, failed, killed):
+        assert folder.name.startswith("offline-run-") and folder.parent.name == "wandb"
+        (record_file,) = folder.glob("run-*.wandb")
+        assert record_file.stat().st_size > 0
+    running = RunningRun(tmp_path, RunSpec(name="live", log=[{"loss": 9.0}]))
+    try:
+        assert running.proc.poll() is None and any(running.dir.glob("run-*.wandb"))
+    finally:
+        running.stop()

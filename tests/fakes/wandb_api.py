@@ -1,0 +1,329 @@
+"""A fake W&B GraphQL server answering what wandb.Api 0.31 sends: Viewer, Runs (paged, filtered, ordered), Run.
+
+Run standalone: python -m tests.fakes.wandb_api --port 0 --runs N [--entity E --project P --api-key K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import math
+import random
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, html_error
+
+DEFAULT_KEY = "local-" + "0" * 40  # wandb wants 40+ characters; not a real key
+_OP = re.compile(r"\b(query|mutation)\s+(\w+)")
+_FIELDS = {"createdAt": "createdAt", "created_at": "createdAt", "heartbeatAt": "heartbeatAt",
+           "heartbeat_at": "heartbeatAt", "updatedAt": "heartbeatAt", "updated_at": "heartbeatAt",
+           "username": "username", "state": "state", "displayName": "displayName", "display_name": "displayName",
+           "name": "name", "tags": "tags", "group": "group", "jobType": "jobType", "job_type": "jobType",
+           "sweep": "sweepName", "sweepName": "sweepName"}
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+def iso(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S")  # W&B answers naive UTC times
+
+
+@dataclass
+class FakeRun:
+    name: str  # the run id, as W&B calls it in GraphQL
+    entity: str
+    project: str
+    display_name: str = ""
+    state: str = "finished"
+    config: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    system: dict = field(default_factory=dict)
+    username: str | None = "alice"
+    tags: list = field(default_factory=list)
+    group: str | None = None
+    job_type: str | None = None
+    notes: str | None = None
+    sweep: str | None = None
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1))
+    heartbeat_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1))
+
+    def node(self, wanted: set[str]) -> dict:
+        full = {
+            "id": base64.b64encode(f"Run:v1:{self.name}:{self.project}:{self.entity}".encode()).decode(),
+            "projectId": "1", "name": self.name, "displayName": self.display_name or self.name,
+            "tags": list(self.tags), "sweepName": self.sweep, "state": self.state,
+            "config": json.dumps({k: {"value": v, "desc": None} for k, v in self.config.items()}),
+            "group": self.group, "jobType": self.job_type, "commit": None, "readOnly": False,
+            "createdAt": iso(self.created_at), "heartbeatAt": iso(self.heartbeat_at), "description": self.notes,
+            "notes": self.notes, "systemMetrics": json.dumps(self.system), "summaryMetrics": json.dumps(self.summary),
+            "historyLineCount": int(self.summary.get("_step", 0) or 0) + 1 if self.summary else 0,
+            "user": {"name": self.username.title(), "username": self.username} if self.username else None,
+            "historyKeys": {"keys": {}, "lastStep": 0},
+        }
+        return {k: v for k, v in full.items() if k in wanted}
+
+    def field(self, name: str) -> Any:
+        """A value as W&B's filters see it."""
+        if name.startswith("config."):
+            key = name[7:]
+            key = key[:-6] if key.endswith(".value") else key
+            return _dig(self.config, key)
+        if name.startswith(("summary_metrics.", "summaryMetrics.")):
+            return _dig(self.summary, name.split(".", 1)[1])
+        return {"createdAt": iso(self.created_at), "heartbeatAt": iso(self.heartbeat_at), "username": self.username,
+                "state": self.state, "displayName": self.display_name or self.name, "name": self.name,
+                "tags": self.tags, "group": self.group, "jobType": self.job_type,
+                "sweepName": self.sweep}.get(_FIELDS.get(name, name))
+
+
+def _dig(d: dict, dotted: str) -> Any:
+    if dotted in d:
+        return d[dotted]
+    cur: Any = d
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+@dataclass
+class World(BaseWorld):
+    api_key: str = DEFAULT_KEY
+    username: str = "alice"
+    default_entity: str = "alice"
+    runs: dict[tuple[str, str], list[FakeRun]] = field(default_factory=dict)
+
+    def project(self, entity: str, project: str) -> list[FakeRun]:
+        return self.runs.setdefault((entity, project), [])
+
+    def add_run(self, entity: str = "alice", project: str = "proj", **kw) -> FakeRun:
+        with self.lock:
+            run = FakeRun(entity=entity, project=project, **kw)
+            self.project(entity, project).append(run)
+            return run
+
+    def find(self, entity: str, project: str, name: str) -> FakeRun:
+        return next(r for r in self.project(entity, project) if r.name == name)
+
+    def operations(self) -> list[str]:
+        """The GraphQL operation of every request so far, in order."""
+        with self.lock:
+            out = []
+            for r in self.log:
+                m = _OP.search((r.body or {}).get("query", "") if isinstance(r.body, dict) else "")
+                out.append(m.group(2) if m else "?")
+            return out
+
+    def generate(self, n: int, entity: str = "alice", project: str = "proj", seed: int = 0,
+                 users: tuple[str, ...] = ("alice", "bob"), start: dt.datetime | None = None,
+                 config_keys: int = 8, summary_keys: int = 8) -> list[FakeRun]:
+        """n runs with realistic config and summary: floats, ints, strings, nested dicts, NaN, media."""
+        rng = random.Random(seed)
+        start = start or dt.datetime(2026, 1, 1)
+        made = []
+        for i in range(n):
+            created = start + dt.timedelta(minutes=7 * i)
+            config: dict[str, Any] = {"lr": 10 ** rng.uniform(-5, -1), "batch_size": rng.choice([16, 32, 64, 128]),
+                                      "optimizer": rng.choice(["adam", "sgd", "adamw"]),
+                                      "model": {"layers": rng.randint(2, 24), "hidden": rng.choice([128, 256, 512])}}
+            for k in range(max(0, config_keys - 4)):
+                config[f"param_{k}"] = round(rng.random(), 6)
+            loss = rng.uniform(0.05, 2.5)
+            summary: dict[str, Any] = {"loss": loss, "val_loss": loss * rng.uniform(1.0, 1.3),
+                                       "accuracy": rng.uniform(0.5, 0.99), "epoch": rng.randint(1, 50),
+                                       "_step": rng.randint(100, 10000), "_runtime": rng.uniform(10, 9000),
+                                       "_timestamp": created.replace(tzinfo=dt.timezone.utc).timestamp() + 600,
+                                       "_wandb": {"runtime": 600},
+                                       "samples": {"_type": "image-file", "path": "media/images/x.png"}}
+            for k in range(max(0, summary_keys - 4)):
+                summary[f"metric_{k}"] = rng.random() if rng.random() > 0.02 else math.nan
+            made.append(self.add_run(
+                entity, project, name=f"r{seed:02d}{i:06d}", display_name=f"run-{i}", config=config,
+                summary=summary, system={"system.gpu.0.memoryAllocatedBytes": rng.randint(1, 40) * 2**30},
+                username=users[i % len(users)], state=rng.choice(["finished"] * 8 + ["failed", "crashed"]),
+                tags=rng.sample(["baseline", "ablation", "paper", "debug"], rng.randint(0, 2)),
+                group=rng.choice([None, "sweep-a", "sweep-b"]), job_type="train",
+                created_at=created, heartbeat_at=created + dt.timedelta(minutes=10)))
+        return made
+
+
+class FakeWandb(FakeServer):
+    world: World
+
+    def __init__(self, world: World | None = None, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(world or World(), host, port)
+
+
+class _Handler(BaseHandler):
+    world: World
+
+    def fault_response(self, fault: Fault) -> tuple[int, Any, dict]:
+        if fault.status == 200:  # a GraphQL error inside a 200, as W&B sends for bad queries
+            return 200, {"errors": [{"message": "internal server error", "path": ["project"]}], "data": None}, {}
+        if fault.html:
+            return fault.status, html_error(fault.status), {}
+        return fault.status, {"errors": [{"message": {429: "rate limit exceeded"}.get(fault.status,
+                                                                                        "server error")}]}, {}
+
+    def respond(self, method: str, raw_path: str, query: dict, raw_body: bytes,
+                entry: LoggedRequest) -> tuple[int, Any, dict]:
+        if raw_path != "/graphql" or method != "POST":
+            return 404, {"errors": [{"message": "not found"}]}, {}
+        try:
+            entry.body = json.loads(raw_body or b"{}")
+        except ValueError:
+            return 400, {"errors": [{"message": "invalid JSON"}]}, {}
+        if not self._authorised():
+            return 401, {"errors": [{"message": "user is not logged in"}]}, {}
+        text = entry.body.get("query", "")
+        variables = entry.body.get("variables") or {}
+        m = _OP.search(text)
+        op = m.group(2) if m else ""
+        with self.world.lock:
+            if op == "Viewer":
+                return 200, {"data": {"viewer": self._viewer()}}, {}
+            if op == "GetDefaultEntity" or (op == "" and "defaultEntity" in text):
+                return 200, {"data": {"viewer": {"id": "VXNlcjox", "entity": self.world.default_entity}}}, {}
+            wanted = set(re.findall(r"\b\w+\b", text))
+            if op == "Runs":
+                return 200, {"data": {"project": self._runs(variables, wanted)}}, {}
+            if op == "Run":
+                return 200, {"data": {"project": self._run(variables, wanted)}}, {}
+        return 200, {"errors": [{"message": f"Cannot query operation {op!r} on this fake"}], "data": None}, {}
+
+    def _authorised(self) -> bool:
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            user, _, key = base64.b64decode(auth[6:]).decode().partition(":")
+            return key == self.world.api_key
+        if auth.startswith("Bearer "):
+            return auth[7:] == self.world.api_key
+        return False
+
+    def _viewer(self) -> dict:
+        w = self.world
+        return {"id": "VXNlcjox", "entity": w.default_entity, "username": w.username,
+                "email": f"{w.username}@example.com", "flags": "{}", "teams": {"edges": []}}
+
+    def _runs(self, v: dict, wanted: set[str]) -> dict | None:
+        key = (v.get("entity"), v.get("project"))
+        if key not in self.world.runs:
+            return None
+        filters = json.loads(v.get("filters") or "{}")
+        runs = [r for r in self.world.runs[key] if matches(r, filters)]
+        order = v.get("order") or "+created_at"
+        desc = order.startswith("-")
+        field_name = order.lstrip("+-")
+        runs.sort(key=lambda r: (_sortable(r.field(field_name)), r.name), reverse=desc)
+        cursor = v.get("cursor")
+        if cursor:
+            sort_value, name = json.loads(base64.b64decode(cursor))
+            after = (tuple(sort_value), name)
+            runs = [r for r in runs if (((_sortable(r.field(field_name)), r.name) < after) if desc
+                                        else ((_sortable(r.field(field_name)), r.name) > after))]
+        per_page = int(v.get("perPage") or 50)
+        page = runs[:per_page]
+        edges = [{"node": r.node(wanted), "cursor": _cursor(r, field_name)} for r in page]
+        return {"internalId": "UHJvamVjdDox", "readOnly": False,
+                "runCount": len([r for r in self.world.runs[key] if matches(r, filters)]),
+                "runs": {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
+                                                      "hasNextPage": len(runs) > per_page}}}
+
+    def _run(self, v: dict, wanted: set[str]) -> dict | None:
+        key = (v.get("entity"), v.get("project"))
+        if key not in self.world.runs:
+            return None
+        run = next((r for r in self.world.runs[key] if r.name == v.get("name")), None)
+        return {"run": run.node(wanted) if run else None}
+
+
+def _sortable(value: Any) -> tuple:
+    if value is None:
+        return (0, 0, "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value, "")
+    return (2, 0, str(value))
+
+
+def _cursor(run: FakeRun, field_name: str) -> str:
+    return base64.b64encode(json.dumps([list(_sortable(run.field(field_name))), run.name]).encode()).decode()
+
+
+def matches(run: FakeRun, flt: Any) -> bool:
+    """MongoDB-style filters, the subset W&B documents: $and/$or/$nor, $eq/$ne/$gt/$gte/$lt/$lte/$in/$nin,
+    $exists and $regex, on run fields and config.*/summary_metrics.* keys."""
+    if not isinstance(flt, dict):
+        return True
+    for key, cond in flt.items():
+        if key == "$and":
+            if not all(matches(run, c) for c in cond):
+                return False
+        elif key == "$or":
+            if not any(matches(run, c) for c in cond):
+                return False
+        elif key == "$nor":
+            if any(matches(run, c) for c in cond):
+                return False
+        elif not _test(run.field(key), cond):
+            return False
+    return True
+
+
+def _test(value: Any, cond: Any) -> bool:
+    if not isinstance(cond, dict) or not any(k.startswith("$") for k in cond):
+        return value == cond or (isinstance(value, list) and cond in value)
+    for op, arg in cond.items():
+        if isinstance(value, str) and isinstance(arg, str) and op in ("$gt", "$gte", "$lt", "$lte") \
+                and re.match(r"\d{4}-\d\d-\d\dT", arg):
+            value_c, arg_c = utc(value), utc(arg)
+        else:
+            value_c, arg_c = value, arg
+        try:
+            ok = {"$eq": lambda: value_c == arg_c, "$ne": lambda: value_c != arg_c,
+                  "$gt": lambda: value_c is not None and value_c > arg_c,
+                  "$gte": lambda: value_c is not None and value_c >= arg_c,
+                  "$lt": lambda: value_c is not None and value_c < arg_c,
+                  "$lte": lambda: value_c is not None and value_c <= arg_c,
+                  "$in": lambda: (any(x in arg for x in value) if isinstance(value, list) else value in arg),
+                  "$nin": lambda: (not any(x in arg for x in value) if isinstance(value, list)
+                                   else value not in arg),
+                  "$exists": lambda: (value is not None) == bool(arg),
+                  "$regex": lambda: value is not None and re.search(arg, str(value)) is not None}[op]()
+        except (KeyError, TypeError):
+            return False
+        if not ok:
+            return False
+    return True
+
+
+FakeWandb.handler = _Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--runs", type=int, default=0, help="generate this many runs")
+    parser.add_argument("--entity", default="alice")
+    parser.add_argument("--project", default="proj")
+    parser.add_argument("--api-key", default=DEFAULT_KEY)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = FakeWandb(World(api_key=args.api_key, default_entity=args.entity, username=args.entity),
+                       host=args.host, port=args.port)
+    server.world.project(args.entity, args.project)
+    server.world.generate(args.runs, args.entity, args.project, seed=args.seed)
+    server.serve_until_killed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
