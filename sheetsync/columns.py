@@ -1,0 +1,224 @@
+"""Runs to cells: which value a header names, which headers a set of runs brings, and clean cell values.
+
+Pure: plain data in, plain data out. Choices where the design is silent:
+- Dynamic headers are ordered config keys first, then summary keys, each alphabetically, so the order of a
+  new batch of columns does not depend on the order W&B returned the runs in.
+- A key present in both config and summary appears once, as the config key; the summary one as `summary.x`.
+- Integers beyond 2**53 become text: a sheet stores doubles and would silently change their digits.
+- Integral floats become ints (3.0 -> 3), so a value reads back from a sheet exactly as it was written.
+- Datetimes are cut to whole seconds and given in the configured time zone, without the zone (a sheet
+  cell has none; the spreadsheet's zone is the reader's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from .run import Run
+
+MAX_CELL_CHARS = 50_000
+CUT_MARKER = " …[cut by wandb_spreadsheet_sync]"
+SHEETS_MAX_COLUMNS = 18_278
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NORMALISE = re.compile(r"[/.\- _]")
+MISSING = object()  # a run that has no such key: its cell is left alone
+
+
+def _builtins(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.id, "run_name": run.name, "user": run.display_user or run.user,
+        "name": run.display_user or run.user, "state": run.state, "created_at": run.created_at,
+        "updated_at": run.updated_at, "_timestamp": run.timestamp, "runtime": run.runtime,
+        "tags": ", ".join(run.tags), "group": run.group, "job_type": run.job_type, "notes": run.notes,
+        "sweep": run.sweep, "project": run.project, "url": run.url, "gpu_memory": gpu_memory(run),
+    }
+
+
+def gpu_memory(run: Run) -> Any:
+    """Peak allocated GPU memory in GB over all GPUs, from the system metrics W&B records."""
+    peaks = [v for k, v in run.system_metrics.items()
+             if re.fullmatch(r"system\.gpu\.\d+\.memoryAllocatedBytes", k) and isinstance(v, (int, float))]
+    return round(max(peaks) / 2**30, 2) if peaks else None
+
+
+BUILTIN_HEADERS = tuple(_builtins(Run(id="")))
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys, as W&B's own runs table shows them; media objects stay whole."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and "_type" not in value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def normalise_key(key: str) -> str:
+    return _NORMALISE.sub("", key).lower()
+
+
+def is_internal(key: str, value: Any) -> bool:
+    """W&B's own keys (_step, _runtime, _wandb...) and media objects (images, tables) are not columns."""
+    return key.startswith("_") or "._" in key or (isinstance(value, dict) and "_type" in value)
+
+
+class RunView:
+    """One run's values by header: built-ins, then config, then summary, then a normalised match."""
+
+    __slots__ = ("run", "builtins", "config", "summary", "_norm")
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.builtins = _builtins(run)
+        self.config = flatten(run.config)
+        self.summary = flatten(run.summary)
+        self._norm: dict[str, Any] | None = None
+
+    def get(self, header: str) -> Any:
+        if header in self.builtins:
+            return self.builtins[header]
+        if header.startswith("config."):
+            return self.config.get(header[7:], MISSING)
+        if header.startswith("summary."):
+            return self.summary.get(header[8:], MISSING)
+        if header in self.config:
+            return self.config[header]
+        if header in self.summary:
+            return self.summary[header]
+        if self._norm is None:
+            self._norm = {}
+            for source in (self.summary, self.config):  # config written last: it wins a tie
+                for k, v in source.items():
+                    self._norm[normalise_key(k)] = v
+        return self._norm.get(normalise_key(header), MISSING)
+
+
+@dataclass(frozen=True)
+class HeaderRules:
+    fixed: tuple[str, ...] = ("run_id",)
+    dynamic: bool = True
+    include: tuple[str, ...] = ()  # globs; empty means all
+    exclude: tuple[str, ...] = ()
+    max_columns: int = 1000
+
+
+@dataclass
+class HeaderChoice:
+    headers: list[str]  # the headers to add at the right, in order
+    dropped: list[str]  # what the column cap left out
+
+
+def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderRules) -> HeaderChoice:
+    """Fixed headers the sheet lacks, then dynamic ones: keys of these runs that no header takes yet."""
+    existing = [h for h in existing if h]
+    taken = set(existing)
+    taken_norm = {normalise_key(h.split(".", 1)[1] if h.startswith(("config.", "summary.")) else h)
+                  for h in existing}
+    wanted: list[str] = []
+
+    def take(header: str) -> None:
+        if header not in taken:
+            taken.add(header)
+            taken_norm.add(normalise_key(header))
+            wanted.append(header)
+
+    for header in rules.fixed:
+        take(header)
+    for h in rules.fixed:
+        taken_norm.add(normalise_key(h))
+    if rules.dynamic:
+        config_keys: set[str] = set()
+        summary_keys: set[str] = set()
+        for view in views:
+            config_keys.update(k for k, v in view.config.items() if not is_internal(k, v))
+            summary_keys.update(k for k, v in view.summary.items() if not is_internal(k, v))
+        for key in sorted(config_keys):
+            if _wanted(key, "config", rules) and normalise_key(key) not in taken_norm:
+                take(key)
+        for key in sorted(summary_keys):
+            if not _wanted(key, "summary", rules):
+                continue
+            if key in config_keys:
+                take("summary." + key)
+            elif normalise_key(key) not in taken_norm and key not in BUILTIN_HEADERS:
+                take(key)
+    room = max(0, min(rules.max_columns, SHEETS_MAX_COLUMNS) - len(existing))
+    fixed_missing = [h for h in wanted if h in rules.fixed]
+    dynamic = [h for h in wanted if h not in rules.fixed]
+    keep = fixed_missing + dynamic[: max(0, room - len(fixed_missing))]
+    return HeaderChoice(headers=keep, dropped=dynamic[max(0, room - len(fixed_missing)):])
+
+
+def _wanted(key: str, source: str, rules: HeaderRules) -> bool:
+    names = (key, f"{source}.{key}")
+    if rules.include and not any(fnmatch.fnmatchcase(n, g) for n in names for g in rules.include):
+        return False
+    return not any(fnmatch.fnmatchcase(n, g) for n in names for g in rules.exclude)
+
+
+# ---- values ----------------------------------------------------------------------------------------
+
+def clean(value: Any, tz: dt.tzinfo) -> Any:
+    """A W&B value as a cell: number, bool, text, date-time, or None for an empty cell."""
+    if value is None or value is MISSING:
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= 2**53 else str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+    if isinstance(value, dt.datetime):
+        when = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return when.astimezone(tz).replace(tzinfo=None, microsecond=0)
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, (list, tuple, dict)):
+        return clean_text(json.dumps(_json_safe(value), separators=(",", ":"), ensure_ascii=False, default=str))
+    return clean_text(str(value))
+
+
+def clean_text(text: str) -> str | None:
+    text = _CONTROL.sub("", text)
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - len(CUT_MARKER)] + CUT_MARKER
+    return text
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def zone(name: str | None) -> dt.tzinfo:
+    """The configured zone, or the machine's own."""
+    if name:
+        return ZoneInfo(name)
+    return dt.datetime.now().astimezone().tzinfo or dt.timezone.utc
+
+
+def row_for(view: RunView, headers: Iterable[str], tz: dt.tzinfo) -> dict[str, Any]:
+    """The cells this run fills, by header; keys the run does not have are left out."""
+    out = {}
+    for header in headers:
+        value = view.get(header)
+        if value is not MISSING:
+            out[header] = clean(value, tz)
+    return out

@@ -1,0 +1,30 @@
+"""The Run record every source produces; nothing downstream of a source sees wandb objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    name: str = ""
+    user: str | None = None  # the W&B username
+    display_user: str | None = None  # through config NAME, else the username
+    state: str = ""  # running, finished, failed, crashed, killed
+    created_at: dt.datetime | None = None  # aware, UTC
+    updated_at: dt.datetime | None = None  # last heartbeat, aware, UTC
+    timestamp: dt.datetime | None = None  # summary _timestamp: the last time the run logged
+    runtime: float | None = None  # seconds
+    tags: tuple[str, ...] = ()
+    group: str | None = None
+    job_type: str | None = None
+    notes: str | None = None
+    sweep: str | None = None
+    project: str = ""  # entity/project
+    url: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # nested, as the run logged it
+    summary: dict[str, Any] = field(default_factory=dict)  # nested
+    system_metrics: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,122 @@
+"""Runs to cells: which value a header names, which headers runs bring, and what a cell may hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import subprocess
+import sys
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sheetsync.columns import (CUT_MARKER, MISSING, HeaderRules, RunView, choose_headers, clean, flatten,
+                               row_for)
+from sheetsync.run import Run
+
+UTC = dt.timezone.utc
+RUN = Run(
+    id="abc123", name="bright-sun-7", user="alice", display_user="Alice A.", state="finished",
+    created_at=dt.datetime(2026, 3, 1, 9, 0, tzinfo=UTC), updated_at=dt.datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+    runtime=3600.0, tags=("paper", "baseline"), group="g1", job_type="train", project="team/proj",
+    url="https://wandb.ai/team/proj/runs/abc123",
+    config={"lr": 0.001, "model": {"layers": 4, "act": "gelu"}, "loss": "ce"},
+    summary={"train/loss": 0.25, "val": {"acc": 0.9}, "loss": 0.3, "_step": 100,
+             "sample": {"_type": "image-file", "path": "x.png"}},
+    system_metrics={"system.gpu.0.memoryAllocatedBytes": 8 * 2**30, "system.gpu.1.memoryAllocatedBytes": 12 * 2**30},
+)
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("run_id", "abc123"), ("run_name", "bright-sun-7"), ("user", "Alice A."),
+    ("name", "Alice A."),  # the original script's meaning: the user's display name
+    ("tags", "paper, baseline"), ("gpu_memory", 12.0), ("runtime", 3600.0),
+    ("lr", 0.001), ("model.layers", 4),  # nested config, flattened with '.' as W&B shows it
+    ("loss", "ce"),  # config before summary
+    ("summary.loss", 0.3), ("config.loss", "ce"),  # prefixes force the source
+    ("train_loss", 0.25), ("Train-Loss", 0.25),  # differs only in case and / . - space _
+    ("val.acc", 0.9), ("missing", MISSING), ("config.train/loss", MISSING),
+])
+def test_header_lookup_order(header, expected):
+    assert RunView(RUN).get(header) == expected
+
+
+def test_run_without_user_or_gpu_has_empty_cells_not_errors():
+    view = RunView(Run(id="x"))
+    assert view.get("user") is None and view.get("gpu_memory") is None and view.get("name") is None
+
+
+def test_flatten_keeps_media_objects_whole():
+    assert flatten({"a": {"b": {"c": 1}}, "img": {"_type": "image-file"}, "empty": {}}) == \
+        {"a.b.c": 1, "img": {"_type": "image-file"}, "empty": {}}
+
+
+def test_dynamic_headers_are_config_then_summary_alphabetically_without_internals():
+    other = Run(id="z", config={"batch": 32, "lr": 0.1}, summary={"acc": 1.0, "_runtime": 5, "_wandb": {"x": 1}})
+    choice = choose_headers(["run_id", "notes"], [RunView(other), RunView(RUN)],
+                            HeaderRules(fixed=("run_id", "lr", "state")))
+    assert choice.headers == ["lr", "state", "batch", "loss", "model.act", "model.layers", "acc",
+                              "summary.loss", "train/loss", "val.acc"]
+    assert choice.dropped == []
+
+
+def test_fixed_header_takes_a_key_that_differs_only_in_spelling():
+    choice = choose_headers([], [RunView(RUN)], HeaderRules(fixed=("run_id", "train_loss")))
+    assert "train/loss" not in choice.headers and choice.headers[:2] == ["run_id", "train_loss"]
+
+
+def test_include_and_exclude_globs():
+    rules = HeaderRules(fixed=("run_id",), include=("model.*", "summary.*"), exclude=("*.act", "val.*"))
+    assert choose_headers([], [RunView(RUN)], rules).headers == [
+        "run_id", "model.layers", "summary.loss", "train/loss"]
+    assert choose_headers([], [RunView(RUN)], HeaderRules(fixed=("run_id",), dynamic=False)).headers == ["run_id"]
+
+
+def test_column_cap_keeps_fixed_headers_and_names_what_it_dropped():
+    wide = Run(id="w", config={f"k{i:05d}": i for i in range(20_000)})
+    choice = choose_headers(["run_id", "mine"], [RunView(wide)], HeaderRules(fixed=("run_id", "state"),
+                                                                              max_columns=10))
+    assert choice.headers == ["state"] + [f"k{i:05d}" for i in range(7)]
+    assert len(choice.dropped) == 20_000 - 7 and choice.dropped[0] == "k00007"
+
+
+def test_new_key_in_a_later_run_becomes_a_new_header_only():
+    existing = ["run_id", "lr", "batch", "acc"]
+    later = Run(id="n", config={"lr": 1, "batch": 2, "warmup": 3}, summary={"acc": 1})
+    assert choose_headers(existing, [RunView(later)], HeaderRules()).headers == ["warmup"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, None), (math.nan, None), (math.inf, None), (-math.inf, None),
+    (True, True), (False, False), (3, 3), (3.0, 3), (0.25, 0.25), (2**53 + 1, str(2**53 + 1)),
+    ("plain", "plain"), ("=IMPORTXML(\"x\")", "=IMPORTXML(\"x\")"),  # stays text; sinks never evaluate it
+    ("a\x00b\x07c\nd\te", "abc\nd\te"), ("שלום 🚀", "שלום 🚀"),
+    ([1, 2, {"a": math.nan}], '[1,2,{"a":null}]'), ({"k": "v"}, '{"k":"v"}'),
+])
+def test_clean_values(value, expected):
+    got = clean(value, UTC)
+    assert got == expected and type(got) is type(expected)
+
+
+def test_long_text_is_cut_with_a_visible_marker():
+    got = clean("x" * 60_000, UTC)
+    assert len(got) == 50_000 and got.endswith(CUT_MARKER)
+
+
+def test_times_become_datetimes_in_the_configured_zone():
+    when = dt.datetime(2026, 7, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert clean(when, ZoneInfo("Europe/Berlin")) == dt.datetime(2026, 7, 1, 14, 0, 0)
+    assert clean(when, ZoneInfo("America/New_York")) == dt.datetime(2026, 7, 1, 8, 0, 0)
+
+
+def test_row_leaves_out_keys_the_run_does_not_have():
+    row = row_for(RunView(RUN), ["run_id", "lr", "nope", "created_at"], UTC)
+    assert row == {"run_id": "abc123", "lr": 0.001, "created_at": dt.datetime(2026, 3, 1, 9, 0)}
+
+
+def test_pure_core_imports_no_client_library():
+    code = ("import sys, sheetsync.merge, sheetsync.columns, sheetsync.base; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('wandb', 'gspread', 'requests', 'google', 'openpyxl', 'urllib3')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
