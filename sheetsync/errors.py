@@ -57,3 +57,10 @@ class TransientError(SyncError):
     """A network fault, a 429 or a 5xx that outlived the retries: the next sync will try again."""
 
     transient = True
+
+
+class AccessError(SyncError):
+    """The configured spreadsheet or W&B project cannot be opened with these credentials: a setting to fix,
+    so it ends the program like a configuration error."""
+
+    exit_code = 2

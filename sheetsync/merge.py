@@ -42,6 +42,7 @@ class Plan:
     updates: list[tuple[int, int, Any]] = field(default_factory=list)  # (row, column, value)
     insert_at: int = 0  # where new rows go: the end of the grid, or 1 for newest_first
     new_rows: list[list[Any]] = field(default_factory=list)  # full-width rows, in sheet order
+    new_run_ids: list[str] = field(default_factory=list)
     base: Base = field(default_factory=Base)
     base_changed: bool = False
     counts: Counts = field(default_factory=Counts)
@@ -188,6 +189,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
                 full[col_of[h]] = v
             full[col_of[settings.key]] = run_id
             plan.new_rows.append(full)
+            plan.new_run_ids.append(run_id)
             new_base.runs[run_id] = {h: fingerprint(v) for h, v in cells.items()}
             digest_key = _exact(tuple(cells), cells.values())
             if digest_key is not None:
@@ -196,6 +198,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
     if settings.order == "newest_first":
         plan.insert_at = 1
         plan.new_rows.reverse()  # W&B order is oldest first; the newest goes right under the header
+        plan.new_run_ids.reverse()
     else:
         plan.insert_at = max(len(grid), 1)
     plan.counts.updated = len(touched_rows)

@@ -1,22 +1,49 @@
-"""The one place that sends HTTP to Google: endpoint redirection, timeouts and bounded retries."""
+"""The one place that sends HTTP to Google: endpoint redirection, timeouts and bounded retries.
+
+gspread's BackOffHTTPClient retries forever; this session retries 429, 5xx and connection failures a bounded
+number of times with exponential backoff that honours Retry-After, and every request has a timeout, so a
+sync never hangs. A request whose outcome is unknown (the connection dropped after it was sent) is retried
+only when repeating it is harmless: reads, and writes the caller marks idempotent (absolute positions).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import random
+import threading
+from collections import Counter
 
+import requests
 from google.auth.transport.requests import AuthorizedSession
 
+from ..errors import SyncError
+
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class Interrupted(SyncError):
+    """A stop was asked for (SIGTERM, Ctrl-C) while waiting to retry: nothing more is sent."""
+
+    exit_code = 130
 
 
 class GoogleSession(AuthorizedSession):
     """An AuthorizedSession that can send every Sheets and Drive call to another base URL
-    (GOOGLE_API_ENDPOINT: an emulator, a proxy, or the test world's fake)."""
+    (GOOGLE_API_ENDPOINT: an emulator, a proxy, or the test world's fake), with timeouts and retries."""
 
-    def __init__(self, credentials, endpoint: str | None = None, timeout: float = 60.0):
+    def __init__(self, credentials, endpoint: str | None = None, timeout: float = 60.0, attempts: int = 6,
+                 stop: threading.Event | None = None):
         super().__init__(credentials)
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.default_timeout = timeout
+        self.attempts = attempts
+        self.stop = stop or threading.Event()
+        self.base_delay = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))
+        self.max_delay = 32.0
+        self.idempotent_writes = True
+        self.counts: Counter = Counter()  # "read" / "write" / "retry", for the sync report
         if self.endpoint:
             _no_regional_boundary_lookup(credentials)
 
@@ -28,9 +55,44 @@ class GoogleSession(AuthorizedSession):
         return url
 
     def request(self, method, url, data=None, headers=None, max_allowed_time=None, timeout=None, **kwargs):
-        return super().request(method, self.rewrite(url), data=data, headers=headers,
-                               max_allowed_time=max_allowed_time,
-                               timeout=timeout if timeout is not None else self.default_timeout, **kwargs)
+        url = self.rewrite(url)
+        kind = "read" if method.upper() == "GET" else "write"
+        repeatable = kind == "read" or self.idempotent_writes
+        for attempt in range(1, self.attempts + 1):
+            if self.stop.is_set():
+                raise Interrupted("Stopped before sending a request to Google.")
+            self.counts[kind] += 1
+            try:
+                response = super().request(method, url, data=data, headers=headers,
+                                           max_allowed_time=max_allowed_time,
+                                           timeout=timeout if timeout is not None else self.default_timeout,
+                                           **kwargs)
+            except (requests.ConnectionError, requests.Timeout):
+                if not repeatable or attempt == self.attempts:
+                    raise
+                self._wait(self._backoff(attempt))
+                continue
+            if response.status_code not in RETRY_STATUS or attempt == self.attempts:
+                return response
+            self._wait(self._retry_after(response) or self._backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+    def _retry_after(self, response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        try:
+            return min(float(value), 120.0)
+        except ValueError:
+            return None
+
+    def _wait(self, seconds: float) -> None:
+        self.counts["retry"] += 1
+        if self.stop.wait(seconds):
+            raise Interrupted("Stopped while waiting to retry a request to Google; nothing more was sent.")
 
 
 def _no_regional_boundary_lookup(credentials) -> None:

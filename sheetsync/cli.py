@@ -1,0 +1,175 @@
+"""Flags, logging, exit codes, and the real clients: the only place that prints for the user or exits.
+
+Exit codes: 0 ok (and a SIGTERM stop: `docker stop` is a normal end), 1 a sync failed (--once),
+2 usage, configuration or credentials, 130 interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from . import __version__
+
+log = logging.getLogger("wandb_spreadsheet_sync")
+EXAMPLES = """
+examples:
+  python wandb_spreadsheet_sync.py --user_name alice --schedule_time 30
+      sync alice's runs into the spreadsheet of config.json now, then every 30 minutes
+  python wandb_spreadsheet_sync.py --once --dry-run
+      show what one sync would change, write nothing
+  python wandb_spreadsheet_sync.py --once --project my-lab/resnet --sheet_name "ResNet runs"
+  python wandb_spreadsheet_sync.py --once --source ./wandb --output runs.xlsx
+      no accounts: read W&B's local run folders, write an Excel workbook
+
+secrets come from the environment: WANDB_API_KEY (or `wandb login`), GCP_JSON or
+GOOGLE_APPLICATION_CREDENTIALS (the service-account key file). See README.md.
+exit codes: 0 ok, 1 a sync failed (--once), 2 configuration or credentials, 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wandb_spreadsheet_sync.py",
+        description="Keep a Google Sheet (or an .xlsx/.csv file) in step with Weights & Biases runs, "
+                    "one row per run, without ever losing what people typed into it.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--user_name", help="sync only this W&B user's runs")
+    p.add_argument("--schedule_time", type=int, metavar="MINUTES", help="minutes between syncs (default 30)")
+    p.add_argument("--sheet_name", help="the spreadsheet's URL, key or title (overrides SPREADSHEET)")
+    p.add_argument("--config_path", help="the config file (default ./config.json)")
+    p.add_argument("--once", action="store_true", help="run one sync and exit (cron, CI, Kubernetes CronJob)")
+    p.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                   help="print what would change, write nothing")
+    p.add_argument("--project", action="append", metavar="ENTITY/PROJECT",
+                   help="the W&B project (repeat for several, each to its own worksheet)")
+    p.add_argument("--source", metavar="DIR", help="read W&B run folders under DIR instead of the W&B API")
+    p.add_argument("--output", metavar="FILE", help="write FILE.xlsx or FILE.csv instead of Google Sheets")
+    p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   type=str.upper, help="default INFO: one line per sync")
+    p.add_argument("--healthcheck", action="store_true",
+                   help="exit 0 if the running loop synced recently, 1 if not (for Docker HEALTHCHECK)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+    logging.getLogger().setLevel(logging.WARNING)  # libraries stay quiet (and never log our secrets)
+
+
+def fail(exc: BaseException, code: int) -> int:
+    print(f"Error: {exc}", file=sys.stderr)
+    return code
+
+
+def build_clients(settings, stop: threading.Event):
+    """The real source and sink for these settings (imports the heavy libraries only now)."""
+    if settings.source is not None:
+        from .sources.local import LocalSource
+
+        source = LocalSource(settings)
+    else:
+        from .sources.wandb_api import WandbSource
+
+        source = WandbSource(settings)
+    if settings.output is not None:
+        from .sinks.local import local_sink
+
+        sink = local_sink(settings.output)
+    else:
+        from .sinks.google_sheets import GoogleSheetsSink
+
+        sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
+                                settings.request_timeout, stop)
+    return source, sink
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(n: int) -> None:
+        print(f"\rreading W&B runs: {n}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.healthcheck:
+        from .loop import default_health_file, healthy
+
+        ok, why = healthy(default_health_file() if not os.environ.get("WSS_HEALTH_FILE")
+                          else __import__("pathlib").Path(os.environ["WSS_HEALTH_FILE"]))
+        print(why)
+        return 0 if ok else 1
+    setup_logging(args.log_level)
+    from . import config
+    from .errors import SyncError
+    from .sinks.google_http import Interrupted
+    from .sync import State, describe, sync
+
+    try:
+        settings = config.load(args)
+    except SyncError as exc:
+        return fail(exc, exc.exit_code)
+
+    stop = threading.Event()
+    exit_code = [0]
+
+    def on_signal(signum, frame):
+        exit_code[0] = 0 if signum == signal.SIGTERM else 130
+        if stop.is_set():
+            os._exit(exit_code[0])  # a second signal: leave now
+        stop.set()
+        log.info("stopping: %s received", signal.Signals(signum).name)
+        # A write in flight is one atomic request (or an atomic file rename): it lands whole or not at all,
+        # so leaving after a few seconds can never leave half a sheet.
+        timer = threading.Timer(8.0, lambda: os._exit(exit_code[0]))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    state = State()
+    try:
+        source, sink = build_clients(settings, stop)
+    except SyncError as exc:
+        return fail(exc, exc.exit_code)
+
+    def one_sync():
+        report = sync(source, sink, settings, state, progress=_progress())
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        log.info("%s", report.line())
+        if settings.dry_run:
+            for t in report.targets:
+                for line in describe(t.plan):
+                    print(f"  {t.target.worksheet}: {line}")
+        return report
+
+    if settings.once:
+        try:
+            one_sync()
+        except Interrupted:
+            return exit_code[0]
+        except SyncError as exc:
+            if stop.is_set():
+                return exit_code[0]
+            return fail(exc, exc.exit_code if exc.exit_code != 130 else 1)
+        return exit_code[0] if stop.is_set() else 0
+
+    from . import loop
+
+    code = loop.run(one_sync, settings.schedule_minutes, stop, settings.health_file)
+    return exit_code[0] if stop.is_set() else code

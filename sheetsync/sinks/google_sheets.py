@@ -1,0 +1,374 @@
+"""Google Sheets: open a spreadsheet, read a worksheet and its base in one request, apply a Plan in one.
+
+Every write of a sync goes into one spreadsheets.batchUpdate, which Google applies atomically, and names
+absolute cells, so a retried request cannot duplicate a row. Strings are sent as stringValue, which Google
+never reads as a formula. The base lives in a hidden worksheet beside each synced one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..base import Base, serial_days
+from ..errors import AccessError, CredentialsError, SinkError, TransientError
+from ..merge import MAX_CELLS, Plan
+from . import Snapshot
+from .google_http import GoogleSession, Interrupted
+
+log = logging.getLogger("wandb_spreadsheet_sync")
+SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.readonly"]
+DATE_TIME = {"numberFormat": {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm:ss"}}
+_URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
+_RANGE = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
+
+
+def base_title(worksheet: str) -> str:
+    return f"_sync_base {worksheet}"[:100]
+
+
+def quote(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
+
+
+def spreadsheet_key(spec: str) -> str | None:
+    """A URL or a bare key gives the key; anything else is a title to look up."""
+    m = _URL_KEY.search(spec)
+    if m:
+        return m.group(1)
+    return spec if _BARE_KEY.match(spec) and " " not in spec else None
+
+
+def load_credentials(key: str):
+    """A service-account key from a file path, or the JSON itself (handy for secrets in the environment)."""
+    from google.oauth2.service_account import Credentials
+
+    try:
+        if key.lstrip().startswith("{"):
+            info = json.loads(key)
+        else:
+            info = json.loads(Path(key).read_text(encoding="utf-8"))
+        _warn_if_world_readable(key)
+        return Credentials.from_service_account_info(info, scopes=SCOPES)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CredentialsError(f"The Google service-account key could not be read ({type(exc).__name__}: "
+                               f"{str(exc)[:120]}).",
+                               "GCP_JSON must name the JSON key file downloaded from the Google Cloud console "
+                               "(IAM > Service accounts > Keys > Add key > JSON).") from None
+
+
+def _warn_if_world_readable(key: str) -> None:
+    path = Path(key)
+    try:
+        if path.exists() and path.stat().st_mode & 0o004:
+            log.warning("the key file %s can be read by every user of this machine; chmod 600 it", path)
+    except OSError:
+        pass
+
+
+def _column(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+@dataclass
+class _Ids:
+    sheet_id: int | None
+    base_id: int | None
+    rows: int = 0
+    cols: int = 0
+    base_rows: int = 0
+
+
+class GoogleSheetsSink:
+    def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
+                 stop: threading.Event | None = None):
+        import gspread  # imported only when a sync runs, never for --help
+
+        self.creds = load_credentials(key)
+        self.email = getattr(self.creds, "service_account_email", "the service account")
+        self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop)
+        self.client = gspread.Client(auth=self.creds, session=self.session)
+        self.http = self.client.http_client
+        self.spec = spreadsheet
+        self.id: str | None = None
+        self.sheets: dict[str, dict] = {}  # title -> properties, from the last metadata read
+        self.rng = random.Random()
+
+    # -- opening -----------------------------------------------------------------------------
+    def _call(self, what: str, fn, *args, **kw):
+        """Runs a gspread call, turning its errors into ours with what to do."""
+        import gspread
+        from google.auth.exceptions import RefreshError, TransportError
+        import requests
+
+        try:
+            return fn(*args, **kw)
+        except Interrupted:
+            raise
+        except RefreshError as exc:
+            raise CredentialsError(f"Google refused the service-account key ({str(exc)[:200]}).",
+                                   "Check that the key file is current (keys can be deleted in the Cloud "
+                                   "console) and that this machine's clock is right.") from exc
+        except gspread.exceptions.SpreadsheetNotFound as exc:
+            raise AccessError(f"No spreadsheet {self.spec!r} is shared with {self.email}.",
+                            f"Open the spreadsheet, click Share, and add {self.email} as an Editor "
+                            "(or check SPREADSHEET / --sheet_name).") from exc
+        except PermissionError as exc:  # gspread's own translation of a 403
+            raise AccessError(f"The service account {self.email} may not open spreadsheet {self.spec!r}.",
+                            f"Share the spreadsheet with {self.email} as an Editor.") from exc
+        except gspread.exceptions.APIError as exc:
+            raise self._api_error(what, exc) from exc
+        except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
+            raise TransientError(f"Google Sheets could not be reached while {what} ({type(exc).__name__}).",
+                                 "The next sync will try again.") from exc
+
+    def _api_error(self, what: str, exc) -> Exception:
+        status = exc.response.status_code
+        try:
+            message = exc.response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = exc.response.text[:200]
+        if status in (403, 404):
+            return AccessError(f"Google answered {status} while {what}: {message}",
+                             f"Share the spreadsheet {self.spec!r} with {self.email} as an Editor, and check "
+                             "the URL or key.")
+        if status == 401:
+            return CredentialsError(f"Google rejected the credentials while {what}: {message}",
+                                    "Check the service-account key file.")
+        if status in (429,) or status >= 500:
+            return TransientError(f"Google answered {status} while {what}, after retries: {message}",
+                                  "The next sync will try again.")
+        return SinkError(f"Google answered {status} while {what}: {message}",
+                         "Nothing was written by this request; see the message for what to fix.")
+
+    def open(self) -> None:
+        if self.id is None:
+            key = spreadsheet_key(self.spec)
+            self.id = key if key else self._call("looking up the spreadsheet by title",
+                                                 lambda: self.client.open(self.spec).id)
+        self._load_metadata()
+
+    def _load_metadata(self) -> None:
+        meta = self._call("reading the spreadsheet's sheets", self.http.fetch_sheet_metadata, self.id,
+                          params={"fields": "sheets.properties"})
+        self.sheets = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+
+    def _ids(self, worksheet: str) -> _Ids:
+        main, base = self.sheets.get(worksheet), self.sheets.get(base_title(worksheet))
+        return _Ids(main["sheetId"] if main else None, base["sheetId"] if base else None,
+                    main["gridProperties"]["rowCount"] if main else 0,
+                    main["gridProperties"]["columnCount"] if main else 0,
+                    base["gridProperties"]["rowCount"] if base else 0)
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self, worksheet: str, _again: bool = True) -> Snapshot:
+        import gspread
+
+        if self.id is None:
+            self.open()
+        ids = self._ids(worksheet)
+        if ids.sheet_id is None or ids.base_id is None:
+            self._load_metadata()  # someone may have made or deleted a sheet since
+            ids = self._ids(worksheet)
+        ranges = [quote(t) for t, known in ((worksheet, ids.sheet_id), (base_title(worksheet), ids.base_id))
+                  if known is not None]
+
+        def fetch():
+            try:
+                return self.http.values_batch_get(self.id, ranges, params={
+                    "valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
+            except gspread.exceptions.APIError as exc:
+                if _again and exc.response.status_code == 400 and "Unable to parse range" in exc.response.text:
+                    return None  # a sheet was renamed or deleted since the metadata was read
+                raise
+
+        grid, base_rows = [], []
+        if ranges:
+            got = self._call("reading the worksheet", fetch)
+            if got is None:
+                self._load_metadata()
+                return self.read(worksheet, _again=False)
+            value_ranges = got.get("valueRanges", [])
+            if ids.sheet_id is not None:
+                main = value_ranges.pop(0)
+                grid = main.get("values", [])
+                ids.rows, ids.cols = _size(main.get("range", ""), ids.rows, ids.cols)
+            if ids.base_id is not None and value_ranges:
+                base_rows = value_ranges[0].get("values", [])
+                ids.base_rows = _size(value_ranges[0].get("range", ""), ids.base_rows, 3)[0]
+        # A base without its worksheet (the sheet was deleted) describes rows that are gone: start afresh.
+        base = Base.decode(base_rows) if ids.sheet_id is not None else Base()
+        return Snapshot(worksheet, grid, base, base_rows, ids)
+
+    # -- writing -----------------------------------------------------------------------------
+    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None:
+        ids: _Ids = snap.state
+        requests: list[dict] = []
+        taken = {p["sheetId"] for p in self.sheets.values()}
+        rows_needed = max(plan.rows_after(len(snap.grid)), 1)
+        cols_needed = max(plan.width, 1)
+        if ids.sheet_id is None:
+            ids.sheet_id = self._new_id(taken)
+            requests.append({"addSheet": {"properties": {
+                "sheetId": ids.sheet_id, "title": snap.worksheet,
+                "gridProperties": {"rowCount": rows_needed, "columnCount": cols_needed, "frozenRowCount": 1}}}})
+            requests.append({"repeatCell": {"range": {"sheetId": ids.sheet_id, "startRowIndex": 0, "endRowIndex": 1},
+                                            "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
+                                            "fields": "userEnteredFormat.textFormat.bold"}})
+            ids.rows, ids.cols = rows_needed, cols_needed
+        base_rows = plan.base.encode() if plan.base_changed else []
+        if ids.base_id is None and base_rows:
+            ids.base_id = self._new_id(taken | {ids.sheet_id})
+            requests.append({"addSheet": {"properties": {
+                "sheetId": ids.base_id, "title": base_title(snap.worksheet), "hidden": True,
+                "gridProperties": {"rowCount": len(base_rows), "columnCount": 3}}}})
+            ids.base_rows = len(base_rows)
+        grow_rows, grow_cols = rows_needed - ids.rows, cols_needed - ids.cols
+        grow_base = len(base_rows) - ids.base_rows
+        self._check_cells(grow_rows * max(ids.cols, cols_needed) + grow_cols * ids.rows + max(grow_base, 0) * 3)
+        inserting = bool(plan.new_rows) and plan.insert_at < max(len(snap.grid), 1)
+        if inserting:
+            ids.rows += len(plan.new_rows)  # insertDimension grows the grid by itself
+        elif grow_rows > 0:
+            requests.append({"appendDimension": {"sheetId": ids.sheet_id, "dimension": "ROWS", "length": grow_rows}})
+            ids.rows = rows_needed
+        if grow_cols > 0:
+            requests.append({"appendDimension": {"sheetId": ids.sheet_id, "dimension": "COLUMNS", "length": grow_cols}})
+            ids.cols = cols_needed
+        if grow_base > 0:
+            requests.append({"appendDimension": {"sheetId": ids.base_id, "dimension": "ROWS", "length": grow_base}})
+            ids.base_rows = len(base_rows)
+        for c, header in plan.new_headers:
+            requests.append(_update(ids.sheet_id, 0, c, [[{"userEnteredValue": {"stringValue": header},
+                                                          "userEnteredFormat": {"textFormat": {"bold": True}}}]],
+                                    "userEnteredValue,userEnteredFormat.textFormat.bold"))
+        requests += _updates(ids.sheet_id, plan.updates)
+        if plan.new_rows:
+            at = plan.insert_at
+            if inserting:  # newest_first: make room under the header
+                requests.append({"insertDimension": {"range": {"sheetId": ids.sheet_id, "dimension": "ROWS",
+                                                               "startIndex": at, "endIndex": at + len(plan.new_rows)},
+                                                     "inheritFromBefore": False}})
+            key_col = next((c for c, h in enumerate(_headers(snap.grid, plan)) if h == "run_id"), None)
+            rows = [{"values": [_cell(v, (links or {}).get(v) if c == key_col else None)
+                                for c, v in enumerate(row)]} for row in plan.new_rows]
+            requests.append({"updateCells": {"start": {"sheetId": ids.sheet_id, "rowIndex": at, "columnIndex": 0},
+                                             "rows": rows,
+                                             "fields": "userEnteredValue,userEnteredFormat.numberFormat,textFormatRuns"}})
+        if base_rows:
+            requests += _base_updates(ids.base_id, snap.base_rows, base_rows)
+        if not requests:
+            return
+        self.session.idempotent_writes = not any("insertDimension" in r for r in requests)
+        try:
+            self._call("writing the sync", self.http.batch_update, self.id, {"requests": requests})
+        finally:
+            self.session.idempotent_writes = True
+        self._load_sizes(snap.worksheet, ids)
+
+    def _load_sizes(self, worksheet: str, ids: _Ids) -> None:
+        """Keeps the cached metadata in step with what this write did, without another read."""
+        for title, sid, rows, cols in ((worksheet, ids.sheet_id, ids.rows, ids.cols),
+                                       (base_title(worksheet), ids.base_id, ids.base_rows, 3)):
+            if sid is not None:
+                self.sheets[title] = {"sheetId": sid, "title": title,
+                                      "gridProperties": {"rowCount": rows, "columnCount": cols}}
+
+    def _new_id(self, taken: set) -> int:
+        while True:
+            candidate = self.rng.randrange(1, 2**31 - 1)
+            if candidate not in taken:
+                return candidate
+
+    def _check_cells(self, extra: int) -> None:
+        used = sum(p["gridProperties"]["rowCount"] * p["gridProperties"]["columnCount"]
+                   for p in self.sheets.values() if "gridProperties" in p)
+        if extra > 0 and used + extra > MAX_CELLS:
+            raise SinkError(f"This sync needs {extra:,} more cells, but the spreadsheet has only "
+                            f"{max(MAX_CELLS - used, 0):,} of Google's 10,000,000 left.",
+                            "Delete unused sheets or empty rows and columns, lower MAX_COLUMNS, or sync into "
+                            "a new spreadsheet.")
+
+
+def _size(a1: str, rows: int, cols: int) -> tuple[int, int]:
+    """The grid size from a whole-sheet read's echoed range ('runs!A1:Z1000')."""
+    m = _RANGE.search(a1)
+    if not m or not m.group(3):
+        return rows, cols
+    return int(m.group(4)), _column(m.group(3))
+
+
+def _headers(grid: list[list], plan: Plan) -> list[str]:
+    header = [str(h) if h is not None else "" for h in (grid[0] if grid else [])]
+    for c, h in plan.new_headers:
+        header.extend([""] * (c + 1 - len(header)))
+        header[c] = h
+    return header
+
+
+def _cell(value: Any, link: str | None = None) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, bool):
+        return {"userEnteredValue": {"boolValue": value}}
+    if isinstance(value, (int, float)):
+        return {"userEnteredValue": {"numberValue": value}}
+    if isinstance(value, dt.datetime):
+        return {"userEnteredValue": {"numberValue": serial_days(value)}, "userEnteredFormat": DATE_TIME}
+    cell: dict = {"userEnteredValue": {"stringValue": str(value)}}  # never a formula, whatever it starts with
+    if link:
+        cell["textFormatRuns"] = [{"startIndex": 0, "format": {"link": {"uri": link}}}]
+    return cell
+
+
+def _update(sheet_id: int, r: int, c: int, rows: list[list[dict]], fields: str) -> dict:
+    return {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": r, "columnIndex": c},
+                            "rows": [{"values": row} for row in rows], "fields": fields}}
+
+
+def _updates(sheet_id: int, updates: list[tuple[int, int, Any]]) -> list[dict]:
+    """Changed cells as few updateCells as possible: neighbours in a row of the same kind go together."""
+    out: list[dict] = []
+    run: list[tuple[int, int, Any]] = []
+
+    def flush() -> None:
+        if run:
+            dated = isinstance(run[0][2], dt.datetime)
+            fields = "userEnteredValue,userEnteredFormat.numberFormat" if dated else "userEnteredValue"
+            out.append(_update(sheet_id, run[0][0], run[0][1], [[_cell(v) for _, _, v in run]], fields))
+            run.clear()
+
+    for r, c, v in sorted(updates, key=lambda u: (u[0], u[1])):
+        if run and (r != run[-1][0] or c != run[-1][1] + 1
+                    or isinstance(v, dt.datetime) != isinstance(run[0][2], dt.datetime)):
+            flush()
+        run.append((r, c, v))
+    flush()
+    return out
+
+
+def _base_updates(base_id: int, old: list[list], new: list[list]) -> list[dict]:
+    """Only the base rows that changed, in contiguous blocks."""
+    out: list[dict] = []
+    start, block = None, []
+    for i, row in enumerate(new + [None]):
+        changed = row is not None and (i >= len(old) or [str(x) for x in old[i]] != row)
+        if changed:
+            if start is None:
+                start = i
+            block.append([{"userEnteredValue": {"stringValue": v}} for v in row] + [{}] * (3 - len(row)))
+        elif start is not None:
+            out.append(_update(base_id, start, 0, block, "userEnteredValue"))
+            start, block = None, []
+    return out

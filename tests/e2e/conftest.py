@@ -1,0 +1,82 @@
+"""The product as users run it: wandb_spreadsheet_sync.py as a subprocess against the fake Google and W&B."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.google_api import FakeGoogle
+from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = ROOT / "wandb_spreadsheet_sync.py"
+FIXED = ["run_id", "run_name", "user", "state", "created_at", "notes"]
+
+
+@dataclass
+class E2E:
+    google: FakeGoogle
+    wandb: FakeWandb
+    key_file: Path
+    spreadsheet_id: str
+    tmp: Path
+
+    def config(self, **extra) -> Path:
+        data = {"SPREADSHEET": self.spreadsheet_id, "WORKSHEET": "runs", "WANDB_ENTITY": "alice",
+                "WANDB_PROJECT": "proj", "FIXED_HEADERS": FIXED, "PER_PAGE": 100, "TIMEZONE": "UTC",
+                "REQUEST_TIMEOUT": 5} | extra
+        path = self.tmp / "config.json"
+        path.write_text(json.dumps(data, indent=2))
+        return path
+
+    def env(self, **extra) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(WANDB_BASE_URL=self.wandb.url, WANDB_API_KEY=DEFAULT_KEY, GCP_JSON=str(self.key_file),
+                   GOOGLE_API_ENDPOINT=self.google.url, WSS_RETRY_BASE_SECONDS="0.05",
+                   WSS_HEALTH_FILE=str(self.tmp / "health.json"), PYTHONUNBUFFERED="1")
+        env.update(extra)
+        return env
+
+    def cli(self, *args: str, config: Path | None = None, timeout: float = 120, **env) -> subprocess.CompletedProcess:
+        config = config or (self.tmp / "config.json" if (self.tmp / "config.json").exists() else self.config())
+        return subprocess.run([sys.executable, str(ENTRY), "--config_path", str(config), *args], cwd=self.tmp,
+                              env=self.env(**env), capture_output=True, text=True, timeout=timeout)
+
+    def start(self, *args: str, **env) -> subprocess.Popen:
+        config = self.tmp / "config.json" if (self.tmp / "config.json").exists() else self.config()
+        return subprocess.Popen([sys.executable, str(ENTRY), "--config_path", str(config), *args], cwd=self.tmp,
+                                env=self.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def sheet(self, title: str = "runs") -> list[list]:
+        return self.google.world.grid(self.spreadsheet_id, title)
+
+    def rows(self, title: str = "runs") -> dict[str, dict]:
+        """The sheet as {run id: {header: value}}, wherever rows and columns are."""
+        grid = self.sheet(title)
+        header = grid[0]
+        key = header.index("run_id")
+        return {row[key]: {h: (row[i] if i < len(row) else "") for i, h in enumerate(header) if h}
+                for row in grid[1:] if key < len(row) and row[key]}
+
+    def settings(self, **extra):
+        from sheetsync import config
+
+        args = argparse.Namespace(config_path=str(self.config(**extra)), user_name=None, schedule_time=None,
+                                  sheet_name=None, once=True, dry_run=False, project=None, source=None,
+                                  output=None, log_level="INFO")
+        return config.load(args, self.env())
+
+
+@pytest.fixture
+def e2e(google, key_file, wandb_fake, tmp_path, monkeypatch) -> E2E:
+    monkeypatch.setenv("GOOGLE_API_ENDPOINT", google.url)
+    monkeypatch.setenv("WSS_RETRY_BASE_SECONDS", "0.05")
+    ss = google.world.add_spreadsheet("Team runs", {"Sheet1": []})
+    return E2E(google, wandb_fake, key_file, ss.spreadsheet_id, tmp_path)

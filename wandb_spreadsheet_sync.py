@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""Keeps a Google Sheet in step with Weights & Biases runs. `python wandb_spreadsheet_sync.py --help`."""
+
+import sys
+
+from sheetsync.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
