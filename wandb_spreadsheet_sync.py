@@ -3,7 +3,7 @@
 
 import sys
 
-from sheetsync.cli import main
+from sheetsync.cli import exit_now, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -103,13 +103,46 @@ def _progress():
     return show
 
 
+STOPPED = threading.Event()
+
+
+def exit_now(code: int) -> None:
+    """Exit with the code; after a stop signal, skip the libraries' exit hooks (wandb waits for its helper
+    process there) so `docker stop` is answered within its grace period."""
+    if STOPPED.is_set():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    stop = STOPPED
+    exit_code = [0]
+
+    def on_signal(signum, frame):
+        exit_code[0] = 0 if signum == signal.SIGTERM else 130
+        if stop.is_set():
+            os._exit(exit_code[0])  # a second signal: leave now
+        stop.set()
+        log.info("stopping: %s received", signal.Signals(signum).name)
+        # A write in flight is one atomic request (or an atomic file rename): it lands whole or not at all,
+        # so leaving after a few seconds can never leave half a sheet.
+        timer = threading.Timer(7.0, lambda: os._exit(exit_code[0]))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
     args = build_parser().parse_args(argv)
     if args.healthcheck:
+        from pathlib import Path
+
         from .loop import default_health_file, healthy
 
-        ok, why = healthy(default_health_file() if not os.environ.get("WSS_HEALTH_FILE")
-                          else __import__("pathlib").Path(os.environ["WSS_HEALTH_FILE"]))
+        env_file = os.environ.get("WSS_HEALTH_FILE")
+        ok, why = healthy(Path(env_file) if env_file else default_health_file())
         print(why)
         return 0 if ok else 1
     setup_logging(args.log_level)
@@ -122,25 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load(args)
     except SyncError as exc:
         return fail(exc, exc.exit_code)
-
-    stop = threading.Event()
-    exit_code = [0]
-
-    def on_signal(signum, frame):
-        exit_code[0] = 0 if signum == signal.SIGTERM else 130
-        if stop.is_set():
-            os._exit(exit_code[0])  # a second signal: leave now
-        stop.set()
-        log.info("stopping: %s received", signal.Signals(signum).name)
-        # A write in flight is one atomic request (or an atomic file rename): it lands whole or not at all,
-        # so leaving after a few seconds can never leave half a sheet.
-        timer = threading.Timer(8.0, lambda: os._exit(exit_code[0]))
-        timer.daemon = True
-        timer.start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     state = State()
     try:
         source, sink = build_clients(settings, stop)

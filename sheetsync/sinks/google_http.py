@@ -43,6 +43,7 @@ class GoogleSession(AuthorizedSession):
         self.base_delay = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))
         self.max_delay = 32.0
         self.idempotent_writes = True
+        self.unknown_outcome = False  # a write was sent but its answer was lost: it may have landed
         self.counts: Counter = Counter()  # "read" / "write" / "retry", for the sync report
         if self.endpoint:
             _no_regional_boundary_lookup(credentials)
@@ -68,6 +69,8 @@ class GoogleSession(AuthorizedSession):
                                            timeout=timeout if timeout is not None else self.default_timeout,
                                            **kwargs)
             except (requests.ConnectionError, requests.Timeout):
+                if kind == "write":
+                    self.unknown_outcome = True
                 if not repeatable or attempt == self.attempts:
                     raise
                 self._wait(self._backoff(attempt))

@@ -218,6 +218,9 @@ class GoogleSheetsSink:
         taken = {p["sheetId"] for p in self.sheets.values()}
         rows_needed = max(plan.rows_after(len(snap.grid)), 1)
         cols_needed = max(plan.width, 1)
+        base_rows = plan.base.encode() if plan.base_changed else []
+        self._check_cells(max(rows_needed, ids.rows) * max(cols_needed, ids.cols) - ids.rows * ids.cols
+                          + max(len(base_rows) - ids.base_rows, 0) * 3)
         if ids.sheet_id is None:
             ids.sheet_id = self._new_id(taken)
             requests.append({"addSheet": {"properties": {
@@ -227,7 +230,6 @@ class GoogleSheetsSink:
                                             "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
                                             "fields": "userEnteredFormat.textFormat.bold"}})
             ids.rows, ids.cols = rows_needed, cols_needed
-        base_rows = plan.base.encode() if plan.base_changed else []
         if ids.base_id is None and base_rows:
             ids.base_id = self._new_id(taken | {ids.sheet_id})
             requests.append({"addSheet": {"properties": {
@@ -236,7 +238,6 @@ class GoogleSheetsSink:
             ids.base_rows = len(base_rows)
         grow_rows, grow_cols = rows_needed - ids.rows, cols_needed - ids.cols
         grow_base = len(base_rows) - ids.base_rows
-        self._check_cells(grow_rows * max(ids.cols, cols_needed) + grow_cols * ids.rows + max(grow_base, 0) * 3)
         inserting = bool(plan.new_rows) and plan.insert_at < max(len(snap.grid), 1)
         if inserting:
             ids.rows += len(plan.new_rows)  # insertDimension grows the grid by itself
@@ -271,8 +272,15 @@ class GoogleSheetsSink:
         if not requests:
             return
         self.session.idempotent_writes = not any("insertDimension" in r for r in requests)
+        self.session.unknown_outcome = False
         try:
             self._call("writing the sync", self.http.batch_update, self.id, {"requests": requests})
+        except SinkError as exc:
+            # A retry after a lost answer that Google refuses because its sheet "already exists": the first
+            # attempt landed, and a batchUpdate lands whole, so the write is done.
+            if not (self.session.unknown_outcome and "already exists" in exc.message):
+                raise
+            log.debug("the first attempt of the write landed; its answer was lost on the way back")
         finally:
             self.session.idempotent_writes = True
         self._load_sizes(snap.worksheet, ids)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +52,11 @@ class E2E:
         return subprocess.run([sys.executable, str(ENTRY), "--config_path", str(config), *args], cwd=self.tmp,
                               env=self.env(**env), capture_output=True, text=True, timeout=timeout)
 
-    def start(self, *args: str, **env) -> subprocess.Popen:
+    def start(self, *args: str, **env) -> "Running":
         config = self.tmp / "config.json" if (self.tmp / "config.json").exists() else self.config()
-        return subprocess.Popen([sys.executable, str(ENTRY), "--config_path", str(config), *args], cwd=self.tmp,
-                                env=self.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return Running(subprocess.Popen([sys.executable, str(ENTRY), "--config_path", str(config), *args],
+                                        cwd=self.tmp, env=self.env(**env), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True))
 
     def sheet(self, title: str = "runs") -> list[list]:
         return self.google.world.grid(self.spreadsheet_id, title)
@@ -72,6 +76,46 @@ class E2E:
                                   sheet_name=None, once=True, dry_run=False, project=None, source=None,
                                   output=None, log_level="INFO")
         return config.load(args, self.env())
+
+
+class Running:
+    """A started process whose output is collected as it comes, so a test can wait for a line."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def wait_for(self, needle: str, timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.proc.poll() is None:
+            if needle in self.text:
+                return True
+            time.sleep(0.1)
+        return needle in self.text
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, float]:
+        """Sends the signal; returns the exit code and the seconds it took to exit."""
+        sent = time.time()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=5)
+        return code, time.time() - sent
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 class Fault:
     """What the next matching request gets instead of a normal answer."""
 
-    kind: str  # "status": an error answer; "slow": answer after `delay` s; "drop": close without answering
+    kind: str  # "status": an error answer; "slow": answer after `delay` s; "drop": close without answering;
+    #            "drop_after": do what was asked, then close without answering (the answer is lost)
     status: int = 503
     retry_after: float | None = None
     html: bool = False
@@ -175,13 +176,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         if fault is not None:
             entry.fault = fault.kind
             if fault.kind == "drop":
-                entry.status = -1
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
+                return self._drop(entry)
             if fault.kind == "slow":
                 self.stopping.wait(fault.delay)
             elif fault.kind == "status":
@@ -199,7 +194,17 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.world.crashes.append(traceback.format_exc())
             status, payload, headers = 500, {"error": {"code": 500, "message": "fake crashed"}}, {}
         entry.status = status
+        if fault is not None and fault.kind == "drop_after":
+            return self._drop(entry)
         self.send(status, payload, headers)
+
+    def _drop(self, entry: LoggedRequest) -> None:
+        entry.status = -1
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def send(self, status: int, payload: Any, headers: dict | None = None) -> None:
         """A dict or list goes out as JSON, bytes as they are (HTML error pages), None as no body."""

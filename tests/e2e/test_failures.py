@@ -1,0 +1,186 @@
+"""Faults and bad input: every failure says what happened and what to do, and the sheet loses nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+
+import pytest
+
+
+def _ids(e2e) -> list[str]:
+    grid = e2e.sheet()
+    key = grid[0].index("run_id")
+    return [row[key] for row in grid[1:] if key < len(row) and row[key]]
+
+
+# ---- faults ----------------------------------------------------------------------------------------
+
+def test_429_then_success_completes_the_sync(e2e):
+    e2e.wandb.world.generate(5)
+    assert e2e.cli("--once").returncode == 0
+    e2e.wandb.world.generate(5, seed=1)
+    e2e.google.world.arm("status", status=429, retry_after=1, path="/values:batchGet")
+    e2e.google.world.arm("status", status=429, path=":batchUpdate")
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    assert len(_ids(e2e)) == 10
+    assert [r.status for r in e2e.google.world.log if r.fault] == [429, 429]
+
+
+def test_500s_during_the_write_leave_the_sheet_as_it_was_and_the_next_sync_completes(e2e):
+    e2e.wandb.world.generate(10)
+    assert e2e.cli("--once").returncode == 0
+    before = e2e.sheet()
+    e2e.wandb.world.generate(5, seed=1)
+    for run in e2e.wandb.world.project("alice", "proj")[:2]:
+        run.summary["loss"] = 123.0
+    e2e.google.world.arm("status", status=500, count=6, path=":batchUpdate")
+    failed = e2e.cli("--once")
+    assert failed.returncode == 1
+    assert "Google answered 500 while writing the sync" in failed.stderr and "next sync will try again" in failed.stderr
+    assert e2e.sheet() == before
+    assert e2e.cli("--once").returncode == 0
+    ids = _ids(e2e)
+    assert len(ids) == 15 == len(set(ids))
+    assert sum(1 for r in e2e.rows().values() if r["loss"] == 123.0) == 2
+
+
+def test_a_write_whose_answer_is_lost_is_retried_without_duplicating_rows(e2e):
+    e2e.wandb.world.generate(4)
+    e2e.google.world.arm("drop_after", path=":batchUpdate")  # Google applied it; the answer never came
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    ids = _ids(e2e)
+    assert len(ids) == 4 == len(set(ids))
+    assert sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path) == 2
+
+
+def test_dead_wandb_server_fails_the_sync_clearly_and_the_loop_goes_on(e2e):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens here once the socket closes
+    running = e2e.start("--schedule_time", "1", WANDB_BASE_URL=dead)
+    try:
+        assert running.wait_for("sync failed, will try again in 1 min", timeout=120), running.text
+        assert running.proc.poll() is None, "the loop died"
+    finally:
+        code, seconds = running.stop()
+    assert code == 0 and seconds < 10
+    assert "W&B could not be reached" in running.text
+
+
+def test_sigterm_during_a_sync_exits_0_within_10_s_and_nothing_is_half_written(e2e):
+    e2e.wandb.world.generate(8)
+    assert e2e.cli("--once").returncode == 0
+    before = e2e.sheet()
+    e2e.wandb.world.generate(3, seed=2)
+    e2e.google.world.arm("slow", delay=60, path=":batchUpdate")
+    e2e.google.world.clear_log()
+    running = e2e.start("--once")
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(r.fault == "slow" for r in e2e.google.world.log):
+        time.sleep(0.1)
+    code, seconds = running.stop(signal.SIGTERM)
+    print(f"\nSIGTERM to exit: {seconds:.1f} s")
+    assert code == 0 and seconds < 10, running.text
+    assert e2e.sheet() == before  # the write was in flight: it lands whole or not at all
+    e2e.google.world.disarm()
+    assert e2e.cli("--once").returncode == 0
+    assert len(_ids(e2e)) == 11 == len(set(_ids(e2e)))
+
+
+# ---- bad input -------------------------------------------------------------------------------------
+
+def test_malformed_config_names_line_and_column(e2e):
+    bad = e2e.tmp / "config.json"
+    bad.write_text('{\n  "SPREADSHEET": "x",\n  "WORKSHEET": "runs"\n  "SCHEDULE_TIME": 5\n}\n')
+    result = e2e.cli("--once", config=bad)
+    assert result.returncode == 2
+    assert f"{bad}:4:3: not valid JSON: Expecting ',' delimiter" in result.stderr
+
+
+def test_every_config_problem_is_reported_at_once_with_a_suggestion(e2e):
+    cfg = e2e.config(SCHEDULE_TIM=5, MAX_COLUMNS=0, TIMEZONE="Mars/Olympus")
+    result = e2e.cli("--once", config=cfg)
+    assert result.returncode == 2
+    assert "3 configuration problems" in result.stderr
+    assert "unknown key 'SCHEDULE_TIM'. Did you mean 'SCHEDULE_TIME'?" in result.stderr
+    assert "MAX_COLUMNS must be a whole number from 1 to 18278, got 0" in result.stderr
+    assert "TIMEZONE must be an IANA time zone" in result.stderr
+    assert e2e.google.world.log == [] and e2e.wandb.world.log == []  # nothing was contacted
+
+
+def test_missing_key_file(e2e):
+    result = e2e.cli("--once", GCP_JSON=str(e2e.tmp / "nope.json"))
+    assert result.returncode == 2
+    assert "nope.json' does not exist" in result.stderr and "Service accounts > Keys" in result.stderr
+
+
+def test_spreadsheet_not_shared_names_the_service_account(e2e):
+    private = e2e.google.world.add_spreadsheet("secret", owners={"someone@example.com"})
+    e2e.wandb.world.generate(2)
+    result = e2e.cli("--once", config=e2e.config(SPREADSHEET=private.spreadsheet_id))
+    email = json.loads(e2e.key_file.read_text())["client_email"]
+    assert result.returncode == 2
+    assert email in result.stderr and "Share the spreadsheet" in result.stderr
+    assert private.sheets[0].cells == {}
+
+
+def test_spreadsheet_by_title_that_nobody_shared(e2e):
+    e2e.wandb.world.generate(1)
+    result = e2e.cli("--once", "--sheet_name", "No Such Sheet")
+    assert result.returncode == 2 and "No spreadsheet 'No Such Sheet' is shared with" in result.stderr
+
+
+def test_unknown_wandb_project(e2e):
+    result = e2e.cli("--once", "--project", "alice/nope")
+    assert result.returncode == 2
+    assert "W&B has no project 'alice/nope'" in result.stderr
+
+
+def test_duplicate_run_ids_in_the_sheet_stop_the_sync_and_say_what_to_fix(e2e):
+    e2e.wandb.world.generate(3)
+    assert e2e.cli("--once").returncode == 0
+    sheet = next(s for s in e2e.google.world.spreadsheets[e2e.spreadsheet_id].sheets if s.title == "runs")
+    sheet.put(3, 0, sheet.get(1, 0))  # a person pasted a run id twice
+    before = e2e.sheet()
+    e2e.wandb.world.project("alice", "proj")[0].summary["loss"] = 7.0
+    result = e2e.cli("--once")
+    assert result.returncode == 1
+    assert "appears twice, in rows 2 and 4" in result.stderr and "nothing was written" in result.stderr
+    assert e2e.sheet() == before
+
+
+def test_dry_run_prints_changes_and_writes_nothing(e2e):
+    e2e.wandb.world.generate(3)
+    result = e2e.cli("--once", "--dry-run")
+    assert result.returncode == 0
+    assert "would write" in result.stdout and "add a row for run r00000002" in result.stdout
+    assert not any(r.is_sheets_write for r in e2e.google.world.log)
+
+
+def test_sheet_near_the_ten_million_cell_limit_is_refused_before_writing(e2e):
+    e2e.google.world.add_spreadsheet("x")  # keep ids distinct
+    ss = e2e.google.world.spreadsheets[e2e.spreadsheet_id]
+    ss.sheets[0].rows, ss.sheets[0].cols = 384_600, 26  # 9,999,600 cells used by a person's data
+    e2e.wandb.world.generate(50)
+    result = e2e.cli("--once")
+    assert result.returncode == 1
+    assert "needs 1,326 more cells, but the spreadsheet has only 400 of Google's 10,000,000 left" in result.stderr
+    assert [s.title for s in ss.sheets] == ["Sheet1"]
+
+
+@pytest.mark.parametrize("level", ["DEBUG"])
+def test_secrets_never_reach_the_output(e2e, level):
+    e2e.wandb.world.generate(2)
+    result = e2e.cli("--once", "--log_level", level)
+    assert result.returncode == 0
+    key = json.loads(e2e.key_file.read_text())
+    tokens = [t for t in e2e.google.world.tokens]
+    text = result.stdout + result.stderr
+    private_lines = [line for line in key["private_key"].splitlines() if len(line) > 20]
+    for secret in [e2e.env()["WANDB_API_KEY"], *tokens, *private_lines]:
+        assert secret not in text
