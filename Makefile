@@ -16,3 +16,15 @@ test: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The local demo: trains a tiny model offline, syncs the runs into demo/runs.xlsx, shows the table,
+# then syncs again to show that nothing changes. No accounts, no network.
+demo: $(VENV)/.installed
+	rm -rf demo && mkdir -p demo
+	$(PY) examples/train.py --out demo
+	$(PY) wandb_spreadsheet_sync.py --once --source demo --output demo/runs.xlsx --config_path examples/demo_config.json
+	@echo
+	$(PY) examples/show.py demo/runs.xlsx
+	@echo
+	@echo "Second sync (nothing changed, so nothing is written):"
+	$(PY) wandb_spreadsheet_sync.py --once --source demo --output demo/runs.xlsx --config_path examples/demo_config.json

@@ -5,7 +5,9 @@ Pure: plain data in, plain data out. Choices where the design is silent:
   new batch of columns does not depend on the order W&B returned the runs in.
 - A key present in both config and summary appears once, as the config key; the summary one as `summary.x`.
 - Integers beyond 2**53 become text: a sheet stores doubles and would silently change their digits.
-- Integral floats become ints (3.0 -> 3), so a value reads back from a sheet exactly as it was written.
+- Floats keep 15 significant digits, all that Excel stores and Sheets shows, so the value written reads
+  back identically from Google, openpyxl (which writes 16 digits) and CSV; integral floats become ints
+  (3.0 -> 3) for the same reason.
 - Datetimes are cut to whole seconds and given in the configured time zone, without the zone (a sheet
   cell has none; the spreadsheet's zone is the reader's).
 """
@@ -179,6 +181,7 @@ def clean(value: Any, tz: dt.tzinfo) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
+        value = float(f"{value:.15g}")
         return int(value) if value.is_integer() and abs(value) <= 2**53 else value
     if isinstance(value, dt.datetime):
         when = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

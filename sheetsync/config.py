@@ -225,7 +225,9 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
 
     # -- targets ----------------------------------------------------------------------------------
     targets: list[Target] = []
-    if flag_projects:
+    if getattr(args, "source", None) and not flag_projects:
+        pass  # run folders on disk: every run found goes to WORKSHEET; only --project filters them
+    elif flag_projects:
         for p in flag_projects:
             if "/" in p:
                 e, pr = p.split("/", 1)

@@ -67,12 +67,15 @@ class Report:
 
     def line(self) -> str:
         verb = "would write" if self.dry_run else "synced"
-        where = ", ".join(f"{t.target.path} -> {t.target.worksheet}" for t in self.targets)
+        where = ", ".join(f"{'run folders' if t.target.entity == 'local' else t.target.path} -> "
+                          f"{t.target.worksheet}" for t in self.targets)
+        requests = ""
+        if self.sheets_reads or self.sheets_writes or self.wandb_requests:
+            requests = (f"requests: {self.sheets_reads} sheet reads, {self.sheets_writes} sheet writes, "
+                        f"{self.wandb_requests} W&B; ")
         return (f"{verb} {where}: {self.total('new')} new, {self.total('updated')} updated, "
                 f"{self.total('kept_edits')} kept edits, {self.total('columns_added')} columns added, "
-                f"{self.total('deleted_respected')} deleted rows respected; "
-                f"requests: {self.sheets_reads} sheet reads, {self.sheets_writes} sheet writes, "
-                f"{self.wandb_requests} W&B; {self.seconds:.1f} s")
+                f"{self.total('deleted_respected')} deleted rows respected; {requests}{self.seconds:.1f} s")
 
 
 def sync(source: Source, sink: Sink, settings: Settings, state: State | None = None,
@@ -100,6 +103,9 @@ def sync(source: Source, sink: Sink, settings: Settings, state: State | None = N
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
         headers = tuple(existing + choice.headers)
         rows = [row_for(v, headers, tz) for v in views]
+        form = getattr(sink, "cell_form", None)  # a CSV keeps text only: compare what it will hold
+        if form is not None:
+            rows = [{h: form(v) for h, v in row.items()} for row in rows]
         plan = merge(snap.grid, snap.base, rows, MergeSettings(headers=headers, order=settings.order))
         if plan.has_changes and not settings.dry_run:
             sink.apply(snap, plan, {r.id: r.url for r in runs if r.url})

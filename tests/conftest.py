@@ -27,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak", action="store_true", help="run the long soak (1,000 rounds)")
 
 
+ORIGINAL_ENV = dict(os.environ)  # before QUIET_ENV: the live test needs the real settings
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "live: needs real W&B and Google credentials (skipped without them)")
     config.addinivalue_line("markers", "docker: builds and runs the Docker image")
@@ -63,9 +66,12 @@ def _resolve_loopback_only(host, *args, **kw):
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def no_network(request, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Python code in tests can only reach 127.0.0.1 (a test that tries anything else fails);
-    W&B writes only under a temp folder."""
+    W&B writes only under a temp folder. Only tests marked `live` (opt-in, skipped by default) may go out."""
+    if request.node.get_closest_marker("live"):
+        yield
+        return
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
     monkeypatch.setattr(socket, "getaddrinfo", _resolve_loopback_only)
     home = tmp_path_factory.mktemp("wandb-home")

@@ -18,13 +18,13 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from ..config import Settings, Target
 from ..errors import AccessError, CredentialsError, SourceError, TransientError
 from ..run import Run
+from . import Fetch
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 SAFETY_MARGIN = dt.timedelta(minutes=10)  # heartbeats arrive every ~30 s; clocks drift; be generous
@@ -46,13 +46,6 @@ query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int =
   }
 }
 """
-
-
-@dataclass
-class Fetch:
-    runs: list[Run]
-    pages: int
-    full: bool
 
 
 def parse_time(text: str | None) -> dt.datetime | None:

@@ -120,3 +120,8 @@ def test_pure_core_imports_no_client_library():
             "('wandb', 'gspread', 'requests', 'google', 'openpyxl', 'urllib3')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_floats_keep_15_significant_digits_so_every_sink_reads_them_back_exactly():
+    value = clean(0.21769594474914952, UTC)  # openpyxl writes 16 digits: 0.2176959447491495
+    assert value == 0.217695944749150 and float(f"{value:.16g}") == value and float(repr(value)) == value

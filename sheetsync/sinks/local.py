@@ -1,0 +1,234 @@
+"""Files instead of Google Sheets: an .xlsx workbook (the base in a hidden sheet) or a .csv (the base in a
+sidecar file). Same snapshot-and-plan contract, same merge, same guarantees.
+
+A file is written to a temporary file beside it and renamed over it, so a crash never leaves half a
+workbook; a sync with nothing to change does not touch the file at all. For .xlsx the workbook is edited
+in place (cells, not the whole sheet), so a person's formatting, widths and other sheets survive. Excel's
+lock file (~$name.xlsx) means the workbook is open: the sync stops and says so rather than fight over it.
+For .csv the data file is renamed into place before its base, so a crash between the two leaves a base
+that is older than the data, which the merge reads as edits already in step, never as deleted rows.
+CSV has no types: cells are compared as the text the file holds, and a CSV cannot mark '=...' as text,
+so use .xlsx where people open the file in a spreadsheet program.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import fcntl
+import io
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..base import Base
+from ..errors import SinkError
+from ..merge import Plan, apply
+from . import Snapshot
+
+DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+
+def base_title(worksheet: str) -> str:
+    return f"_sync_base {worksheet}"[:31]  # Excel caps sheet names at 31 characters
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One writer at a time per file, across processes; Excel's own lock file means a person has it open."""
+    office_lock = path.with_name("~$" + path.name)
+    if office_lock.exists():
+        raise SinkError(f"{path} is open in a spreadsheet program (its lock file {office_lock.name} exists).",
+                        "Close the file; the next sync will write it.")
+    lock_path = path.with_name("." + path.name + ".lock")
+    try:
+        fh = open(lock_path, "w")
+    except OSError as exc:
+        raise SinkError(f"Cannot create a lock file beside {path} ({exc.strerror}).",
+                        "Make the folder writable for this user.") from exc
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SinkError(f"Another sync is writing {path} right now.", "Run one sync per file.") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _replace(path: Path, write) -> None:
+    """write(file object) into a temporary file beside path, then rename it over path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except PermissionError as exc:
+        raise SinkError(f"{path} cannot be written ({exc.strerror}); is it open or read-only?",
+                        "Close the file or fix its permissions; the next sync will write it.") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class XlsxSink:
+    cell_form = None
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def _workbook(self):
+        import openpyxl
+
+        if not self.path.exists():
+            book = openpyxl.Workbook()
+            book.remove(book.active)
+            return book
+        try:
+            return openpyxl.load_workbook(self.path)
+        except Exception as exc:  # openpyxl raises many kinds for a broken or foreign file
+            raise SinkError(f"{self.path} is not a readable .xlsx workbook ({type(exc).__name__}: {exc}).",
+                            "Move it away (the sync will create a new one) or give another --output.") from exc
+
+    def read(self, worksheet: str) -> Snapshot:
+        book = self._workbook()
+        grid = _rows(book[worksheet]) if worksheet in book.sheetnames else []
+        base_rows = _rows(book[base_title(worksheet)]) if base_title(worksheet) in book.sheetnames else []
+        base = Base.decode(base_rows) if worksheet in book.sheetnames else Base()
+        return Snapshot(worksheet, grid, base, base_rows, state=book)
+
+    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None:
+        from openpyxl.styles import Font
+
+        book = snap.state
+        new_sheet = snap.worksheet not in book.sheetnames
+        ws = book[snap.worksheet] if not new_sheet else book.create_sheet(snap.worksheet)
+        if new_sheet:
+            ws.freeze_panes = "A2"
+        for c, header in plan.new_headers:
+            cell = ws.cell(row=1, column=c + 1)
+            _put(cell, header)
+            cell.font = Font(bold=True)
+        for r, c, value in plan.updates:
+            _put(ws.cell(row=r + 1, column=c + 1), value)
+        if plan.new_rows:
+            at = plan.insert_at
+            if at < max(len(snap.grid), 1):
+                ws.insert_rows(at + 1, amount=len(plan.new_rows))
+            key = _key_column(ws)
+            for i, row in enumerate(plan.new_rows):
+                for c, value in enumerate(row):
+                    if value is None:
+                        continue
+                    cell = ws.cell(row=at + i + 1, column=c + 1)
+                    _put(cell, value)
+                    if c == key and links and links.get(value):
+                        cell.hyperlink = links[value]
+        if plan.base_changed:
+            title = base_title(snap.worksheet)
+            if title in book.sheetnames:
+                del book[title]
+            base_ws = book.create_sheet(title)
+            base_ws.sheet_state = "hidden"
+            for row in plan.base.encode():
+                base_ws.append(row)
+        with _exclusive(self.path):
+            _replace(self.path, book.save)
+
+
+def _key_column(ws) -> int | None:
+    for cell in ws[1]:
+        if cell.value == "run_id":
+            return cell.column - 1
+    return None
+
+
+def _put(cell, value: Any) -> None:
+    """Typed cells; text is marked as text, so '=...' is never a formula."""
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"
+    elif isinstance(value, dt.datetime):
+        cell.number_format = DATE_FORMAT
+
+
+def _rows(ws) -> list[list[Any]]:
+    rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    for row in rows:
+        while row and row[-1] in (None, ""):
+            row.pop()
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+class CsvSink:
+    """A .csv file and its base beside it in NAME.csv.sync-base."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.base_path = path.with_name(path.name + ".sync-base")
+
+    @staticmethod
+    def cell_form(value: Any) -> Any:
+        """What a CSV keeps of a value: text, exactly as it will be read back."""
+        if value is None:
+            return None
+        if value is True or value is False:
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, dt.datetime):
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, float):
+            return repr(value)
+        return str(value)
+
+    def _load(self, path: Path) -> list[list[Any]]:
+        if not path.exists():
+            return []
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                rows = [[(v if v != "" else None) for v in row] for row in csv.reader(fh)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise SinkError(f"{path} cannot be read as UTF-8 CSV ({exc}).",
+                            "Save it as CSV UTF-8, or give another --output.") from exc
+        for row in rows:
+            while row and row[-1] is None:
+                row.pop()
+        while rows and not rows[-1]:
+            rows.pop()
+        return rows
+
+    def read(self, worksheet: str) -> Snapshot:
+        grid = self._load(self.path)
+        base_rows = self._load(self.base_path)
+        return Snapshot(worksheet, grid, Base.decode(base_rows) if grid else Base(), base_rows)
+
+    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None:
+        with _exclusive(self.path):
+            if plan.writes_cells:
+                _replace(self.path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
+            if plan.base_changed:
+                _replace(self.base_path, lambda fh: fh.write(_csv_bytes(plan.base.encode())))
+
+
+def _csv_bytes(rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8 correctly
+
+
+def local_sink(path: Path):
+    if path.suffix.lower() == ".xlsx":
+        return XlsxSink(path)
+    if path.suffix.lower() == ".csv":
+        return CsvSink(path)
+    raise SinkError(f"{path} is neither .xlsx nor .csv.", "Give --output a name ending in .xlsx or .csv.")

@@ -1,0 +1,36 @@
+"""Opt-in, for maintainers: a real W&B project into a real Google Sheet. Skipped unless configured:
+
+    WSS_LIVE_WANDB_PROJECT=entity/project WSS_LIVE_SPREADSHEET=<url> GCP_JSON=<key file> WANDB_API_KEY=<key> \\
+        .venv/bin/python -m pytest tests/live -m live
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ORIGINAL_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+NEEDED = ("WSS_LIVE_WANDB_PROJECT", "WSS_LIVE_SPREADSHEET", "GCP_JSON", "WANDB_API_KEY")
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not all(ORIGINAL_ENV.get(k) for k in NEEDED),
+                    reason="live test: set " + ", ".join(NEEDED))
+def test_real_project_into_a_real_sheet_twice(tmp_path):
+    entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
+    worksheet = f"live-test-{int(time.time())}"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"SPREADSHEET": ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"], "WORKSHEET": worksheet,
+                                  "WANDB_ENTITY": entity, "WANDB_PROJECT": project}))
+    cmd = [sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path", str(config)]
+    first = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0 and "0 new, 0 updated" in second.stdout and "0 sheet writes" in second.stdout

@@ -1,0 +1,33 @@
+"""The README's demo, step by step: real training logged offline, synced into an .xlsx twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_demo_trains_syncs_shows_and_then_changes_nothing(tmp_path):
+    demo = tmp_path / "demo"
+    trained = run(str(ROOT / "examples" / "train.py"), "--out", str(demo), cwd=tmp_path)
+    assert trained.stdout.count("finished") == 4 and "FAILED (loss is NaN)" in trained.stdout
+    sync = [str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--source", str(demo), "--output",
+            str(demo / "runs.xlsx"), "--config_path", str(ROOT / "examples" / "demo_config.json")]
+    first = run(*sync, cwd=tmp_path)
+    assert "synced run folders -> runs: 5 new" in first.stdout
+    table = run(str(ROOT / "examples" / "show.py"), str(demo / "runs.xlsx"), cwd=tmp_path).stdout
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["run_id", "run_name", "state"] and "5 runs" in table
+    assert sum(1 for line in lines if " failed " in line) == 1 and sum(1 for line in lines if " finished " in line) == 4
+    before = (demo / "runs.xlsx").read_bytes()
+    second = run(*sync, cwd=tmp_path)
+    assert "0 new, 0 updated, 0 kept edits, 0 columns added" in second.stdout
+    assert (demo / "runs.xlsx").read_bytes() == before
