@@ -37,6 +37,15 @@ def test_runs_come_in_pages_with_full_fragments(wandb_fake, api):
     assert first.user.username == "alice" and first.created_at == "2026-01-01T00:00:00"
 
 
+def test_api_without_an_entity_asks_for_the_default_one(wandb_fake):
+    import wandb
+
+    wandb_fake.world.default_entity = "my-lab"
+    api = wandb.Api(timeout=10)
+    assert api.default_entity == "my-lab"
+    assert "Viewer" in wandb_fake.world.operations()
+
+
 def test_lazy_runs_fetch_config_with_one_request_per_run(wandb_fake, api):
     wandb_fake.world.generate(3)
     wandb_fake.world.clear_log()
