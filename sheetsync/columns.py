@@ -121,23 +121,23 @@ class HeaderChoice:
 
 
 def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderRules) -> HeaderChoice:
-    """Fixed headers the sheet lacks, then dynamic ones: keys of these runs that no header takes yet."""
+    """Fixed headers the sheet lacks, then dynamic ones: keys of these runs that no header takes yet.
+
+    A header a person or FIXED_HEADERS wrote takes the keys it matches after normalisation (a fixed
+    'train_loss' takes 'train/loss'); two keys that W&B itself keeps apart each get their own column."""
     existing = [h for h in existing if h]
     taken = set(existing)
-    taken_norm = {normalise_key(h.split(".", 1)[1] if h.startswith(("config.", "summary.")) else h)
-                  for h in existing}
+    claimed = {normalise_key(h.split(".", 1)[1] if h.startswith(("config.", "summary.")) else h)
+               for h in (*existing, *rules.fixed)}
     wanted: list[str] = []
 
     def take(header: str) -> None:
         if header not in taken:
             taken.add(header)
-            taken_norm.add(normalise_key(header))
             wanted.append(header)
 
     for header in rules.fixed:
         take(header)
-    for h in rules.fixed:
-        taken_norm.add(normalise_key(h))
     if rules.dynamic:
         config_keys: set[str] = set()
         summary_keys: set[str] = set()
@@ -145,14 +145,14 @@ def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderR
             config_keys.update(k for k, v in view.config.items() if not is_internal(k, v))
             summary_keys.update(k for k, v in view.summary.items() if not is_internal(k, v))
         for key in sorted(config_keys):
-            if _wanted(key, "config", rules) and normalise_key(key) not in taken_norm:
+            if _wanted(key, "config", rules) and (key in taken or normalise_key(key) not in claimed):
                 take(key)
         for key in sorted(summary_keys):
             if not _wanted(key, "summary", rules):
                 continue
             if key in config_keys:
                 take("summary." + key)
-            elif normalise_key(key) not in taken_norm and key not in BUILTIN_HEADERS:
+            elif key not in BUILTIN_HEADERS and (key in taken or normalise_key(key) not in claimed):
                 take(key)
     room = max(0, min(rules.max_columns, SHEETS_MAX_COLUMNS) - len(existing))
     fixed_missing = [h for h in wanted if h in rules.fixed]

@@ -125,3 +125,11 @@ def test_pure_core_imports_no_client_library():
 def test_floats_keep_15_significant_digits_so_every_sink_reads_them_back_exactly():
     value = clean(0.21769594474914952, UTC)  # openpyxl writes 16 digits: 0.2176959447491495
     assert value == 0.217695944749150 and float(f"{value:.16g}") == value and float(repr(value)) == value
+
+
+def test_keys_that_differ_only_in_spelling_each_get_a_column_and_their_own_value():
+    run = Run(id="k", summary={"train/loss": 0.1, "train_loss": 0.2, "Train_Loss": 0.3})
+    view = RunView(run)
+    headers = choose_headers(["run_id"], [view], HeaderRules()).headers
+    assert sorted(headers) == ["Train_Loss", "train/loss", "train_loss"]
+    assert [view.get(h) for h in ("train/loss", "train_loss", "Train_Loss")] == [0.1, 0.2, 0.3]

@@ -100,6 +100,7 @@ class World(BaseWorld):
     username: str = "alice"
     default_entity: str = "alice"
     runs: dict[tuple[str, str], list[FakeRun]] = field(default_factory=dict)
+    _ordered: dict = field(default_factory=dict)  # query -> (token, runs in order, their sort keys)
 
     def project(self, entity: str, project: str) -> list[FakeRun]:
         return self.runs.setdefault((entity, project), [])
@@ -217,25 +218,42 @@ class _Handler(BaseHandler):
         key = (v.get("entity"), v.get("project"))
         if key not in self.world.runs:
             return None
-        filters = json.loads(v.get("filters") or "{}")
-        runs = [r for r in self.world.runs[key] if matches(r, filters)]
         order = v.get("order") or "+created_at"
-        desc = order.startswith("-")
-        field_name = order.lstrip("+-")
-        runs.sort(key=lambda r: (_sortable(r.field(field_name)), r.name), reverse=desc)
+        ordered, keys, where = self._ordered(key, v.get("filters") or "{}", order)
+        start = 0
         cursor = v.get("cursor")
         if cursor:
             sort_value, name = json.loads(base64.b64decode(cursor))
             after = (tuple(sort_value), name)
-            runs = [r for r in runs if (((_sortable(r.field(field_name)), r.name) < after) if desc
-                                        else ((_sortable(r.field(field_name)), r.name) > after))]
+            start = where.get(after, -1) + 1
+            if start == 0:  # the run at the cursor changed since: find the first one past it
+                desc = order.startswith("-")
+                start = next((i for i, k in enumerate(keys) if (k < after if desc else k > after)), len(keys))
         per_page = int(v.get("perPage") or 50)
-        page = runs[:per_page]
+        page = ordered[start:start + per_page]
+        field_name = order.lstrip("+-")
         edges = [{"node": r.node(wanted), "cursor": _cursor(r, field_name)} for r in page]
-        return {"internalId": "UHJvamVjdDox", "readOnly": False,
-                "runCount": len([r for r in self.world.runs[key] if matches(r, filters)]),
+        return {"internalId": "UHJvamVjdDox", "readOnly": False, "runCount": len(ordered),
                 "runs": {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
-                                                      "hasNextPage": len(runs) > per_page}}}
+                                                      "hasNextPage": start + per_page < len(ordered)}}}
+
+    def _ordered(self, key: tuple, filters_json: str, order: str):
+        """The filtered runs in order, cached until a run's sortable fields change (paging a large project
+        would otherwise sort it once per page)."""
+        runs = self.world.runs[key]
+        token = (len(runs), hash(tuple((id(r), r.heartbeat_at, r.created_at, r.state, r.username) for r in runs)))
+        cache_key = (key, filters_json, order)
+        cached = self.world._ordered.get(cache_key)
+        if cached and cached[0] == token:
+            return cached[1:]
+        filters = json.loads(filters_json)
+        field_name = order.lstrip("+-")
+        pairs = sorted((((_sortable(r.field(field_name)), r.name), r) for r in runs if matches(r, filters)),
+                       key=lambda p: p[0], reverse=order.startswith("-"))
+        keys = [k for k, _ in pairs]
+        result = ([r for _, r in pairs], keys, {k: i for i, k in enumerate(keys)})
+        self.world._ordered[cache_key] = (token, *result)
+        return result
 
     def _run(self, v: dict, wanted: set[str]) -> dict | None:
         key = (v.get("entity"), v.get("project"))

@@ -17,23 +17,11 @@ from openpyxl.styles import PatternFill
 from sheetsync import config
 from sheetsync.run import Run
 from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
-from sheetsync.sources import Fetch
 from sheetsync.sync import sync
+from tests.fakes.memory_source import MemorySource as Runs
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.timezone.utc
-
-
-class Runs:
-    """A source that serves the Run records a test gives it (the Source protocol, no W&B)."""
-
-    requests = 0
-
-    def __init__(self, runs: list[Run]):
-        self.runs = runs
-
-    def fetch(self, target, since=None, progress=None) -> Fetch:
-        return Fetch(list(self.runs), 0, True)
 
 
 def run(i: int, **kw) -> Run:

@@ -1,0 +1,293 @@
+"""Soak and chaos against Google Sheets: rounds of W&B changes, people editing, faults and killed syncs.
+
+The real sync code (real gspread, google-auth and wandb.Api) runs against the fakes, seeded and reproducible:
+SOAK_SEED picks the history. 100 rounds by default, 1,000 with --soak. After every round: no run id twice,
+no hand edit / manual cell / person's row changed; after a fault-free round every live run is in the sheet
+with W&B's values wherever nobody edited; a round whose write never landed left the sheet as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from sheetsync.errors import SyncError
+from sheetsync.sinks.google_sheets import GoogleSheetsSink
+from sheetsync.sources.wandb_api import WandbSource
+from sheetsync.sync import State, sync
+from tests.fakes.cells import parse_input
+
+SEED = int(os.environ.get("SOAK_SEED", "20261122"))
+ENTRY = os.path.join(os.path.dirname(__file__), "..", "..", "wandb_spreadsheet_sync.py")
+METRICS = ("loss", "acc", "lr")
+
+
+@pytest.fixture
+def rounds(request) -> int:
+    return 1000 if request.config.getoption("--soak") else 100
+
+
+class Chaos:
+    def __init__(self, e2e, rng: random.Random):
+        self.e2e, self.rng = e2e, rng
+        self.w = e2e.wandb.world
+        self.clock = dt.datetime(2026, 3, 1)
+        self.counter = 0
+        self.edited: dict[tuple[str, str], object] = {}
+        self.manual: dict[str, str] = {}  # run id -> what the person typed in 'comment'
+        self.own_rows: set[str] = set()
+        self.deleted: set[str] = set()
+        self.stats = dict(rounds=0, faults=0, kills=0, edits=0, checks=0, lost=0, duplicates=0, failed_syncs=0)
+
+    # -- W&B changes -------------------------------------------------------------------------
+    def wandb_changes(self) -> None:
+        self.clock += dt.timedelta(minutes=30)
+        for _ in range(self.rng.randint(0, 3)):
+            self.counter += 1
+            self.w.add_run(name=f"run{self.counter:05d}", state="running", created_at=self.clock,
+                           heartbeat_at=self.clock, config={"lr": round(self.rng.random(), 6)},
+                           summary={"loss": round(self.rng.random(), 6), "acc": 0.5})
+        for run in self.w.project("alice", "proj"):
+            if run.state == "running" and self.rng.random() < 0.4:
+                roll = self.rng.random()
+                run.summary["loss"] = round(self.rng.random(), 6)
+                run.summary["acc"] = round(self.rng.random(), 6)
+                if roll < 0.2:
+                    run.state = "finished"
+                elif roll < 0.25:
+                    run.state = "failed"
+                elif roll < 0.3:
+                    run.config[f"extra{self.rng.randint(0, 3)}"] = self.rng.randint(0, 99)
+                elif roll < 0.35:
+                    run.tags = sorted(set(run.tags) | {self.rng.choice(["best", "check", "paper"])})
+                run.heartbeat_at = self.clock
+
+    # -- the person --------------------------------------------------------------------------
+    def sheet(self):
+        ss = self.e2e.google.world.spreadsheets[self.e2e.spreadsheet_id]
+        return next((s for s in ss.sheets if s.title == "runs"), None)
+
+    def grid(self) -> list[list]:
+        return self.e2e.sheet() if self.sheet() is not None else []
+
+    def set_grid(self, grid: list[list]) -> None:
+        sheet = self.sheet()
+        with self.e2e.google.world.lock:
+            sheet.cells.clear()
+            for r, row in enumerate(grid):
+                for c, v in enumerate(row):
+                    if v not in (None, ""):
+                        sheet.put(r, c, parse_input(v, False, None))
+            sheet.rows = max(sheet.rows, len(grid))
+            sheet.cols = max(sheet.cols, max((len(r) for r in grid), default=1))
+
+    def person(self) -> None:
+        grid = [list(r) for r in self.grid()]
+        if len(grid) < 2:
+            return
+        header = grid[0]
+        key = header.index("run_id")
+        for _ in range(self.rng.randint(0, 3)):
+            rows = [r for r in range(1, len(grid)) if key < len(grid[r]) and grid[r][key]]
+            action = self.rng.choice(["edit", "manual", "own", "delete", "sort", "move", "blank"])
+            if action == "edit" and rows:
+                r = self.rng.choice(rows)
+                h = self.rng.choice([m for m in METRICS if m in header])
+                value = f"person-{self.stats['edits']}"
+                _set(grid[r], header.index(h), value)
+                self.edited[(grid[r][key], h)] = value
+                self.stats["edits"] += 1
+            elif action == "manual" and rows:
+                if "comment" not in header:
+                    header.append("comment")
+                r = self.rng.choice(rows)
+                value = f"note-{self.rng.randint(0, 10**6)}"
+                _set(grid[r], header.index("comment"), value)
+                self.manual[grid[r][key]] = value
+            elif action == "own":
+                text = f"my-row-{len(self.own_rows)}"
+                row = [None] * len(header)
+                row[(key + 1) % len(header)] = text
+                grid.append(row)
+                self.own_rows.add(text)
+            elif action == "delete" and rows:
+                r = self.rng.choice(rows)
+                self.deleted.add(grid[r][key])
+                del grid[r]
+            elif action == "sort":
+                body = grid[1:]
+                self.rng.shuffle(body)
+                grid[1:] = body
+            elif action == "move":
+                width = max(len(r) for r in grid)
+                order = list(range(width))
+                self.rng.shuffle(order)
+                grid = [[(row[i] if i < len(row) else None) for i in order] for row in grid]
+                header = grid[0]
+                key = header.index("run_id")
+            elif action == "blank":
+                grid.insert(self.rng.randint(1, len(grid)), [])
+        self.set_grid(grid)
+
+    # -- faults ---------------------------------------------------------------------------------
+    def arm_faults(self) -> int:
+        armed = 0
+        for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3])):
+            kind = self.rng.choice(["429", "429ra", "500", "502html", "503", "slow", "drop", "drop_after"])
+            path = self.rng.choice([":batchUpdate", "/values:batchGet", "/v4/spreadsheets/", "/token"])
+            g = self.e2e.google.world
+            if kind == "429":
+                g.arm("status", status=429, path=path)
+            elif kind == "429ra":
+                g.arm("status", status=429, retry_after=0, path=path)
+            elif kind == "500":
+                g.arm("status", status=500, path=path)
+            elif kind == "502html":
+                g.arm("status", status=502, html=True, path=path)
+            elif kind == "503":
+                g.arm("status", status=503, path=path)
+            elif kind == "slow":
+                g.arm("slow", delay=1.5, path=path)
+            else:
+                g.arm(kind, path=path)
+            armed += 1
+        if self.rng.random() < 0.05:
+            self.e2e.wandb.world.arm("status", status=503, body_contains="query Runs")
+            armed += 1
+        if self.rng.random() < 0.08:  # a whole round of failures: more than the retries can outlast
+            path = self.rng.choice([":batchUpdate", "/values:batchGet"])
+            self.e2e.google.world.arm("status", status=self.rng.choice([500, 503, 429]), count=8, path=path)
+            armed += 8
+        return armed
+
+    # -- checks ---------------------------------------------------------------------------------
+    def check(self, converged: bool) -> None:
+        grid = self.grid()
+        if not grid:
+            return
+        header = grid[0]
+        key = header.index("run_id")
+        ids = [row[key] for row in grid[1:] if key < len(row) and row[key]]
+        if len(ids) != len(set(ids)):
+            self.stats["duplicates"] += 1
+        assert len(ids) == len(set(ids)), "a run id appears twice"
+        rows = {row[key]: row for row in grid[1:] if key < len(row) and row[key]}
+        for (rid, h), value in self.edited.items():
+            if rid in rows:
+                self.stats["checks"] += 1
+                got = _get(rows[rid], header.index(h))
+                if got != value:
+                    self.stats["lost"] += 1
+                assert got == value, f"hand edit lost: {rid}.{h}: {value!r} -> {got!r}"
+        for rid, value in self.manual.items():
+            if rid in rows:
+                assert _get(rows[rid], header.index("comment")) == value, f"manual cell of {rid} changed"
+        texts = {v for row in grid[1:] if not (key < len(row) and row[key]) for v in row if v}
+        assert self.own_rows <= texts, f"a person's row changed: {self.own_rows - texts}"
+        assert not (self.deleted & set(rows)), f"deleted rows came back: {self.deleted & set(rows)}"
+        if converged:
+            for run in self.w.project("alice", "proj"):
+                if run.name in self.deleted:
+                    continue
+                assert run.name in rows, f"run {run.name} missing after a fault-free round"
+                for h in METRICS:
+                    value = run.summary.get(h, run.config.get(h))
+                    if (run.name, h) not in self.edited and h in header:
+                        assert _get(rows[run.name], header.index(h)) == value, (run.name, h)
+                assert _get(rows[run.name], header.index("state")) == run.state
+
+
+def _get(row: list, c: int):
+    v = row[c] if c < len(row) else None
+    return None if v == "" else v
+
+
+def _set(row: list, c: int, value) -> None:
+    row.extend([None] * (c + 1 - len(row)))
+    row[c] = value
+
+
+def killed_sync(chaos: Chaos) -> None:
+    """A sync process killed with SIGKILL while its write is in flight; Google applies what it received."""
+    e2e = chaos.e2e
+    g = e2e.google.world
+    g.arm("slow", delay=0.5, path=":batchUpdate")
+    proc = subprocess.Popen([sys.executable, ENTRY, "--once", "--config_path", str(e2e.tmp / "config.json")],
+                            env=e2e.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not any(r.fault == "slow" for r in g.log[-5:]):
+        time.sleep(0.02)
+    time.sleep(chaos.rng.random() * 0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    g.disarm()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(r.status == 0 for r in g.log[-5:]):
+        time.sleep(0.05)  # the write that was in flight lands (or not) before anyone looks
+
+
+def settle(e2e) -> None:
+    """Requests still in flight (a slow answer the client gave up on) land before the person acts."""
+    deadline = time.time() + 10
+    while time.time() < deadline and any(r.status == 0 for r in e2e.google.world.log):
+        time.sleep(0.05)
+
+
+def test_soak_google(e2e, rounds, capsys, monkeypatch):
+    monkeypatch.setenv("WSS_RETRY_BASE_SECONDS", "0.01")
+    rng = random.Random(SEED)
+    chaos = Chaos(e2e, rng)
+    e2e.config(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50)
+    settings = dataclasses.replace(e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state",
+                                                                                   "notes"], PER_PAGE=50))
+    stop = threading.Event()
+    state, source = State(), WandbSource(settings)
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop)
+    for n in range(rounds):
+        chaos.wandb_changes()
+        chaos.person()
+        before = chaos.grid()
+        if n and rng.random() < 0.04:
+            killed_sync(chaos)
+            chaos.stats["kills"] += 1
+            state, sink = State(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
+                                                    settings.google_endpoint, 1, stop)  # the restart
+            chaos.check(converged=False)
+            continue
+        faults = chaos.arm_faults()
+        chaos.stats["faults"] += faults
+        e2e.google.world.clear_log()
+        try:
+            sync(source, sink, settings, state)
+            ok = True
+        except SyncError:
+            ok = False
+            chaos.stats["failed_syncs"] += 1
+        e2e.google.world.disarm()
+        e2e.wandb.world.disarm()
+        settle(e2e)
+        landed = any(":batchUpdate" in r.path and (r.status == 200 or r.fault == "drop_after")
+                     for r in e2e.google.world.log)
+        if not ok and not landed:
+            assert chaos.grid() == before, "a failed sync changed the sheet"
+        chaos.check(converged=ok and faults == 0)
+        chaos.stats["rounds"] += 1
+    # a last, quiet round: everything converges
+    sync(source, sink, settings, state)
+    chaos.check(converged=True)
+    s = chaos.stats
+    kept = sum(1 for (rid, _h) in chaos.edited if rid not in chaos.deleted)
+    with capsys.disabled():
+        print(f"\nsoak google (seed {SEED}): rounds {s['rounds'] + s['kills']}, faults {s['faults']}, "
+              f"kills {s['kills']}, hand edits {kept} kept ({s['checks']} checks), lost {s['lost']}, "
+              f"duplicates {s['duplicates']}; failed syncs {s['failed_syncs']}")
+    assert s["lost"] == 0 and s["duplicates"] == 0
