@@ -52,7 +52,7 @@ def main() -> None:
     for _ in range(a.repeat):
         t, plan = cpu(lambda: merge([], Base(), incoming, settings))
         first_times.append(t)
-        grid, base = apply([], plan), plan.base
+        grid, base = apply([], plan), Base.decode(plan.base.encode())  # as a sync reads it back
         t, same = cpu(lambda: merge(grid, base, incoming, settings))
         assert not same.has_changes
         same_times.append(t)

@@ -139,7 +139,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
         raise SheetLayoutError(f"The sheet would need {plan.width} columns; Google Sheets allows "
                                f"{SHEETS_MAX_COLUMNS}.", "Lower MAX_COLUMNS or exclude keys with DYNAMIC_HEADERS.")
 
-    base_headers = set().union(*base.runs.values()) if base.runs else set()
+    base_headers = set(base.headers())
     managed = {h for h in col_of if h in base_headers}
     candidates = set(col_of) - managed
     for row in incoming:  # a header becomes the tool's once any run has a value for it
@@ -150,9 +150,10 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
             candidates.discard(h)
     managed.add(settings.key)
 
-    new_base = Base(dict(base.runs), dict(base.digests))  # run dicts are copied only when they change
+    new_base = base.copy()  # run dicts are copied only when they change; stored rows stay packed
     touched_rows: set[int] = set()
     pickers: dict[tuple, Callable] = {}
+    changed = False
     for row in incoming:
         run_id = key_text(row.get(settings.key))
         if not run_id:
@@ -172,13 +173,20 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
                 if _exact(headers, pick(sheet_row)) == digest_key:
                     continue  # the whole row is as the tool last confirmed it: nothing to do
             before = (plan.counts.cells_written, plan.counts.kept_edits)
-            run_base = dict(base.runs.get(run_id, {}))
+            stored = base.runs.get(run_id, {})
+            run_base = dict(stored)
             _merge_row(sheet_row, r, cells, col_of, run_base, plan)
-            new_base.runs[run_id] = run_base
-            if plan.counts.kept_edits == before[1] and digest_key is not None:
-                new_base.digests[run_id] = row_digest(digest_key)
-            else:
-                new_base.digests.pop(run_id, None)
+            if run_base != stored or run_id not in base.runs:
+                new_base.runs[run_id] = run_base
+                changed = True
+            digest = row_digest(digest_key) if plan.counts.kept_edits == before[1] and digest_key is not None \
+                else None
+            if new_base.digests.get(run_id) != digest:
+                changed = True
+                if digest is None:
+                    new_base.digests.pop(run_id, None)
+                else:
+                    new_base.digests[run_id] = digest
             if plan.counts.cells_written > before[0]:
                 touched_rows.add(r)
         elif run_id in base.runs:
@@ -190,6 +198,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
             full[col_of[settings.key]] = run_id
             plan.new_rows.append(full)
             plan.new_run_ids.append(run_id)
+            changed = True
             new_base.runs[run_id] = {h: fingerprint(v) for h, v in cells.items()}
             digest_key = _exact(tuple(cells), cells.values())
             if digest_key is not None:
@@ -203,7 +212,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
         plan.insert_at = max(len(grid), 1)
     plan.counts.updated = len(touched_rows)
     plan.base = new_base
-    plan.base_changed = new_base != base
+    plan.base_changed = changed
     return plan
 
 

@@ -212,8 +212,7 @@ def test_base_survives_encoding_and_ignores_garbage():
     grid, base = first(RUNS)
     rows = base.encode()
     assert Base.decode(rows) == base
-    assert len(rows[1][1]) == 12  # 6 characters per managed cell: a fingerprint, not the data
-    rows[2][1] = "garbage"  # a person typed into the hidden sheet
-    damaged = Base.decode(rows).runs["b"]
-    assert "loss" not in damaged and damaged.get("lr") != base.runs["b"]["lr"]  # unknown -> treated as edited
+    assert len(rows[1][1]) == 12  # two managed cells, 4 bytes each, base64: a fingerprint, not the data
+    rows[2][1] = "garbage!"  # a person typed into the hidden sheet
+    assert Base.decode(rows).runs["b"] == {}  # unknown -> the run's cells count as a person's
     assert Base.decode([["something else"]]) == Base()

@@ -39,6 +39,8 @@ class LoggedRequest:
     body: Any
     status: int = 0
     fault: str = ""
+    bytes_in: int = 0  # request body as received
+    bytes_out: int = 0  # response body as sent
 
     @property
     def is_sheets(self) -> bool:
@@ -169,7 +171,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         raw_path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
-        entry = LoggedRequest(method, unquote(raw_path), query, None)
+        entry = LoggedRequest(method, unquote(raw_path), query, None, bytes_in=len(raw_body))
+        self._entry = entry
         with self.world.lock:
             self.world.log.append(entry)
             fault = self.world.take_fault(method, unquote(raw_path), raw_body)
@@ -215,6 +218,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         else:
             body = payload or b""
             headers.setdefault("Content-Type", "text/html; charset=UTF-8")
+        if getattr(self, "_entry", None) is not None:
+            self._entry.bytes_out = len(body)
         try:
             self.send_response(status)
             for k, v in headers.items():

@@ -38,6 +38,11 @@ for spec in specs:
     for key in spec["summary_removals"]:
         del run.summary[key]
     print(json.dumps({"id": run.id, "dir": os.path.dirname(run.dir)}), flush=True)
+    if spec["mode"] in ("kill", "hang"):  # wandb-core writes whole 32 KiB blocks: wait for the first one
+        log_file = os.path.join(os.path.dirname(run.dir), f"run-{run.id}.wandb")
+        deadline = time.time() + 30
+        while time.time() < deadline and (not os.path.exists(log_file) or os.path.getsize(log_file) <= 7):
+            time.sleep(0.05)
     if spec["mode"] == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if spec["mode"] == "hang":

@@ -1,0 +1,126 @@
+"""The measured process of bench/run.py: runs syncs on command and reports its own CPU, wall time and peak RSS.
+
+Commands arrive one JSON line at a time on stdin: {"impl": "ours" | "baseline"}. Each implementation keeps
+its clients and state between commands, as a long-running loop would. Peak RSS is measured per command by
+resetting the kernel's high-water mark (/proc/self/clear_refs) before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+class Ours:
+    def __init__(self, config_path: str):
+        from sheetsync import config
+        from sheetsync.sinks.google_sheets import GoogleSheetsSink
+        from sheetsync.sources.wandb_api import WandbSource
+        from sheetsync.sync import State
+
+        args = argparse.Namespace(config_path=config_path, user_name=None, schedule_time=None, sheet_name=None,
+                                  once=True, dry_run=False, project=None, source=None, output=None, log_level="INFO")
+        self.settings = config.load(args)
+        self.source = WandbSource(self.settings)
+        self.sink = GoogleSheetsSink(self.settings.spreadsheet, self.settings.key_file, self.settings.google_endpoint,
+                                     self.settings.request_timeout, threading.Event())
+        self.state = State()
+
+    def sync(self) -> dict:
+        from sheetsync.sync import sync
+
+        report = sync(self.source, self.sink, self.settings, self.state)
+        return {"new": report.total("new"), "updated": report.total("updated")}
+
+
+class Baseline:
+    """The script most teams write: W&B's documented export idiom, then the whole sheet rewritten."""
+
+    def __init__(self, config_path: str):
+        cfg = json.loads(Path(config_path).read_text())
+        self.path = f"{cfg['WANDB_ENTITY']}/{cfg['WANDB_PROJECT']}"
+        self.key = os.environ["BENCH_BASELINE_SHEET"]
+        self.key_file = os.environ["GCP_JSON"]
+
+    def sync(self) -> dict:
+        import gspread
+        import wandb
+        from google.oauth2.service_account import Credentials
+
+        from sheetsync.sinks.google_http import GoogleSession  # only to reach the fake's URL
+
+        api = wandb.Api()
+        rows = []
+        for run in api.runs(self.path):  # default lazy=True: config and summary cost a request per run
+            row = {"run_id": run.id, "name": run.name, "state": run.state, "created_at": run.created_at}
+            row.update({k: v for k, v in run.config.items() if not k.startswith("_")})
+            row.update({k: v for k, v in run.summary._json_dict.items() if not k.startswith("_")})
+            rows.append(row)
+        header = list(dict.fromkeys(k for row in rows for k in row))
+        values = [header] + [[_cell(row.get(h)) for h in header] for row in rows]
+        creds = Credentials.from_service_account_file(self.key_file, scopes=gspread.auth.DEFAULT_SCOPES)
+        gc = gspread.Client(auth=creds, session=GoogleSession(creds, os.environ["GOOGLE_API_ENDPOINT"]))
+        ws = gc.open_by_key(self.key).sheet1
+        ws.clear()
+        ws.resize(rows=len(values), cols=len(header))
+        ws.update(values, "A1")
+        return {"rows": len(rows)}
+
+
+def _cell(v):
+    """What people add after their first crash: NaN and nested values to something JSON can carry."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return ""
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    return "" if v is None else v
+
+
+def main() -> None:
+    config_path = sys.argv[1]
+    impls: dict = {}
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        impl = impls.get(cmd["impl"])
+        if impl is None:
+            impl = impls[cmd["impl"]] = (Ours if cmd["impl"] == "ours" else Baseline)(config_path)
+        reset_peak()
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            result = impl.sync()
+            error = None
+        except Exception as exc:  # reported, not hidden: a failed phase is a result too
+            result, error = {}, f"{type(exc).__name__}: {exc}"[:500]
+        out = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "rss_mb": peak_rss_mb(),
+               "error": error, **result}
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

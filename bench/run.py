@@ -1,0 +1,240 @@
+"""Benchmarks: the cost of a sync at 1,000 to 100,000 runs, ours beside the usual script, on one machine.
+
+    python bench/run.py [--runs 1000,10000,100000] [--columns 100] [--repeat 3] [--check] [--json FILE]
+
+The fake Google and W&B servers run in this process; each sync runs in a child process (bench/child.py) so its
+CPU seconds and peak RSS are its own. For each size: a first sync into an empty sheet, an incremental sync
+where 1% of runs changed, and a no-change sync; the same three for the baseline (W&B's documented export
+idiom with default lazy loading, then the whole sheet rewritten with gspread). Medians of --repeat runs.
+--check exits non-zero when a budget of bench/README.md is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.credentials import write_service_account  # noqa: E402
+from tests.fakes.google_api import FakeGoogle  # noqa: E402
+from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb  # noqa: E402
+
+PHASES = ("first", "changed", "no-change")
+FIXED = ["run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes"]
+MAX_CELLS = 9_000_000  # leave room under Google's 10,000,000 for the base and the baseline's sheet
+
+
+def cells_written(entry) -> int:
+    body = entry.body if isinstance(entry.body, dict) else {}
+    if entry.path.endswith(":batchUpdate"):
+        n = 0
+        for req in body.get("requests", []):
+            for kind in ("updateCells", "appendCells"):
+                if kind in req:
+                    n += sum(len(r.get("values", [])) for r in req[kind].get("rows", []))
+        return n
+    if entry.method in ("PUT", "POST") and "values" in body:
+        return sum(len(r) for r in body.get("values") or [])
+    return 0
+
+
+def measure(size: int, columns: int, baseline_max: int, workdir: Path) -> dict:
+    """One repetition at one size: every phase of ours, then of the baseline."""
+    results: dict = {}
+    with FakeGoogle() as google, FakeWandb() as wandb_fake:
+        google.world.validate = False  # schema checks belong to the tests; here they would only cost time
+        key_file = workdir / "sa.json"
+        google.register_service_account(write_service_account(key_file, google.token_uri))
+        ours_sheet = google.world.add_spreadsheet("bench ours", rows=1, cols=1)
+        base_sheet = google.world.add_spreadsheet("bench baseline", rows=1, cols=1)
+        config_keys = max(4, (columns - len(FIXED)) // 2 - 1)
+        summary_keys = max(4, columns - len(FIXED) - config_keys - 1)
+        wandb_fake.world.generate(size, config_keys=config_keys, summary_keys=summary_keys)
+        cfg = workdir / "config.json"
+        cfg.write_text(json.dumps({"SPREADSHEET": ours_sheet.spreadsheet_id, "WORKSHEET": "runs",
+                                   "WANDB_ENTITY": "alice", "WANDB_PROJECT": "proj", "FIXED_HEADERS": FIXED,
+                                   "PER_PAGE": 1000, "MAX_COLUMNS": 18_000, "TIMEZONE": "UTC",
+                                   "REQUEST_TIMEOUT": 600}))
+        env = dict(os.environ, WANDB_BASE_URL=wandb_fake.url, WANDB_API_KEY=DEFAULT_KEY, GCP_JSON=str(key_file),
+                   GOOGLE_API_ENDPOINT=google.url, BENCH_BASELINE_SHEET=base_sheet.spreadsheet_id,
+                   WANDB_DIR=str(workdir), WANDB_SILENT="true", WANDB_ERROR_REPORTING="false",
+                   NO_GCE_CHECK="True", GCE_METADATA_HOST="127.0.0.1:9")
+        child = subprocess.Popen([sys.executable, str(ROOT / "bench" / "child.py"), str(cfg)], env=env,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            impls = ["ours"] + (["baseline"] if size <= baseline_max else [])
+            runs = wandb_fake.world.project("alice", "proj")
+            for impl in impls:
+                for phase in PHASES:
+                    if phase == "changed":
+                        latest = max(r.heartbeat_at for r in runs)
+                        for run in runs[:: 100]:  # 1% of the runs finish a step
+                            run.summary["loss"] = run.summary["loss"] / 2
+                            run.heartbeat_at = latest + dt.timedelta(minutes=5)
+                    google.world.clear_log()
+                    wandb_fake.world.clear_log()
+                    child.stdin.write(json.dumps({"impl": impl}) + "\n")
+                    child.stdin.flush()
+                    out = json.loads(child.stdout.readline())
+                    sheets = [r for r in google.world.log if r.is_sheets]
+                    ops = wandb_fake.world.operations()
+                    out.update(
+                        sheets_requests=len(sheets), sheets_reads=sum(r.is_sheets_read for r in sheets),
+                        sheets_writes=sum(r.is_sheets_write for r in sheets),
+                        wandb_requests=len(ops), wandb_pages=ops.count("Runs"), wandb_per_run=ops.count("Run"),
+                        cells_written=sum(cells_written(r) for r in google.world.log),
+                        bytes_sent=sum(r.bytes_in for r in google.world.log + wandb_fake.world.log),
+                        bytes_received=sum(r.bytes_out for r in google.world.log + wandb_fake.world.log))
+                    results[(impl, phase)] = out
+        finally:
+            child.stdin.close()
+            child.wait(timeout=60)
+    return results
+
+
+def help_seconds(repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--help"], capture_output=True,
+                       check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def median_results(reps: list[dict]) -> dict:
+    out = {}
+    for key in reps[0]:
+        rows = [r[key] for r in reps if key in r]
+        merged = {}
+        for metric in rows[0]:
+            values = [r[metric] for r in rows]
+            merged[metric] = statistics.median(values) if all(isinstance(v, (int, float)) and
+                                                              not isinstance(v, bool) for v in values) else values[0]
+        out[key] = merged
+    return out
+
+
+METRICS = [("wall s", "wall", "{:.2f}"), ("CPU s", "cpu", "{:.2f}"), ("peak RSS MB", "rss_mb", "{:.0f}"),
+           ("Sheets req", "sheets_requests", "{:.0f}"), ("W&B req", "wandb_requests", "{:.0f}"),
+           ("cells written", "cells_written", "{:,.0f}"), ("MB sent", "bytes_sent", "{:.1f}"),
+           ("MB received", "bytes_received", "{:.1f}")]
+
+
+def table(all_results: dict) -> str:
+    lines = ["| runs x cols | sync | impl | " + " | ".join(m[0] for m in METRICS) + " |",
+             "|---|---|---|" + "---|" * len(METRICS)]
+    for (size, cols), res in all_results.items():
+        for phase in PHASES:
+            for impl in ("ours", "baseline"):
+                r = res.get((impl, phase))
+                if r is None:
+                    continue
+                cells = []
+                for _, key, fmt in METRICS:
+                    v = r[key] / 1e6 if key.startswith("bytes") else r[key]
+                    cells.append(fmt.format(v))
+                label = "baseline" if impl == "baseline" else "**ours**"
+                if r.get("error"):
+                    label += f" (failed: {r['error'][:60]})"
+                lines.append(f"| {size:,} x {cols} | {phase} | {label} | " + " | ".join(cells) + " |")
+            ours, base = res.get(("ours", phase)), res.get(("baseline", phase))
+            if ours and base:
+                ratios = []
+                for _, key, _fmt in METRICS:
+                    ratios.append(f"{base[key] / ours[key]:.1f}x" if ours[key] else ("=" if not base[key] else "∞"))
+                lines.append(f"| | {phase} | baseline / ours | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
+def check(all_results: dict, help_s: float) -> list[str]:
+    """The budgets of bench/README.md; each miss is one line."""
+    misses = []
+    for (size, cols), res in all_results.items():
+        first, changed, quiet = (res[("ours", p)] for p in PHASES)
+        for name, r in (("first", first), ("changed", changed), ("no-change", quiet)):
+            if r.get("error"):
+                misses.append(f"{size} runs: the {name} sync failed: {r['error']}")
+            if r["wandb_per_run"]:
+                misses.append(f"{size} runs: the {name} sync made {r['wandb_per_run']} per-run W&B requests")
+        if first["sheets_requests"] > 3:
+            misses.append(f"{size} runs: first sync made {first['sheets_requests']} Sheets requests (budget 3)")
+        if changed["sheets_requests"] > 2:
+            misses.append(f"{size} runs: changed sync made {changed['sheets_requests']} Sheets requests (budget 2)")
+        if quiet["sheets_requests"] != 1:
+            misses.append(f"{size} runs: no-change sync made {quiet['sheets_requests']} Sheets requests (budget 1)")
+        if size // 100 <= 1000 and changed["wandb_pages"] > 2:
+            misses.append(f"{size} runs: incremental sync read {changed['wandb_pages']} W&B pages (budget 2)")
+        if size == 10_000 and cols >= 100:
+            if quiet["cpu"] >= 2.0:
+                misses.append(f"no-change sync of 10,000 x {cols}: {quiet['cpu']:.2f} s CPU (budget 2)")
+            if quiet["rss_mb"] >= 300:
+                misses.append(f"no-change sync of 10,000 x {cols}: {quiet['rss_mb']:.0f} MB peak RSS (budget 300)")
+    if help_s >= 0.5:
+        misses.append(f"--help took {help_s:.2f} s (budget 0.5)")
+    return misses
+
+
+def slope(all_results: dict) -> str:
+    points = sorted((size, res[("ours", "first")]["rss_mb"]) for (size, _), res in all_results.items())
+    if len(points) < 2:
+        return "memory slope: needs two sizes"
+    (s1, m1), (s2, m2) = points[0], points[-1]
+    per = (m2 - m1) / ((s2 - s1) / 10_000)
+    return (f"memory: first-sync peak RSS {m1:.0f} MB at {s1:,} runs, {m2:.0f} MB at {s2:,} runs: "
+            f"{per:.1f} MB per 10,000 runs (linear or better)")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", default="1000,10000,100000")
+    p.add_argument("--columns", type=int, default=100)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--baseline-max", type=int, default=10_000,
+                   help="largest size the baseline runs at (it makes one W&B request per run)")
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
+    a = p.parse_args()
+    all_results: dict = {}
+    for size in [int(x) for x in a.runs.split(",")]:
+        cols = min(a.columns, MAX_CELLS // size)
+        reps = []
+        for i in range(a.repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                started = time.perf_counter()
+                reps.append(measure(size, cols, a.baseline_max, Path(tmp)))
+                print(f"  {size:,} runs x {cols} columns, repetition {i + 1}/{a.repeat}: "
+                      f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        all_results[(size, cols)] = median_results(reps)
+    help_s = help_seconds()
+    print(table(all_results))
+    print(f"\n`wandb_spreadsheet_sync.py --help`: {help_s:.2f} s (median of 5)")
+    print(slope(all_results))
+    out = Path(a.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"help_seconds": help_s, "results": [
+        {"runs": size, "columns": cols, "impl": impl, "phase": phase, **metrics}
+        for (size, cols), res in all_results.items() for (impl, phase), metrics in res.items()]}, indent=1))
+    print(f"\nJSON: {out}")
+    if a.check:
+        misses = check(all_results, help_s)
+        for miss in misses:
+            print("BUDGET MISSED: " + miss)
+        if misses:
+            return 1
+        print("all budgets hold")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
