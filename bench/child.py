@@ -111,6 +111,12 @@ def main() -> None:
         if impl is None:
             impl = impls[cmd["impl"]] = (Ours if cmd["impl"] == "ours" else Baseline)(config_path)
         reset_peak()
+        profile = None
+        if os.environ.get("BENCH_PROFILE"):  # bench/run.py --profile: where each sync's time goes
+            import cProfile
+
+            profile = cProfile.Profile()
+            profile.enable()
         cpu, wall = time.process_time(), time.perf_counter()
         try:
             result = impl.sync()
@@ -119,6 +125,14 @@ def main() -> None:
             result, error = {}, f"{type(exc).__name__}: {exc}"[:500]
         out = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "rss_mb": peak_rss_mb(),
                "error": error, **result}
+        if profile is not None:
+            import io
+            import pstats
+
+            profile.disable()
+            text = io.StringIO()
+            pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(25)
+            out["profile"] = text.getvalue()
         print(json.dumps(out), flush=True)
 
 

@@ -48,7 +48,7 @@ def cells_written(entry) -> int:
     return 0
 
 
-def measure(size: int, columns: int, baseline_max: int, workdir: Path) -> dict:
+def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: str | None = None) -> dict:
     """One repetition at one size: every phase of ours, then of the baseline."""
     results: dict = {}
     with FakeGoogle() as google, FakeWandb() as wandb_fake:
@@ -68,7 +68,7 @@ def measure(size: int, columns: int, baseline_max: int, workdir: Path) -> dict:
         env = dict(os.environ, WANDB_BASE_URL=wandb_fake.url, WANDB_API_KEY=DEFAULT_KEY, GCP_JSON=str(key_file),
                    GOOGLE_API_ENDPOINT=google.url, BENCH_BASELINE_SHEET=base_sheet.spreadsheet_id,
                    WANDB_DIR=str(workdir), WANDB_SILENT="true", WANDB_ERROR_REPORTING="false",
-                   NO_GCE_CHECK="True", GCE_METADATA_HOST="127.0.0.1:9")
+                   NO_GCE_CHECK="True", GCE_METADATA_HOST="127.0.0.1:9", BENCH_PROFILE="1" if profile else "")
         child = subprocess.Popen([sys.executable, str(ROOT / "bench" / "child.py"), str(cfg)], env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
@@ -86,6 +86,10 @@ def measure(size: int, columns: int, baseline_max: int, workdir: Path) -> dict:
                     child.stdin.write(json.dumps({"impl": impl}) + "\n")
                     child.stdin.flush()
                     out = json.loads(child.stdout.readline())
+                    text = out.pop("profile", None)
+                    if text and profile:
+                        Path(profile).mkdir(parents=True, exist_ok=True)
+                        (Path(profile) / f"{impl}-{size}-{phase}.txt").write_text(text)
                     sheets = [r for r in google.world.log if r.is_sheets]
                     ops = wandb_fake.world.operations()
                     out.update(
@@ -203,6 +207,7 @@ def main() -> int:
     p.add_argument("--baseline-max", type=int, default=10_000,
                    help="largest size the baseline runs at (it makes one W&B request per run)")
     p.add_argument("--check", action="store_true")
+    p.add_argument("--profile", help="write cProfile output of every sync of ours to this folder")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
     a = p.parse_args()
     all_results: dict = {}
@@ -212,7 +217,7 @@ def main() -> int:
         for i in range(a.repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
-                reps.append(measure(size, cols, a.baseline_max, Path(tmp)))
+                reps.append(measure(size, cols, a.baseline_max, Path(tmp), a.profile))
                 print(f"  {size:,} runs x {cols} columns, repetition {i + 1}/{a.repeat}: "
                       f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         all_results[(size, cols)] = median_results(reps)
