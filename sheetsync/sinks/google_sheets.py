@@ -105,6 +105,7 @@ class GoogleSheetsSink:
         self.spec = spreadsheet
         self.id: str | None = None
         self.sheets: dict[str, dict] = {}  # title -> properties, from the last metadata read
+        self._fresh = False
         self.rng = random.Random()
 
     # -- opening -----------------------------------------------------------------------------
@@ -165,6 +166,7 @@ class GoogleSheetsSink:
         meta = self._call("reading the spreadsheet's sheets", self.http.fetch_sheet_metadata, self.id,
                           params={"fields": "sheets.properties"})
         self.sheets = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+        self._fresh = True  # just read: no need to look again before this sync's data read
 
     def _ids(self, worksheet: str) -> _Ids:
         main, base = self.sheets.get(worksheet), self.sheets.get(base_title(worksheet))
@@ -180,9 +182,10 @@ class GoogleSheetsSink:
         if self.id is None:
             self.open()
         ids = self._ids(worksheet)
-        if ids.sheet_id is None or ids.base_id is None:
+        if (ids.sheet_id is None or ids.base_id is None) and not self._fresh:
             self._load_metadata()  # someone may have made or deleted a sheet since
             ids = self._ids(worksheet)
+        self._fresh = False
         ranges = [quote(t) for t, known in ((worksheet, ids.sheet_id), (base_title(worksheet), ids.base_id))
                   if known is not None]
 
