@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Keeps a Google Sheet in step with Weights & Biases runs. `python wandb_spreadsheet_sync.py --help`."""
 
-import sys
-
 from sheetsync.cli import exit_now, main
 
 if __name__ == "__main__":

@@ -54,8 +54,6 @@ def fingerprint(value: Any) -> int:
     return zlib.crc32(canonical(value).encode()) % ABSENT
 
 
-EMPTY = fingerprint(None)
-
 
 def loosely_equal(sheet_value: Any, wandb_value: Any) -> bool:
     """Adoption's equality, for a sheet no base knows (say, one the original script filled): text that

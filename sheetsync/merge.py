@@ -46,7 +46,6 @@ class Plan:
     base: Base = field(default_factory=Base)
     base_changed: bool = False
     counts: Counts = field(default_factory=Counts)
-    header_row_missing: bool = False  # an empty sheet: row 0 is written from new_headers
 
     @property
     def writes_cells(self) -> bool:
@@ -76,13 +75,9 @@ def key_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _header_text(value: Any) -> str:
-    return key_text(value)
-
-
 def check_layout(grid: list[list[Any]], key: str = KEY) -> tuple[list[str], dict[str, int]]:
     """The header row and the row of every run id; raises if the sheet is ambiguous."""
-    header = [_header_text(h) for h in grid[0]] if grid else []
+    header = [key_text(h) for h in grid[0]] if grid else []
     seen: dict[str, int] = {}
     for col, name in enumerate(header):
         if not name:
@@ -125,7 +120,7 @@ def _col(index: int) -> str:
 def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], settings: MergeSettings) -> Plan:
     header, row_of = check_layout(grid, settings.key)
     width = max((len(r) for r in grid), default=0)
-    plan = Plan(width=width, header_row_missing=not any(header))
+    plan = Plan(width=width)
     col_of = {h: c for c, h in enumerate(header) if h}
     next_col = width if any(header) else 0
     for h in settings.headers:

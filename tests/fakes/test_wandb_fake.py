@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.fakes.offline_runs import RunningRun, RunSpec, make_runs
-from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb
+from tests.fakes.wandb_api import DEFAULT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
