@@ -158,3 +158,73 @@ def test_incremental_sync_of_2000_runs_with_3_changed_reads_at_most_2_pages(e2e)
     assert e2e.wandb.world.operations().count("Runs") <= 2
     assert second.total("updated") == 3
     assert sum(1 for r in e2e.rows().values() if r["loss"] == -1.0) == 3
+
+
+def test_several_projects_each_fill_their_own_worksheet(e2e):
+    e2e.wandb.world.generate(3, project="vision")
+    e2e.wandb.world.generate(2, project="nlp", seed=5)
+    cfg = e2e.config(PROJECTS=["alice/vision", {"project": "alice/nlp", "worksheet": "NLP runs"}])
+    result = e2e.cli("--once", config=cfg)
+    assert result.returncode == 0, result.stderr
+    assert len(e2e.rows("vision")) == 3 and len(e2e.rows("NLP runs")) == 2
+
+
+def test_spreadsheet_opened_by_title_through_drive(e2e):
+    e2e.wandb.world.generate(2)
+    result = e2e.cli("--once", "--sheet_name", "Team runs")
+    assert result.returncode == 0, result.stderr
+    assert len(e2e.rows()) == 2
+
+
+def test_user_name_and_states_are_filters_on_the_server(e2e):
+    e2e.wandb.world.generate(12, users=("alice", "bob"))
+    result = e2e.cli("--once", "--user_name", "bob", config=e2e.config(STATES=["finished", "failed"]))
+    assert result.returncode == 0, result.stderr
+    rows = e2e.rows()
+    expected = {r.name for r in e2e.wandb.world.project("alice", "proj")
+                if r.username == "bob" and r.state in ("finished", "failed")}
+    assert set(rows) == expected and expected
+    sent = [r.body["variables"]["filters"] for r in e2e.wandb.world.log if "query Runs" in r.body.get("query", "")]
+    assert sent and all('"username": "bob"' in f and '"$in": ["finished", "failed"]' in f for f in sent)
+
+
+def test_a_run_without_a_user_does_not_break_the_sync(e2e):
+    e2e.wandb.world.add_run(name="orphan", username=None)
+    e2e.wandb.world.add_run(name="owned", created_at=dt.datetime(2026, 1, 2))
+    assert e2e.cli("--once").returncode == 0
+    rows = e2e.rows()
+    assert rows["orphan"]["user"] == "" and rows["owned"]["user"] == "alice"
+
+
+def test_a_bad_wandb_key_says_what_to_do(e2e):
+    result = e2e.cli("--once", WANDB_API_KEY="x" * 40)
+    assert result.returncode == 2
+    assert "W&B refused the API key" in result.stderr and "WANDB_API_KEY" in result.stderr
+
+
+def test_a_terminal_sees_a_progress_line_while_runs_are_read(e2e):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ENTRY
+
+    e2e.wandb.world.generate(250)
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(ENTRY), "--once", "--config_path", str(e2e.config())],
+                            env=e2e.env(), stdin=child, stdout=child, stderr=child, cwd=e2e.tmp)
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=60)
+    os.close(main)
+    assert proc.returncode == 0
+    assert b"\rreading W&B runs: 100" in out and b"\rreading W&B runs: 250" in out
