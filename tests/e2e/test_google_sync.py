@@ -228,3 +228,17 @@ def test_a_terminal_sees_a_progress_line_while_runs_are_read(e2e):
     os.close(main)
     assert proc.returncode == 0
     assert b"\rreading W&B runs: 100" in out and b"\rreading W&B runs: 250" in out
+
+
+def test_newest_first_inserts_new_runs_under_the_header_and_still_matches_rows(e2e):
+    cfg = e2e.config(ORDER="newest_first")
+    e2e.wandb.world.generate(3)
+    assert e2e.cli("--once", config=cfg).returncode == 0
+    assert [row[0] for row in e2e.sheet()[1:]] == ["r00000002", "r00000001", "r00000000"]
+    e2e.wandb.world.generate(2, seed=1, start=dt.datetime(2026, 2, 1))
+    e2e.wandb.world.find("alice", "proj", "r00000000").summary["loss"] = 0.5
+    result = e2e.cli("--once", config=cfg)
+    assert result.returncode == 0 and "2 new, 1 updated" in result.stdout
+    assert [row[0] for row in e2e.sheet()[1:]] == ["r01000001", "r01000000", "r00000002", "r00000001",
+                                                   "r00000000"]
+    assert e2e.rows()["r00000000"]["loss"] == 0.5

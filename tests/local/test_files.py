@@ -158,3 +158,16 @@ def test_workbook_open_in_excel_gives_a_clear_error_and_is_not_touched(tmp_path)
     result = subprocess.run([sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--source",
                              str(root), "--output", str(path)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 1 and "Close the file; the next sync will write it." in result.stderr
+
+
+def test_newest_first_puts_new_runs_on_top_of_the_workbook(tmp_path):
+    path = tmp_path / "runs.xlsx"
+    settings = dataclasses.replace(settings_for(path, tmp_path), order="newest_first")
+    sync(Runs([run(0), run(1)]), XlsxSink(path), settings)
+    grid = [list(r) for r in read(path)]
+    grid[2][grid[0].index("notes")] = "first run, keep"
+    write_grid(path, grid)
+    sync(Runs([run(0, summary={"loss": 0.25, "flag": True}), run(1), run(2), run(3)]), XlsxSink(path), settings)
+    rows = read(path)
+    assert [r[0] for r in rows[1:]] == ["run3", "run2", "run1", "run0"]
+    assert by_id(rows)["run0"]["notes"] == "first run, keep" and by_id(rows)["run0"]["loss"] == 0.25
