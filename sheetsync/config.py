@@ -256,6 +256,9 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
                                     "PROJECT_NAME, or PROJECTS), or pass --project ENTITY/PROJECT")
     elif not targets:
         targets.append(Target("local", "local", worksheet))
+    if source is None and not _wandb_key_known(env):
+        problems.add("WANDB_API_KEY", "no W&B API key: set WANDB_API_KEY (from https://wandb.ai/authorize) or run "
+                                      "`wandb login` once, which writes ~/.netrc")
     if output is None:
         if not spreadsheet:
             problems.add(str(path), "no spreadsheet: set SPREADSHEET to its URL, key or title, or pass "
@@ -283,6 +286,18 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
         dry_run=bool(getattr(args, "dry_run", False)), source=source, output=output,
         log_level=(getattr(args, "log_level", None) or "INFO").upper(),
         health_file=Path(health) if health else None)
+
+
+def _wandb_key_known(env: Mapping[str, str]) -> bool:
+    """A key in the environment, or a netrc entry for the W&B host, as `wandb login` writes it."""
+    if env.get("WANDB_API_KEY"):
+        return True
+    host = re.sub(r"^https?://", "", env.get("WANDB_BASE_URL") or "https://api.wandb.ai").split("/")[0].split(":")[0]
+    netrc = Path(env.get("NETRC") or Path.home() / ".netrc")
+    try:
+        return f"machine {host}" in netrc.read_text()
+    except OSError:
+        return False
 
 
 def _alias(raw: dict, key: str, alias: str, problems: _Problems, where) -> str | None:

@@ -63,7 +63,9 @@ def test_killed_run_keeps_what_was_flushed_and_ages_from_running_to_crashed(runs
     run, problems = parse_run(path, now=now + 10)
     assert run.state == "running" and run.config == {"lr": 0.1}
     assert 100.0 - 399 <= run.summary["loss"] < 100.0  # the last summary that reached the disk
-    assert any("cut off" in p for p in problems)
+    # Whether the file ends inside a record depends on where wandb-core's last flush fell: either is fine,
+    # and nothing else may be wrong with it.
+    assert all("cut off" in p for p in problems)
     crashed, _ = parse_run(path, now=now + 3600)
     assert crashed.state == "crashed"
 
