@@ -24,6 +24,7 @@ class Run:
     notes: str | None = None
     sweep: str | None = None
     project: str = ""  # entity/project
+    host: str | None = None  # the machine, from run folders (not a column: a config key 'host' keeps its name)
     url: str | None = None
     config: dict[str, Any] = field(default_factory=dict)  # nested, as the run logged it
     summary: dict[str, Any] = field(default_factory=dict)  # nested

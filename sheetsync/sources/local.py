@@ -131,7 +131,7 @@ def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, l
     summary: dict = {}
     system: dict = {}
     exit_rec = None
-    user = None
+    user = host = None
     for payload in records.payloads:
         rec = pb.Record()
         try:
@@ -163,8 +163,9 @@ def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, l
                     value = _json(item.value_json)
                     if isinstance(value, (int, float)):
                         system[name] = max(system.get(name, 0), value)
-        elif kind == "environment" and rec.environment.username:
-            user = rec.environment.username
+        elif kind == "environment":
+            user = rec.environment.username or user
+            host = rec.environment.host or host
         elif kind == "exit":
             exit_rec = rec.exit
         # any other record type (history, output, files, telemetry, and kinds newer than this reader) is skipped
@@ -193,7 +194,8 @@ def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, l
         timestamp=dt.datetime.fromtimestamp(stamp, dt.timezone.utc) if isinstance(stamp, (int, float)) else None,
         runtime=runtime if isinstance(runtime, (int, float)) else None, tags=tuple(run_rec.tags),
         group=run_rec.run_group or None, job_type=run_rec.job_type or None, notes=run_rec.notes or None,
-        sweep=run_rec.sweep_id or None, project=project, url=None, config=config, summary=summary,
+        sweep=run_rec.sweep_id or None, project=project, host=host or run_rec.host or None, url=None,
+        config=config, summary=summary,
         system_metrics=system), problems
 
 

@@ -134,3 +134,25 @@ def test_not_a_wandb_file(tmp_path):
     (folder / "run-bad.wandb").write_bytes(b"hello world, not W&B at all")
     run, problems = parse_run(folder / "run-bad.wandb")
     assert run is None and any("bad header" in p for p in problems)
+
+
+def test_user_and_host_where_the_file_records_them(runs, tmp_path):
+    """wandb 0.31 offline records the host but not the username; a log that has both gives both."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    run, _ = parse_run(wandb_file(runs["finished"]))
+    assert run.host and run.user is None
+    env = pb.Record()
+    env.environment.username = "alice"
+    env.environment.host = "gpu-node-7"
+    extra = env.SerializeToString()
+    body = wandb_file(runs["failed"]).read_bytes()
+    good = read_records(body).payloads
+    framed = HEADER
+    for payload in [good[0], extra, *good[1:]]:
+        framed += struct.pack("<IHB", zlib.crc32(payload, zlib.crc32(b"\x01")), len(payload), 1) + payload
+    folder = tmp_path / "offline-run-env"
+    folder.mkdir()
+    (folder / "run-env.wandb").write_bytes(framed)
+    with_env, problems = parse_run(folder / "run-env.wandb")
+    assert problems == [] and with_env.user == "alice" and with_env.host == "gpu-node-7"
