@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -23,6 +24,9 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
+    counts: Counter  # requests sent so far: "read", "write" (files are not requests: always empty)
+    cell_form: Callable[[Any], Any] | None  # what the sink keeps of a value, when not the value itself
+
     def read(self, worksheet: str) -> Snapshot: ...
 
     def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None: ...
@@ -82,8 +86,8 @@ def sync(source: Source, sink: Sink, settings: Settings, state: State | None = N
          progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time) -> Report:
     state = state if state is not None else State()
     started = time.monotonic()
-    counts_before = dict(getattr(getattr(sink, "session", None), "counts", {}) or {})
-    wandb_before = getattr(source, "requests", 0)
+    counts_before = Counter(sink.counts)
+    wandb_before = source.requests
     report = Report(dry_run=settings.dry_run)
     tz = zone(settings.timezone)
     rules = HeaderRules(fixed=settings.fixed_headers, dynamic=settings.dynamic, include=settings.include,
@@ -103,9 +107,8 @@ def sync(source: Source, sink: Sink, settings: Settings, state: State | None = N
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
         headers = tuple(existing + choice.headers)
         rows = [row_for(v, headers, tz) for v in views]
-        form = getattr(sink, "cell_form", None)  # a CSV keeps text only: compare what it will hold
-        if form is not None:
-            rows = [{h: form(v) for h, v in row.items()} for row in rows]
+        if sink.cell_form is not None:  # a CSV keeps text only: compare what it will hold
+            rows = [{h: sink.cell_form(v) for h, v in row.items()} for row in rows]
         plan = merge(snap.grid, snap.base, rows, MergeSettings(headers=headers, order=settings.order))
         if plan.has_changes and not settings.dry_run:
             sink.apply(snap, plan, {r.id: r.url for r in runs if r.url})
@@ -116,10 +119,9 @@ def sync(source: Source, sink: Sink, settings: Settings, state: State | None = N
             state.last_full[target.path] = now
         report.targets.append(TargetReport(target, plan.counts, len(runs), fetched.pages, fetched.full,
                                            choice.dropped, plan))
-    counts_after = dict(getattr(getattr(sink, "session", None), "counts", {}) or {})
-    report.sheets_reads = counts_after.get("read", 0) - counts_before.get("read", 0)
-    report.sheets_writes = counts_after.get("write", 0) - counts_before.get("write", 0)
-    report.wandb_requests = getattr(source, "requests", 0) - wandb_before
+    sent = sink.counts - counts_before
+    report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
+    report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
     _give_back_memory()
     return report

@@ -93,6 +93,7 @@ class _Ids:
 
 
 class GoogleSheetsSink:
+    cell_form = None  # Sheets keeps typed values as they are
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
                  stop: threading.Event | None = None):
         import gspread  # imported only when a sync runs, never for --help
@@ -100,6 +101,7 @@ class GoogleSheetsSink:
         self.creds = load_credentials(key)
         self.email = getattr(self.creds, "service_account_email", "the service account")
         self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop)
+        self.counts = self.session.counts  # every request the session sends, retries included
         self.client = gspread.Client(auth=self.creds, session=self.session)
         self.http = self.client.http_client
         self.spec = spreadsheet

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections import Counter
 import fcntl
 import io
 import os
@@ -83,6 +84,7 @@ class XlsxSink:
 
     def __init__(self, path: Path):
         self.path = path
+        self.counts: Counter = Counter()  # a file sends no requests
 
     def _workbook(self):
         import openpyxl
@@ -175,6 +177,7 @@ class CsvSink:
     def __init__(self, path: Path):
         self.path = path
         self.base_path = path.with_name(path.name + ".sync-base")
+        self.counts: Counter = Counter()  # a file sends no requests
 
     @staticmethod
     def cell_form(value: Any) -> Any:
