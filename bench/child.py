@@ -7,7 +7,6 @@ resetting the kernel's high-water mark (/proc/self/clear_refs) before it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -40,12 +39,12 @@ def reset_peak() -> None:
 class Ours:
     def __init__(self, config_path: str):
         from sheetsync import config
+        from sheetsync.cli import build_parser
         from sheetsync.sinks.google_sheets import GoogleSheetsSink
         from sheetsync.sources.wandb_api import WandbSource
         from sheetsync.sync import State
 
-        args = argparse.Namespace(config_path=config_path, user_name=None, schedule_time=None, sheet_name=None,
-                                  once=True, dry_run=False, project=None, source=None, output=None, log_level="INFO")
+        args = build_parser().parse_args(["--once", "--config_path", config_path])
         self.settings = config.load(args)
         self.source = WandbSource(self.settings)
         self.sink = GoogleSheetsSink(self.settings.spreadsheet, self.settings.key_file, self.settings.google_endpoint,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from sheetsync import config
+from sheetsync.cli import build_parser
 from tests.fakes.google_api import FakeGoogle
 from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb
 
@@ -70,11 +71,7 @@ class E2E:
                 for row in grid[1:] if key < len(row) and row[key]}
 
     def settings(self, **extra):
-        from sheetsync import config
-
-        args = argparse.Namespace(config_path=str(self.config(**extra)), user_name=None, schedule_time=None,
-                                  sheet_name=None, once=True, dry_run=False, project=None, source=None,
-                                  output=None, log_level="INFO")
+        args = build_parser().parse_args(["--once", "--config_path", str(self.config(**extra))])
         return config.load(args, self.env())
 
 

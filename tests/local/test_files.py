@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import datetime as dt
@@ -14,6 +13,7 @@ import openpyxl
 import pytest
 from openpyxl.styles import PatternFill
 
+from sheetsync.cli import build_parser
 from sheetsync import config
 from sheetsync.run import Run
 from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
@@ -32,8 +32,7 @@ def run(i: int, **kw) -> Run:
 
 
 def settings_for(output: Path, tmp: Path):
-    args = argparse.Namespace(config_path=None, user_name=None, schedule_time=None, sheet_name=None, once=True,
-                              dry_run=False, project=None, source=str(tmp), output=str(output), log_level="INFO")
+    args = build_parser().parse_args(["--once", "--source", str(tmp), "--output", str(output)])
     return dataclasses.replace(config.load(args, {}), timezone="UTC",
                                fixed_headers=("run_id", "run_name", "state", "created_at", "notes"))
 
