@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from . import discovery, fieldmask
+from . import a1, discovery, fieldmask
 from .cells import ApiError
 from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, html_error
 from .sheets_model import Sheet, Spreadsheet, new_id
@@ -68,8 +68,8 @@ class World(BaseWorld):
         """A worksheet's values as a list of rows, as values.get would render them."""
         with self.lock:
             ss = self.spreadsheets[spreadsheet_id]
-            return ss.values_get(ss.sheet_by_title(title).title and f"'{title.replace(chr(39), chr(39) * 2)}'",
-                                 render, "SERIAL_NUMBER").get("values", [])
+            return ss.values_get(a1.quote_title(ss.sheet_by_title(title).title), render,
+                                 "SERIAL_NUMBER").get("values", [])
 
     def sheets_requests(self) -> list[LoggedRequest]:
         with self.lock:
