@@ -3,7 +3,7 @@
 A fingerprint is a CRC-32 of the value's canonical form, which is the same for a value and for what a sheet
 gives back when it is read (3 written, 3 or 3.0 read; a date-time written, its serial number read).
 Stored as a grid (a hidden worksheet, a hidden .xlsx sheet, a sidecar .csv): a first row naming the
-format and the header of every fingerprint slot, then one row per run: [run id, the slots' 32-bit
+format, the header of every fingerprint slot and what look.py remembers, then one row per run: [run id, the slots' 32-bit
 fingerprints packed and base64-encoded (about 5.3 characters a cell), row digest]. The row digest is a CRC of the exact managed values of a run whose every cell was in step
 with W&B: with it an unchanged row is recognised with two repr() calls instead of a fingerprint per cell,
 which is what keeps a no-change sync of 10,000 x 100 cells well under a second. It is only a shortcut:
@@ -160,13 +160,14 @@ class Base:
     """run id -> header -> fingerprint of the value last written there; run id -> row digest."""
 
     def __init__(self, runs: dict[str, dict[str, int]] | LazyRuns | None = None,
-                 digests: dict[str, int] | None = None, slots: list[str] | None = None):
+                 digests: dict[str, int] | None = None, slots: list[str] | None = None, look: dict | None = None):
         self.runs = runs if isinstance(runs, LazyRuns) else LazyRuns()
         if not isinstance(runs, LazyRuns):
             for run_id, cells in (runs or {}).items():
                 self.runs[run_id] = cells
         self.digests = digests or {}
         self.slots = list(slots or [])  # the stored slot order; new headers are added at its end
+        self.look = look  # what look.py remembers (columns set up, highlight rules); None: never set up
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Base) and dict(self.runs) == dict(other.runs) and self.digests == other.digests
@@ -175,7 +176,7 @@ class Base:
         return f"Base({len(self.runs)} runs)"
 
     def copy(self) -> "Base":
-        return Base(self.runs.copy(), dict(self.digests), self.slots)
+        return Base(self.runs.copy(), dict(self.digests), self.slots, self.look)
 
     def headers(self) -> list[str]:
         seen: dict[str, None] = dict.fromkeys(self.slots)
@@ -187,6 +188,8 @@ class Base:
     def encode(self) -> list[list[str]]:
         headers = self.headers()
         rows = [[MAGIC, json.dumps(headers, ensure_ascii=False, separators=(",", ":"))]]
+        if self.look is not None:
+            rows[0].append(json.dumps(self.look, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
         for run_id in self.runs:
             packed = self.runs.packed(run_id)  # untouched rows keep their text: the slots only ever grow
             if packed is None:
@@ -217,4 +220,14 @@ class Base:
             digest = _unpack(row[2]) if len(row) > 2 else None
             if digest:
                 digests[run_id] = digest[0]
-        return cls(LazyRuns(packed, [str(h) for h in headers]), digests, [str(h) for h in headers])
+        return cls(LazyRuns(packed, [str(h) for h in headers]), digests, [str(h) for h in headers],
+                   _look(rows[0][2] if len(rows[0]) > 2 else None))
+
+
+def _look(text: Any) -> dict | None:
+    """The remembered look, or None (never set up, or unreadable: then nothing is reformatted)."""
+    try:
+        look = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return look if isinstance(look, dict) else None

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s", report.line())
         if settings.dry_run:
             for t in report.targets:
-                for line in describe(t.plan):
+                for line in describe(t.plan, look=t.look):
                     print(f"  {t.target.worksheet}: {line}")
         return report
 

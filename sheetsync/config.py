@@ -44,6 +44,9 @@ KEYS = {
     "PER_PAGE": "a whole number of runs per W&B request, 1 to 1000",
     "REQUEST_TIMEOUT": "seconds a single request may take, a number > 0",
     "HIGHLIGHT": "a map of header to \"min\" or \"max\", e.g. {\"val_loss\": \"min\"}",
+    "HIGHLIGHT_SCALE": "true or false (a colour scale on every HIGHLIGHT column)",
+    "NUMBER_FORMATS": "a map of header (or glob) to a number-format pattern or a count of significant digits "
+                      "from 1 to 15, e.g. {\"accuracy\": \"0.00%\", \"lr\": \"0.0E+00\", \"*\": 3}",
 }
 DEFAULT_FIXED = ("run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes")
 
@@ -83,6 +86,8 @@ class Settings:
     per_page: int = 200
     request_timeout: float = 60.0
     highlight: Mapping[str, str] = field(default_factory=dict)
+    highlight_scale: bool = False
+    number_formats: Mapping[str, str | int] = field(default_factory=dict)
     once: bool = False
     dry_run: bool = False
     source: Path | None = None
@@ -194,6 +199,9 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
     per_page = get("PER_PAGE", whole(1, 1000), 200)
     timeout = get("REQUEST_TIMEOUT", positive, 60)
     highlight = get("HIGHLIGHT", lambda v: isinstance(v, dict) and all(x in ("min", "max") for x in v.values()), {})
+    highlight_scale = get("HIGHLIGHT_SCALE", lambda v: isinstance(v, bool), False)
+    number_formats = get("NUMBER_FORMATS", lambda v: isinstance(v, dict) and all(
+        (is_str(x) and len(x) <= 100) or whole(1, 15)(x) for x in v.values()), {})
     user_name = get("USER_NAME", is_str)
     key_file = get("GCP_JSON", is_str)
     projects = get("PROJECTS", lambda v: isinstance(v, list) and v and all(_project_ok(p) for p in v), [])
@@ -282,7 +290,8 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
         states=tuple(states), fixed_headers=tuple(fixed), names=dict(names), dynamic=dynamic, include=include,
         exclude=exclude, max_columns=max_columns, schedule_minutes=schedule, timezone=tz,
         full_resync_hours=float(full_resync), google_endpoint=endpoint, order=order, per_page=per_page,
-        request_timeout=float(timeout), highlight=dict(highlight), once=bool(getattr(args, "once", False)),
+        request_timeout=float(timeout), highlight=dict(highlight), highlight_scale=highlight_scale,
+        number_formats=dict(number_formats), once=bool(getattr(args, "once", False)),
         dry_run=bool(getattr(args, "dry_run", False)), source=source, output=output,
         log_level=(getattr(args, "log_level", None) or "INFO").upper(),
         health_file=Path(health) if health else None)

@@ -11,7 +11,8 @@ from typing import Any, Callable, Protocol
 
 from .columns import HeaderRules, RunView, choose_headers, row_for, zone
 from .config import Settings, Target
-from .merge import Counts, MergeSettings, Plan, merge
+from .look import Look, LookRules, plan_look
+from .merge import Counts, MergeSettings, Plan, key_text, merge
 from .sinks import Snapshot
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -26,10 +27,12 @@ class Source(Protocol):
 class Sink(Protocol):
     counts: Counter  # requests sent so far: "read", "write" (files are not requests: always empty)
     cell_form: Callable[[Any], Any] | None  # what the sink keeps of a value, when not the value itself
+    styles: bool  # whether it keeps formats (a CSV does not)
 
     def read(self, worksheet: str) -> Snapshot: ...
 
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None: ...
+    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None,
+              look: Look | None = None) -> None: ...
 
 
 @dataclass
@@ -55,6 +58,7 @@ class TargetReport:
     full: bool
     dropped: list[str]
     plan: Plan
+    look: Look | None = None
 
 
 @dataclass
@@ -110,21 +114,38 @@ def sync(source: Source, sink: Sink, settings: Settings, state: State | None = N
         if sink.cell_form is not None:  # a CSV keeps text only: compare what it will hold
             rows = [{h: sink.cell_form(v) for h, v in row.items()} for row in rows]
         plan = merge(snap.grid, snap.base, rows, MergeSettings(headers=headers, order=settings.order))
+        look = _look(snap, plan, rows, settings) if sink.styles else None
         if plan.has_changes and not settings.dry_run:
-            sink.apply(snap, plan, {r.id: r.url for r in runs if r.url})
+            sink.apply(snap, plan, {r.id: r.url for r in runs if r.url}, look)
         beats = [r.updated_at for r in runs if r.updated_at]
         if beats:
             state.watermark[target.path] = max([*beats, state.watermark.get(target.path, beats[0])])
         if fetched.full:
             state.last_full[target.path] = now
         report.targets.append(TargetReport(target, plan.counts, len(runs), fetched.pages, fetched.full,
-                                           choice.dropped, plan))
+                                           choice.dropped, plan, look))
     sent = sink.counts - counts_before
     report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
     _give_back_memory()
     return report
+
+
+def _look(snap: Snapshot, plan: Plan, rows: list[dict], settings: Settings) -> Look:
+    """What to format in this sync; what it remembers goes into the base, written with the data."""
+    before = [key_text(h) for h in (snap.grid[0] if snap.grid else [])]
+    after = list(before)
+    for c, h in plan.new_headers:
+        after.extend([""] * (c + 1 - len(after)))
+        after[c] = h
+    rules = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
+                      scale=settings.highlight_scale)
+    look = plan_look(before, after, {c for c, _ in plan.new_headers}, rows, snap.base.look, rules)
+    if look.memory != snap.base.look:
+        plan.base.look = look.memory
+        plan.base_changed = True
+    return look
 
 
 def _give_back_memory() -> None:
@@ -141,9 +162,13 @@ def _give_back_memory() -> None:
         pass  # not glibc: nothing to do
 
 
-def describe(plan: Plan, limit: int = 20) -> list[str]:
+def describe(plan: Plan, limit: int = 20, look: Look | None = None) -> list[str]:
     """What a plan would change, for --dry-run."""
     lines = [f"add column {h!r}" for _, h in plan.new_headers]
+    if look is not None:
+        lines += [f"format column {s.header!r} as {s.number_format!r}" for s in look.setup if s.number_format]
+        lines += [f"{'highlight the ' + h.goal + ' of' if h.goal else 'remove the highlight from'} column "
+                  f"{h.header!r}" for h in look.highlights]
     lines += [f"row {r + 1}, column {c + 1}: write {v!r}" for r, c, v in plan.updates[:limit]]
     if len(plan.updates) > limit:
         lines.append(f"... and {len(plan.updates) - limit} more cells")

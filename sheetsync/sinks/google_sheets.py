@@ -21,6 +21,8 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
 from ..errors import AccessError, CredentialsError, SinkError, TransientError
+from ..look import (BEST_FILL, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, formula_column,
+                    kind_of, rule_changes)
 from ..merge import MAX_CELLS, Plan
 from . import Snapshot
 from .google_http import GoogleSession, Interrupted
@@ -94,6 +96,8 @@ class _Ids:
 
 class GoogleSheetsSink:
     cell_form = None  # Sheets keeps typed values as they are
+    styles = True
+
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
                  stop: threading.Event | None = None):
         import gspread  # imported only when a sync runs, never for --help
@@ -219,8 +223,11 @@ class GoogleSheetsSink:
         return Snapshot(worksheet, grid, base, base_rows, ids)
 
     # -- writing -----------------------------------------------------------------------------
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None:
+    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None,
+              look: Look | None = None) -> None:
         ids: _Ids = snap.state
+        look = look or Look()
+        new_sheet = ids.sheet_id is None
         requests: list[dict] = []
         taken = {p["sheetId"] for p in self.sheets.values()}
         rows_needed = max(plan.rows_after(len(snap.grid)), 1)
@@ -261,7 +268,7 @@ class GoogleSheetsSink:
             requests.append(_update(ids.sheet_id, 0, c, [[{"userEnteredValue": {"stringValue": header},
                                                           "userEnteredFormat": {"textFormat": {"bold": True}}}]],
                                     "userEnteredValue,userEnteredFormat.textFormat.bold"))
-        requests += _updates(ids.sheet_id, plan.updates)
+        requests += _updates(ids.sheet_id, plan.updates, look.formatted())
         if plan.new_rows:
             at = plan.insert_at
             if inserting:  # newest_first: make room under the header
@@ -270,6 +277,10 @@ class GoogleSheetsSink:
                                                      "inheritFromBefore": False}})
             key_col = next((c for c, h in enumerate(_headers(snap.grid, plan)) if h == "run_id"), None)
             requests.append(_new_rows_json(ids.sheet_id, at, plan.new_rows, key_col, links or {}))
+            set_up = {s.col for s in look.setup}
+            requests += [_repeat(ids.sheet_id, c, pattern, at, at + len(plan.new_rows))
+                         for c, pattern in sorted(look.new_row_formats.items()) if c not in set_up]
+        requests += self._look_requests(ids.sheet_id, look, new_sheet)
         if base_rows:
             requests += _base_updates(ids.base_id, snap.base_rows, base_rows)
         if not requests:
@@ -293,6 +304,37 @@ class GoogleSheetsSink:
         finally:
             self.session.idempotent_writes = True
         self._load_sizes(snap.worksheet, ids)
+
+    def _look_requests(self, sheet_id: int, look: Look, new_sheet: bool) -> list[dict]:
+        """First set-up formats, then the highlight rules: added, or found and moved with their column."""
+        out: list[dict] = []
+        if look.freeze_header and not new_sheet:  # a new sheet is made frozen
+            out.append({"updateSheetProperties": {"properties": {"sheetId": sheet_id,
+                                                                 "gridProperties": {"frozenRowCount": 1}},
+                                                  "fields": "gridProperties.frozenRowCount"}})
+        for setup in look.setup:
+            if setup.number_format:
+                out.append(_repeat(sheet_id, setup.col, setup.number_format, 1))
+            if setup.width:
+                out.append({"updateDimensionProperties": {
+                    "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": setup.col,
+                              "endIndex": setup.col + 1},
+                    "properties": {"pixelSize": pixels(setup.width)}, "fields": "pixelSize"}})
+        if look.highlights:
+            found = self._our_rules(sheet_id) if any(h.previous is not None for h in look.highlights) else []
+            out += rule_requests(sheet_id, look.highlights, found)
+        return out
+
+    def _our_rules(self, sheet_id: int) -> list[tuple[int, int, str]]:
+        """(index, column, kind) of the rules this tool made on a sheet: one read, made only when a highlighted
+        column has moved or the HIGHLIGHT config changed."""
+        meta = self._call("reading the conditional formats", self.http.fetch_sheet_metadata, self.id,
+                          params={"fields": "sheets(properties(sheetId),conditionalFormats)"})
+        for sheet in meta.get("sheets", []):
+            if sheet.get("properties", {}).get("sheetId") == sheet_id:
+                return [(i, *ours) for i, rule in enumerate(sheet.get("conditionalFormats", []))
+                        if (ours := _ours(rule)) is not None]
+        return []
 
     def _load_sizes(self, worksheet: str, ids: _Ids) -> None:
         """Keeps the cached metadata in step with what this write did, without another read."""
@@ -369,7 +411,7 @@ def _new_rows_json(sheet_id: int, at: int, rows: list[list], key_col: int | None
         cells = [_cell_json(v, links.get(v) if c == key_col else None) for c, v in enumerate(row)]
         parts.append('{"values":[' + ",".join(cells) + "]}")
     return ('{"updateCells":{"start":{"sheetId":%d,"rowIndex":%d,"columnIndex":0},"rows":[%s],'
-            '"fields":"userEnteredValue,userEnteredFormat.numberFormat,textFormatRuns"}}'
+            '"fields":"userEnteredValue,textFormatRuns"}}'
             % (sheet_id, at, ",".join(parts)))
 
 
@@ -378,8 +420,9 @@ def _update(sheet_id: int, r: int, c: int, rows: list[list[dict]], fields: str) 
                             "rows": [{"values": row} for row in rows], "fields": fields}}
 
 
-def _updates(sheet_id: int, updates: list[tuple[int, int, Any]]) -> list[dict]:
-    """Changed cells as few updateCells as possible: neighbours in a row of the same kind go together."""
+def _updates(sheet_id: int, updates: list[tuple[int, int, Any]], formatted: set[int] = frozenset()) -> list[dict]:
+    """Changed cells as few updateCells as possible: neighbours in a row of the same kind go together. A
+    date-time is given its format only in a column the tool has not formatted (else it keeps the cell's)."""
     out: list[dict] = []
     run: list[tuple[int, int, Any]] = []
 
@@ -391,6 +434,8 @@ def _updates(sheet_id: int, updates: list[tuple[int, int, Any]]) -> list[dict]:
             run.clear()
 
     for r, c, v in sorted(updates, key=lambda u: (u[0], u[1])):
+        if c in formatted and isinstance(v, dt.datetime):
+            v = serial_days(v)
         if run and (r != run[-1][0] or c != run[-1][1] + 1
                     or isinstance(v, dt.datetime) != isinstance(run[0][2], dt.datetime)):
             flush()
@@ -412,4 +457,73 @@ def _base_updates(base_id: int, old: list[list], new: list[list]) -> list[dict]:
         elif start is not None:
             out.append(_update(base_id, start, 0, block, "userEnteredValue"))
             start, block = None, []
+    return out
+
+
+def pixels(chars: int) -> int:
+    """A width in characters as Sheets pixels (Arial 10, bold header), with the cell's padding."""
+    return 7 * chars + 10
+
+
+def _color(rgb: tuple[float, float, float]) -> dict:
+    return {"red": rgb[0], "green": rgb[1], "blue": rgb[2]}
+
+
+def _repeat(sheet_id: int, col: int, pattern: str, start: int, end: int | None = None) -> dict:
+    """A number format over one column from row `start` (to the end of the grid when no end)."""
+    grid = {"sheetId": sheet_id, "startRowIndex": start, "startColumnIndex": col, "endColumnIndex": col + 1}
+    if end is not None:
+        grid["endRowIndex"] = end
+    return {"repeatCell": {"range": grid,
+                           "cell": {"userEnteredFormat": {"numberFormat": {"type": kind_of(pattern),
+                                                                           "pattern": pattern}}},
+                           "fields": "userEnteredFormat.numberFormat"}}
+
+
+def rule(sheet_id: int, col: int, goal: str, kind: str) -> dict:
+    """A highlight rule over a column's data rows: the best value, or a colour scale from worst to best."""
+    ranges = [{"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": col, "endColumnIndex": col + 1}]
+    if kind == "best":
+        return {"ranges": ranges, "booleanRule": {
+            "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": "=" + best_formula(col, goal)}]},
+            "format": {"backgroundColor": _color(BEST_FILL), "textFormat": {"bold": True}}}}
+    low, high = (SCALE_BEST, SCALE_WORST) if goal == "min" else (SCALE_WORST, SCALE_BEST)
+    return {"ranges": ranges, "gradientRule": {"minpoint": {"color": _color(low), "type": "MIN"},
+                                               "maxpoint": {"color": _color(high), "type": "MAX"}}}
+
+
+def _ours(found: dict) -> tuple[int, str] | None:
+    """(column, kind) of a rule this tool made, as Google gives it back (colours normalised, range closed)."""
+    ranges = found.get("ranges") or []
+    if len(ranges) != 1:
+        return None
+    col = ranges[0].get("startColumnIndex", 0)
+    if ranges[0].get("endColumnIndex", col + 1) != col + 1:
+        return None
+    boolean = found.get("booleanRule") or {}
+    values = (boolean.get("condition") or {}).get("values") or [{}]
+    if formula_column(str(values[0].get("userEnteredValue", ""))):
+        return col, "best"
+    gradient = found.get("gradientRule") or {}
+    points = {p: gradient.get(p) or {} for p in ("minpoint", "maxpoint")}
+    colors = {_rounded(points[p].get("color") or {}) for p in points}
+    if set(gradient) == {"minpoint", "maxpoint"} and colors == {_rounded(_color(SCALE_BEST)),
+                                                                _rounded(_color(SCALE_WORST))}:
+        return col, "scale"
+    return None
+
+
+def _rounded(color: dict) -> tuple:
+    return tuple(round(float(color.get(k, 0)), 2) for k in ("red", "green", "blue"))
+
+
+def rule_requests(sheet_id: int, highlights: list[Highlight], found: list[tuple[int, int, str]]) -> list[dict]:
+    """The rule changes as requests: rewrites in place first (indexes as read), then deletions from the
+    highest index down, then additions at the top of the list."""
+    updates, deletes, adds = rule_changes(highlights, found)
+    out = [{"updateConditionalFormatRule": {"sheetId": sheet_id, "index": index,
+                                            "rule": rule(sheet_id, h.col, h.goal, kind)}} for index, h, kind in updates]
+    out += [{"deleteConditionalFormatRule": {"sheetId": sheet_id, "index": i}} for i in sorted(deletes, reverse=True)]
+    out += [{"addConditionalFormatRule": {"index": 0, "rule": rule(sheet_id, h.col, h.goal, kind)}}
+            for h, kind in adds]
     return out

@@ -26,10 +26,11 @@ from typing import Any, Iterator
 
 from ..base import Base
 from ..errors import SinkError
+from ..look import BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, formula_column, rule_changes
 from ..merge import Plan, apply
 from . import Snapshot
 
-DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+EXCEL_ROWS = "1048576"
 
 
 def base_title(worksheet: str) -> str:
@@ -81,6 +82,7 @@ def _replace(path: Path, write) -> None:
 
 class XlsxSink:
     cell_form = None
+    styles = True
 
     def __init__(self, path: Path):
         self.path = path
@@ -106,13 +108,15 @@ class XlsxSink:
         base = Base.decode(base_rows) if worksheet in book.sheetnames else Base()
         return Snapshot(worksheet, grid, base, base_rows, state=book)
 
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None:
+    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None,
+              look: Look | None = None) -> None:
         from openpyxl.styles import Font
 
+        look = look or Look()
         book = snap.state
         new_sheet = snap.worksheet not in book.sheetnames
         ws = book[snap.worksheet] if not new_sheet else book.create_sheet(snap.worksheet)
-        if new_sheet:
+        if new_sheet or look.freeze_header:
             ws.freeze_panes = "A2"
         for c, header in plan.new_headers:
             cell = ws.cell(row=1, column=c + 1)
@@ -130,9 +134,12 @@ class XlsxSink:
                     if value is None:
                         continue
                     cell = ws.cell(row=at + i + 1, column=c + 1)
+                    if c in look.new_row_formats:
+                        cell.number_format = look.new_row_formats[c]
                     _put(cell, value)
                     if c == key and links and links.get(value):
                         cell.hyperlink = links[value]
+        _style(ws, look)
         if plan.base_changed:
             title = base_title(snap.worksheet)
             if title in book.sheetnames:
@@ -153,12 +160,75 @@ def _key_column(ws) -> int | None:
 
 
 def _put(cell, value: Any) -> None:
-    """Typed cells; text is marked as text, so '=...' is never a formula."""
+    """Typed cells; text is marked as text, so '=...' is never a formula. A date-time in a cell no one
+    formatted is shown as one (a bare serial number would read 46000.5); a cell's own format is kept."""
     cell.value = value
     if isinstance(value, str):
         cell.data_type = "s"
-    elif isinstance(value, dt.datetime):
-        cell.number_format = DATE_FORMAT
+    elif isinstance(value, dt.datetime) and cell.number_format == "General":
+        cell.number_format = DATE_TIME
+
+
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "".join(f"{round(x * 255):02X}" for x in rgb)
+
+
+def _style(ws, look: Look) -> None:
+    """First set-up formats and widths, and the highlight rules, as look.py decided them."""
+    from openpyxl.utils import get_column_letter
+
+    for setup in look.setup:
+        letter = get_column_letter(setup.col + 1)
+        if setup.number_format:
+            for (cell,) in ws.iter_rows(min_row=2, min_col=setup.col + 1, max_col=setup.col + 1):
+                cell.number_format = setup.number_format
+        if setup.width:
+            ws.column_dimensions[letter].width = setup.width + 1
+    if not look.highlights:
+        return
+    found = []  # (index, column, kind) of this tool's rules, and where each lives
+    places = []
+    for cf in ws.conditional_formatting:
+        for r in cf.rules:
+            ours = _ours(cf, r)
+            if ours is not None:
+                found.append((len(places), *ours))
+            places.append((cf, r))
+    updates, deletes, adds = rule_changes(look.highlights, found)
+    for index in [i for i, _, _ in updates] + deletes:
+        cf, r = places[index]
+        ws.conditional_formatting._cf_rules[cf].remove(r)
+        if not ws.conditional_formatting._cf_rules[cf]:
+            del ws.conditional_formatting._cf_rules[cf]
+    for h, kind in [(h, kind) for _, h, kind in updates] + adds[::-1]:  # best first: it wins the fill
+        ws.conditional_formatting.add(f"{get_column_letter(h.col + 1)}2:{get_column_letter(h.col + 1)}{EXCEL_ROWS}",
+                                      _rule(h.col, h.goal, kind))
+
+
+def _rule(col: int, goal: str, kind: str):
+    from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
+    from openpyxl.styles import Font, PatternFill
+
+    if kind == "best":
+        return FormulaRule(formula=[best_formula(col, goal, EXCEL_ROWS)], font=Font(bold=True),
+                           fill=PatternFill(start_color=_hex(BEST_FILL), end_color=_hex(BEST_FILL), fill_type="solid"))
+    low, high = (SCALE_BEST, SCALE_WORST) if goal == "min" else (SCALE_WORST, SCALE_BEST)
+    return ColorScaleRule(start_type="min", start_color=_hex(low), end_type="max", end_color=_hex(high))
+
+
+def _ours(cf, r) -> tuple[int, str] | None:
+    """(column, kind) of a rule this tool made, over one column; None for anyone else's."""
+    ranges = list(cf.sqref.ranges)
+    if len(ranges) != 1 or ranges[0].min_col != ranges[0].max_col:
+        return None
+    col = ranges[0].min_col - 1
+    if r.type == "expression" and r.formula and formula_column(r.formula[0]):
+        return col, "best"
+    if r.type == "colorScale" and r.colorScale is not None:
+        colors = {str(c.rgb)[-6:].upper() for c in r.colorScale.color}
+        if len(r.colorScale.color) == 2 and colors == {_hex(SCALE_BEST), _hex(SCALE_WORST)}:
+            return col, "scale"
+    return None
 
 
 def _rows(ws) -> list[list[Any]]:
@@ -174,6 +244,7 @@ def _rows(ws) -> list[list[Any]]:
 class CsvSink:
     """A .csv file and its base beside it in NAME.csv.sync-base."""
 
+    styles = False  # a CSV holds text only
     def __init__(self, path: Path):
         self.path = path
         self.base_path = path.with_name(path.name + ".sync-base")
@@ -213,7 +284,7 @@ class CsvSink:
         base_rows = self._load(self.base_path)
         return Snapshot(worksheet, grid, Base.decode(base_rows) if grid else Base(), base_rows)
 
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None) -> None:
+    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None, look: Any = None) -> None:
         with _exclusive(self.path):
             if plan.writes_cells:
                 _replace(self.path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))

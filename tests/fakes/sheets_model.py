@@ -610,7 +610,7 @@ class Spreadsheet:
         if not ranges:
             raise ApiError(400, "A conditional format rule must have at least one range.")
         sheet = self.sheet_by_id(ranges[0].get("sheetId", 0))
-        sheet.conditional_formats.insert(args.get("index", len(sheet.conditional_formats)), rule)
+        sheet.conditional_formats.insert(args.get("index", 0), rule)  # an absent index is 0, the top
 
     def _req_updateConditionalFormatRule(self, args: dict, rng: random.Random) -> None:
         sheet = self.sheet_by_id(args.get("sheetId", 0))
