@@ -243,15 +243,15 @@ def formula_column(formula: str) -> tuple[str, str] | None:
 def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
                  ) -> tuple[list[tuple[int, Highlight, str]], list[int], list[tuple[Highlight, str]]]:
     """Given the tool's rules found in a sheet as (index, column, kind): the rules to rewrite in place for
-    their column's new place, the indexes to delete, and the rules to add (in the order they are added at
-    the top of the list, so the best-value rule ends above the colour scale)."""
+    their column's new place, the indexes to delete, and the rules to add, in the order they should end up
+    (config order; a column's best-value rule above its colour scale, so its fill wins)."""
     updates: list[tuple[int, Highlight, str]] = []
     deletes: list[int] = []
     adds: list[tuple[Highlight, str]] = []
     claimed = {h.previous for h in highlights if h.previous is not None}
     for h in highlights:
         if h.previous is None:
-            adds += [(h, kind) for kind in reversed(h.wanted)]
+            adds += [(h, kind) for kind in h.wanted]
             continue
         mine = [f for f in found if f[1] == h.previous]
         if not mine and h.col not in claimed:
@@ -266,5 +266,5 @@ def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
             else:
                 deletes.append(index)
         if h.reason == "change":
-            adds += [(h, kind) for kind in reversed(h.wanted) if kind not in kept]
+            adds += [(h, kind) for kind in h.wanted if kind not in kept]
     return updates, deletes, adds

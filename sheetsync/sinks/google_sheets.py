@@ -519,11 +519,11 @@ def _rounded(color: dict) -> tuple:
 
 def rule_requests(sheet_id: int, highlights: list[Highlight], found: list[tuple[int, int, str]]) -> list[dict]:
     """The rule changes as requests: rewrites in place first (indexes as read), then deletions from the
-    highest index down, then additions at the top of the list."""
+    highest index down, then additions at the top of the list, ahead of a person's own rules."""
     updates, deletes, adds = rule_changes(highlights, found)
     out = [{"updateConditionalFormatRule": {"sheetId": sheet_id, "index": index,
                                             "rule": rule(sheet_id, h.col, h.goal, kind)}} for index, h, kind in updates]
     out += [{"deleteConditionalFormatRule": {"sheetId": sheet_id, "index": i}} for i in sorted(deletes, reverse=True)]
-    out += [{"addConditionalFormatRule": {"index": 0, "rule": rule(sheet_id, h.col, h.goal, kind)}}
-            for h, kind in adds]
+    out += [{"addConditionalFormatRule": {"index": i, "rule": rule(sheet_id, h.col, h.goal, kind)}}
+            for i, (h, kind) in enumerate(adds)]
     return out

@@ -31,6 +31,7 @@ from ..merge import Plan, apply
 from . import Snapshot
 
 EXCEL_ROWS = "1048576"
+LINK_BLUE = "0563C1"  # Excel's own hyperlink colour
 
 
 def base_title(worksheet: str) -> str:
@@ -121,13 +122,17 @@ class XlsxSink:
         for c, header in plan.new_headers:
             cell = ws.cell(row=1, column=c + 1)
             _put(cell, header)
-            cell.font = Font(bold=True)
+            cell.font = Font(name=cell.font.name, size=cell.font.size, bold=True)  # bold, in the sheet's font
         for r, c, value in plan.updates:
             _put(ws.cell(row=r + 1, column=c + 1), value)
         if plan.new_rows:
             at = plan.insert_at
             if at < max(len(snap.grid), 1):
                 ws.insert_rows(at + 1, amount=len(plan.new_rows))
+                for row in ws.iter_rows(min_row=at + 1 + len(plan.new_rows)):
+                    for cell in row:  # openpyxl moves a link with its cell but not the cell name it is saved under
+                        if cell.hyperlink is not None:
+                            cell.hyperlink.ref = cell.coordinate
             key = _key_column(ws)
             for i, row in enumerate(plan.new_rows):
                 for c, value in enumerate(row):
@@ -139,6 +144,8 @@ class XlsxSink:
                     _put(cell, value)
                     if c == key and links and links.get(value):
                         cell.hyperlink = links[value]
+                        cell.font = Font(name=cell.font.name, size=cell.font.size, color=LINK_BLUE,
+                                         underline="single")
         _style(ws, look)
         if plan.base_changed:
             title = base_title(snap.worksheet)
@@ -200,7 +207,7 @@ def _style(ws, look: Look) -> None:
         ws.conditional_formatting._cf_rules[cf].remove(r)
         if not ws.conditional_formatting._cf_rules[cf]:
             del ws.conditional_formatting._cf_rules[cf]
-    for h, kind in [(h, kind) for _, h, kind in updates] + adds[::-1]:  # best first: it wins the fill
+    for h, kind in [(h, kind) for _, h, kind in updates] + adds:
         ws.conditional_formatting.add(f"{get_column_letter(h.col + 1)}2:{get_column_letter(h.col + 1)}{EXCEL_ROWS}",
                                       _rule(h.col, h.goal, kind))
 

@@ -113,6 +113,16 @@ def test_every_config_problem_is_reported_at_once_with_a_suggestion(e2e):
     assert e2e.google.world.log == [] and e2e.wandb.world.log == []  # nothing was contacted
 
 
+def test_bad_look_settings_name_the_valid_form(e2e):
+    cfg = e2e.config(HIGHLIGHT={"loss": "lowest"}, HIGHLIGHT_SCALE="yes", NUMBER_FORMATS={"acc": 0, "lr": ""})
+    result = e2e.cli("--once", config=cfg)
+    assert result.returncode == 2 and "3 configuration problems" in result.stderr
+    assert 'HIGHLIGHT must be a map of header to "min" or "max"' in result.stderr
+    assert "HIGHLIGHT_SCALE must be true or false" in result.stderr
+    assert "NUMBER_FORMATS must be a map of header (or glob) to a number-format pattern or a count of " \
+           "significant digits from 1 to 15" in result.stderr
+
+
 def test_missing_key_file(e2e):
     result = e2e.cli("--once", GCP_JSON=str(e2e.tmp / "nope.json"))
     assert result.returncode == 2

@@ -73,13 +73,16 @@ def test_first_sync_formats_the_sheet_for_reading(e2e):
     widths = {h: sheet.dimension_props[("COLUMNS", c)]["pixelSize"] for h, c in col.items()}
     assert widths["created_at"] == pixels(20)  # a whole date-time shows
     assert widths["model.layers"] > widths["epoch"] >= pixels(8)  # fitted to the header
-    assert _rules(sheet) == [("best", col["accuracy"], _best(col["accuracy"], "MAX")),
-                             ("scale", col["accuracy"], "MIN"),
-                             ("best", col["loss"], _best(col["loss"], "MIN")),
-                             ("scale", col["loss"], "MIN")]
-    scale = sheet.conditional_formats[3]["gradientRule"]
-    assert scale["minpoint"]["color"]["green"] > scale["maxpoint"]["color"]["green"] - 0.5  # low loss is green
-    assert scale["minpoint"]["color"] != scale["maxpoint"]["color"]
+    assert _rules(sheet) == [("best", col["loss"], _best(col["loss"], "MIN")),  # in HIGHLIGHT's order
+                             ("scale", col["loss"], "MIN"),
+                             ("best", col["accuracy"], _best(col["accuracy"], "MAX")),
+                             ("scale", col["accuracy"], "MIN")]
+    green, white = {"red": 0.341, "green": 0.733, "blue": 0.541}, {"red": 1.0, "green": 1.0, "blue": 1.0}
+    loss_scale, acc_scale = (sheet.conditional_formats[i]["gradientRule"] for i in (1, 3))
+    assert (loss_scale["minpoint"]["color"], loss_scale["maxpoint"]["color"]) == (green, white)  # low loss: green
+    assert (acc_scale["minpoint"]["color"], acc_scale["maxpoint"]["color"]) == (white, green)  # high accuracy
+    best = sheet.conditional_formats[0]["booleanRule"]["format"]
+    assert best["textFormat"]["bold"] and best["backgroundColor"] == {"red": 0.717, "green": 0.882, "blue": 0.804}
 
 
 def test_a_persons_formatting_survives_later_syncs_and_new_rows_get_the_columns_format(e2e):
@@ -157,7 +160,7 @@ def test_highlight_rules_follow_a_moved_column_and_leave_other_rules_alone(e2e):
     assert result.returncode == 0, result.stderr
     assert _reads(e2e) == ["sheets", "values", "rules"]  # once, the rules, to find the ones to move
     new_acc = acc + 1 if acc < loss else acc  # accuracy shifted right by one if it was left of loss
-    assert _rules(sheet)[:2] == [("best", new_acc, _best(new_acc, "MAX")), ("best", 0, _best(0, "MIN"))]
+    assert _rules(sheet)[:2] == [("best", 0, _best(0, "MIN")), ("best", new_acc, _best(new_acc, "MAX"))]
     assert sheet.conditional_formats[2] == own_rule  # the person's rule, untouched
     e2e.google.world.clear_log()
     quiet = e2e.cli("--once")
@@ -173,8 +176,8 @@ def test_a_deleted_rule_stays_deleted_and_a_highlight_taken_out_of_the_config_go
     sheet = _sheet(e2e)
     header = e2e.sheet()[0]
     loss, acc = header.index("loss"), header.index("accuracy")
-    assert [c for _, c, _ in _rules(sheet)] == [acc, loss]
-    del sheet.conditional_formats[0]  # a person deletes the accuracy highlight
+    assert [c for _, c, _ in _rules(sheet)] == [loss, acc]
+    del sheet.conditional_formats[1]  # a person deletes the accuracy highlight
     e2e.wandb.world.generate(2, seed=1, start=dt.datetime(2026, 2, 1))
     assert e2e.cli("--once").returncode == 0
     assert [c for _, c, _ in _rules(sheet)] == [loss]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,6 +29,15 @@ def test_demo_trains_syncs_shows_and_then_changes_nothing(tmp_path):
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["run_id", "run_name", "state"] and "5 runs" in table
     assert sum(1 for line in lines if " failed " in line) == 1 and sum(1 for line in lines if " finished " in line) == 4
+    ws = openpyxl.load_workbook(demo / "runs.xlsx")["runs"]
+    col = {c.value: c.column_letter for c in ws[1]}
+    assert ws.freeze_panes == "A2" and ws[f"{col['created_at']}2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert ws[f"{col['val/loss']}2"].number_format == "0.0000"
+    assert ws[f"{col['lr']}2"].number_format == "0.000E+00"  # 0.05 to 1e7
+    highlighted = {str(cf.sqref): r.formula[0] for cf in ws.conditional_formatting for r in cf.rules}
+    v, a = col["val/loss"], col["val/acc"]
+    assert highlighted == {f"{v}2:{v}1048576": f"AND(ISNUMBER({v}2),{v}2=MIN(${v}$2:${v}$1048576))",
+                           f"{a}2:{a}1048576": f"AND(ISNUMBER({a}2),{a}2=MAX(${a}$2:${a}$1048576))"}
     before = (demo / "runs.xlsx").read_bytes()
     second = run(*sync, cwd=tmp_path)
     assert "0 new, 0 updated, 0 kept edits, 0 columns added" in second.stdout

@@ -32,7 +32,11 @@ def run(i: int, **kw) -> Run:
 
 
 def settings_for(output: Path, tmp: Path):
-    args = build_parser().parse_args(["--once", "--source", str(tmp), "--output", str(output)])
+    """Settings of a run with an empty config file (not the repository's example config.json)."""
+    empty = tmp / "empty-config.json"
+    empty.write_text("{}")
+    args = build_parser().parse_args(["--once", "--source", str(tmp), "--output", str(output),
+                                      "--config_path", str(empty)])
     return dataclasses.replace(config.load(args, {}), timezone="UTC",
                                fixed_headers=("run_id", "run_name", "state", "created_at", "notes"))
 
