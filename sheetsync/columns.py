@@ -53,6 +53,15 @@ def gpu_memory(run: Run) -> Any:
 BUILTIN_HEADERS = tuple(_builtins(Run(id="")))
 
 
+def column_letters(index: int) -> str:
+    """A 0-based column index as a spreadsheet names it: 0 -> A, 26 -> AA."""
+    out, index = "", index + 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts to dotted keys, as W&B's own runs table shows them; media objects stay whole."""
     out: dict[str, Any] = {}

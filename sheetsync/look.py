@@ -14,7 +14,8 @@ did since, so the tool remembers in the base which columns it has set up, with t
 - Number formats: date-times as yyyy-mm-dd hh:mm:ss; a column of non-integral numbers (a metric) with 4
   significant digits for its typical (median) magnitude, in scientific notation when that magnitude is
   below 0.01 or 1e9 and above, when a value is below 0.001 (it would show as 0.000) or when its values
-  span four orders of magnitude or more (a learning-rate sweep); whole numbers, text and booleans as the spreadsheet shows them by default.
+  span four orders of magnitude or more (a learning-rate sweep); whole numbers, text and booleans as the
+  spreadsheet shows them by default.
 - HIGHLIGHT rules (the best value of a column, and a colour scale with HIGHLIGHT_SCALE) are added once per
   column; when the column has moved since, the rules are found and moved with it; removed from the config,
   they are removed from the sheet. A rule a person deleted stays deleted while its column stays.
@@ -28,6 +29,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from .columns import column_letters
 
 DATE_TIME = "yyyy-mm-dd hh:mm:ss"
 DEFAULT_DIGITS = 4
@@ -217,14 +220,6 @@ def plan_look(header_before: list[str], header_after: list[str], new_cols: set[i
         mem_hl[h] = {"col": c, "goal": goal, "scale": rules.scale}
     look.memory = {"cols": mem_cols, "hl": mem_hl}
     return look
-
-
-def column_letters(index: int) -> str:
-    out, index = "", index + 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def best_formula(col: int, goal: str, last_row: str = "") -> str:

@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any, Callable
 
 from .base import Base, fingerprint, is_blank, loosely_equal, row_digest, serial_days
-from .columns import SHEETS_MAX_COLUMNS
+from .columns import SHEETS_MAX_COLUMNS, column_letters
 from .errors import SheetLayoutError
 
 KEY = "run_id"
@@ -84,7 +84,8 @@ def check_layout(grid: list[list[Any]], key: str = KEY) -> tuple[list[str], dict
             continue
         if name in seen:
             raise SheetLayoutError(
-                f"The header {name!r} appears twice, in columns {_col(seen[name])} and {_col(col)}.",
+                f"The header {name!r} appears twice, in columns {column_letters(seen[name])} and "
+                f"{column_letters(col)}.",
                 "Rename or delete one of the two columns; nothing was written.")
         seen[name] = col
     has_data = any(any(c not in (None, "") for c in row) for row in grid[1:])
@@ -108,13 +109,6 @@ def check_layout(grid: list[list[Any]], key: str = KEY) -> tuple[list[str], dict
         rows[run_id] = r
     return header, rows
 
-
-def _col(index: int) -> str:
-    out, index = "", index + 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], settings: MergeSettings) -> Plan:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sheetsync.look import column_letters
+from sheetsync.columns import column_letters
 from sheetsync.sinks.google_sheets import pixels
 from tests.fakes.cells import parse_input
 
@@ -45,18 +45,22 @@ def _reads(e2e) -> list[str]:
     return out
 
 
+def _synced(e2e, runs: int, **config):
+    """runs runs synced once with this config: the worksheet and its header."""
+    e2e.wandb.world.generate(runs)
+    e2e.config(**config)
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    return _sheet(e2e), e2e.sheet()[0]
+
+
 def _best(col: int, goal: str) -> str:
     c = column_letters(col)
     return f"=AND(ISNUMBER({c}2),{c}2={goal}(${c}$2:${c}))"
 
 
 def test_first_sync_formats_the_sheet_for_reading(e2e):
-    e2e.wandb.world.generate(12)
-    e2e.config(HIGHLIGHT=HIGHLIGHT, HIGHLIGHT_SCALE=True)
-    result = e2e.cli("--once")
-    assert result.returncode == 0, result.stderr
-    sheet = _sheet(e2e)
-    header = e2e.sheet()[0]
+    sheet, header = _synced(e2e, 12, HIGHLIGHT=HIGHLIGHT, HIGHLIGHT_SCALE=True)
     col = {h: i for i, h in enumerate(header)}
     assert sheet.frozen_rows == 1
     assert all(sheet.get(0, c).fmt["textFormat"]["bold"] for c in range(len(header)))
@@ -86,11 +90,7 @@ def test_first_sync_formats_the_sheet_for_reading(e2e):
 
 
 def test_a_persons_formatting_survives_later_syncs_and_new_rows_get_the_columns_format(e2e):
-    e2e.wandb.world.generate(5)
-    e2e.config(HIGHLIGHT=HIGHLIGHT)
-    assert e2e.cli("--once").returncode == 0
-    sheet = _sheet(e2e)
-    header = e2e.sheet()[0]
+    sheet, header = _synced(e2e, 5, HIGHLIGHT=HIGHLIGHT)
     col = {h: i for i, h in enumerate(header)}
     # A person: loss of row 2 in percent, bold and yellow; the accuracy column in percent; the run name of
     # row 3 italic; a rule of their own; a wider notes column.
@@ -135,12 +135,8 @@ def test_a_persons_formatting_survives_later_syncs_and_new_rows_get_the_columns_
 
 
 def test_highlight_rules_follow_a_moved_column_and_leave_other_rules_alone(e2e):
-    e2e.wandb.world.generate(4)
-    e2e.config(HIGHLIGHT=HIGHLIGHT)
-    assert e2e.cli("--once").returncode == 0
-    sheet = _sheet(e2e)
+    sheet, header = _synced(e2e, 4, HIGHLIGHT=HIGHLIGHT)
     grid = e2e.sheet()
-    header = grid[0]
     loss, acc = header.index("loss"), header.index("accuracy")
     own_rule = {"ranges": [{"sheetId": sheet.sheet_id, "startRowIndex": 1, "startColumnIndex": loss,
                             "endColumnIndex": loss + 1}],
@@ -170,11 +166,7 @@ def test_highlight_rules_follow_a_moved_column_and_leave_other_rules_alone(e2e):
 
 
 def test_a_deleted_rule_stays_deleted_and_a_highlight_taken_out_of_the_config_goes(e2e):
-    e2e.wandb.world.generate(4)
-    e2e.config(HIGHLIGHT=HIGHLIGHT)
-    assert e2e.cli("--once").returncode == 0
-    sheet = _sheet(e2e)
-    header = e2e.sheet()[0]
+    sheet, header = _synced(e2e, 4, HIGHLIGHT=HIGHLIGHT)
     loss, acc = header.index("loss"), header.index("accuracy")
     assert [c for _, c, _ in _rules(sheet)] == [loss, acc]
     del sheet.conditional_formats[1]  # a person deletes the accuracy highlight
