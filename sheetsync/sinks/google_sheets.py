@@ -32,6 +32,7 @@ SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapi
 DATE_TIME = {"numberFormat": {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm:ss"}}
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
+_NOT_REPEATABLE = {"insertDimension", "addConditionalFormatRule", "deleteConditionalFormatRule"}
 _RANGE = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
 
 
@@ -285,7 +286,9 @@ class GoogleSheetsSink:
             requests += _base_updates(ids.base_id, snap.base_rows, base_rows)
         if not requests:
             return
-        self.session.idempotent_writes = not any("insertDimension" in r for r in requests)
+        # An insert or a rule added or deleted by index would land twice if a write whose answer was lost were
+        # sent again: such a write is not retried; the next sync reads what landed.
+        self.session.idempotent_writes = not any(isinstance(r, dict) and r.keys() & _NOT_REPEATABLE for r in requests)
         self.session.unknown_outcome = False
         # The body is assembled as text, new rows serialised one at a time: a first sync of a million cells
         # would otherwise hold a million CellData dicts at once (about 1 GB for 10,000 runs x 100 columns).

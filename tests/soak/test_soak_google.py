@@ -3,12 +3,13 @@
 The real sync code (real gspread, google-auth and wandb.Api) runs against the fakes, seeded and reproducible:
 SOAK_SEED picks the history. 100 rounds by default, 1,000 with --soak. After every round: no run id twice,
 no hand edit / manual cell / person's row changed; after a fault-free round every live run is in the sheet
-with W&B's values wherever nobody edited; a round whose write never landed left the sheet as it was.
+with W&B's values wherever nobody edited; a round whose write never landed left the sheet as it was. The
+HIGHLIGHT rules are never added twice, and after a fault-free round sit on their columns, which the person
+keeps shuffling.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import random
@@ -24,11 +25,13 @@ from sheetsync.errors import SyncError
 from sheetsync.sinks.google_sheets import GoogleSheetsSink
 from sheetsync.sources.wandb_api import WandbSource
 from sheetsync.sync import State, sync
+from sheetsync.look import formula_column
 from tests.fakes.cells import parse_input
 
 SEED = int(os.environ.get("SOAK_SEED", "20261122"))
 ENTRY = os.path.join(os.path.dirname(__file__), "..", "..", "wandb_spreadsheet_sync.py")
 METRICS = ("loss", "acc", "lr")
+HIGHLIGHT = {"loss": "min", "acc": "max"}
 
 
 @pytest.fixture
@@ -194,7 +197,12 @@ class Chaos:
         texts = {v for row in grid[1:] if not (key < len(row) and row[key]) for v in row if v}
         assert self.own_rows <= texts, f"a person's row changed: {self.own_rows - texts}"
         assert not (self.deleted & set(rows)), f"deleted rows came back: {self.deleted & set(rows)}"
+        ours = [_ours(rule) for rule in self.sheet().conditional_formats]
+        ours = [o for o in ours if o is not None]
+        assert len(ours) == len(set(ours)), f"a highlight rule was added twice: {ours}"
         if converged:
+            assert sorted(ours) == sorted((header.index(h), goal) for h, goal in HIGHLIGHT.items() if h in header), \
+                "a highlight rule is not on its column"
             for run in self.w.project("alice", "proj"):
                 if run.name in self.deleted:
                     continue
@@ -204,6 +212,13 @@ class Chaos:
                     if (run.name, h) not in self.edited and h in header:
                         assert _get(rows[run.name], header.index(h)) == value, (run.name, h)
                 assert _get(rows[run.name], header.index("state")) == run.state
+
+
+def _ours(rule: dict) -> tuple[int, str] | None:
+    """(column, goal) of a best-value rule the tool made; None for any other rule."""
+    values = rule.get("booleanRule", {}).get("condition", {}).get("values") or [{}]
+    found = formula_column(str(values[0].get("userEnteredValue", "")))
+    return (rule["ranges"][0]["startColumnIndex"], found[1]) if found else None
 
 
 def _get(row: list, c: int):
@@ -246,9 +261,8 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
     monkeypatch.setenv("WSS_RETRY_BASE_SECONDS", "0.01")
     rng = random.Random(SEED)
     chaos = Chaos(e2e, rng)
-    e2e.config(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50)
-    settings = dataclasses.replace(e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state",
-                                                                                   "notes"], PER_PAGE=50))
+    settings = e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50,
+                            HIGHLIGHT=HIGHLIGHT)
     stop = threading.Event()
     state, source = State(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop)
