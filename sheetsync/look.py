@@ -245,12 +245,11 @@ def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
     adds: list[tuple[Highlight, str]] = []
     claimed = {h.previous for h in highlights if h.previous is not None}
     for h in highlights:
-        if h.previous is None:
-            adds += [(h, kind) for kind in h.wanted]
-            continue
-        mine = [f for f in found if f[1] == h.previous]
+        mine = [f for f in found if f[1] == h.previous] if h.previous is not None else []
         if not mine and h.col not in claimed:
-            mine = [f for f in found if f[1] == h.col]  # the spreadsheet moved them with the column itself
+            # moved: the spreadsheet may have moved them with the column itself; added: a sheet whose base
+            # was lost may hold them already, and they must not be added twice
+            mine = [f for f in found if f[1] == h.col]
         if not mine and h.reason == "move":
             continue  # a person deleted them: they stay deleted
         kept = set()
@@ -260,6 +259,6 @@ def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
                 kept.add(kind)
             else:
                 deletes.append(index)
-        if h.reason == "change":
+        if h.reason in ("add", "change"):
             adds += [(h, kind) for kind in h.wanted if kind not in kept]
     return updates, deletes, adds

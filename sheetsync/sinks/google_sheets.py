@@ -324,13 +324,14 @@ class GoogleSheetsSink:
                               "endIndex": setup.col + 1},
                     "properties": {"pixelSize": pixels(setup.width)}, "fields": "pixelSize"}})
         if look.highlights:
-            found = self._our_rules(sheet_id) if any(h.previous is not None for h in look.highlights) else []
+            found = [] if new_sheet else self._our_rules(sheet_id)
             out += rule_requests(sheet_id, look.highlights, found)
         return out
 
     def _our_rules(self, sheet_id: int) -> list[tuple[int, int, str]]:
-        """(index, column, kind) of the rules this tool made on a sheet: one read, made only when a highlighted
-        column has moved or the HIGHLIGHT config changed."""
+        """(index, column, kind) of the rules this tool made on a sheet: one read, made only when highlight
+        rules must change on a sheet that existed before this sync (a column moved, HIGHLIGHT changed, rules
+        to add where a lost base may have left some)."""
         meta = self._call("reading the conditional formats", self.http.fetch_sheet_metadata, self.id,
                           params={"fields": "sheets(properties(sheetId),conditionalFormats)"})
         for sheet in meta.get("sheets", []):

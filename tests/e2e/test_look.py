@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sheetsync.columns import column_letters
-from sheetsync.sinks.google_sheets import pixels
+from sheetsync.sinks.google_sheets import base_title, pixels
 from tests.fakes.cells import parse_input
 
 HIGHLIGHT = {"loss": "min", "accuracy": "max"}
@@ -218,3 +218,30 @@ def test_an_adopted_sheet_keeps_its_formats_and_only_new_columns_are_set_up(e2e)
     acc = header.index("accuracy")
     assert _pattern(sheet, 1, acc) == ("NUMBER", "0.0000")  # a column the tool added is set up
     assert _rules(sheet) == [("best", 1, _best(1, "MIN"))]  # HIGHLIGHT asks for it: added beside their format
+
+
+def test_a_lost_base_does_not_add_the_highlight_rules_twice(e2e):
+    sheet, header = _synced(e2e, 3, HIGHLIGHT=HIGHLIGHT, HIGHLIGHT_SCALE=True)
+    rules = _rules(sheet)
+    ss = e2e.google.world.spreadsheets[e2e.spreadsheet_id]
+    ss.sheets = [s for s in ss.sheets if s.title != base_title("runs")]  # a person deletes the hidden base
+    e2e.google.world.clear_log()
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    assert _reads(e2e) == ["sheets", "values", "rules"]
+    assert _rules(sheet) == rules
+
+
+def test_an_empty_worksheet_that_exists_gets_a_frozen_header_and_dry_run_says_what_it_would_format(e2e):
+    e2e.wandb.world.generate(3)
+    cfg = e2e.config(WORKSHEET="Sheet1", HIGHLIGHT={"loss": "min"})
+    dry = e2e.cli("--once", "--dry-run", config=cfg)
+    assert dry.returncode == 0, dry.stderr
+    assert "Sheet1: format column 'accuracy' as '0.0000'" in dry.stdout
+    assert "Sheet1: highlight the min of column 'loss'" in dry.stdout
+    sheet = _sheet(e2e, "Sheet1")
+    assert sheet.cells == {} and sheet.frozen_rows == 0 and sheet.conditional_formats == []
+    assert e2e.cli("--once", config=cfg).returncode == 0
+    header = e2e.sheet("Sheet1")[0]
+    assert sheet.frozen_rows == 1 and sheet.get(0, 0).fmt["textFormat"]["bold"]
+    assert _rules(sheet) == [("best", header.index("loss"), _best(header.index("loss"), "MIN"))]
