@@ -78,6 +78,7 @@ class Look:
     freeze_header: bool = False
     setup: list[ColumnSetup] = field(default_factory=list)
     new_row_formats: dict[int, str] = field(default_factory=dict)  # column -> pattern for cells of new rows
+    owned: set[int] = field(default_factory=set)  # columns whose format the tool set (or NUMBER_FORMATS names)
     highlights: list[Highlight] = field(default_factory=list)
     memory: dict = field(default_factory=dict)
 
@@ -86,8 +87,8 @@ class Look:
         return bool(self.freeze_header or self.setup or self.highlights)
 
     def formatted(self) -> set[int]:
-        """Columns whose new cells take a format from the tool (the rest keep what the sheet has)."""
-        return {c for c, p in self.new_row_formats.items() if p}
+        """Columns formatted as a whole by the tool: a value written there needs no format of its own."""
+        return self.owned
 
 
 def kind_of(pattern: str) -> str:
@@ -197,7 +198,9 @@ def plan_look(header_before: list[str], header_after: list[str], new_cols: set[i
                 mem_cols[h] = pattern
         wanted = configured(h, rules)
         pattern = wanted if isinstance(wanted, str) else mem_cols.get(h)
-        if not pattern and any(isinstance(v, dt.datetime) for v in column(h)):
+        if pattern:
+            look.owned.add(c)
+        elif any(isinstance(v, dt.datetime) for v in column(h)):
             pattern = DATE_TIME  # a date column the tool did not set up: a bare serial number reads 46000.5
         if pattern:
             look.new_row_formats[c] = pattern

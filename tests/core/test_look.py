@@ -99,6 +99,9 @@ def test_an_adopted_sheet_keeps_its_columns_and_only_new_ones_are_set_up():
     assert [s.header for s in look.setup] == ["accuracy"]
     assert look.memory["cols"] == {"run_id": "", "loss": "", "accuracy": "0.0000"}
     assert look.new_row_formats == {2: "0.0000"}  # loss is the person's: its new cells keep the sheet's format
+    assert look.formatted() == {2}
+    dated = plan_look(["run_id", "created_at"], ["run_id", "created_at"], set(), rows, None, RULES)
+    assert dated.new_row_formats == {1: DATE_TIME} and dated.formatted() == set()  # shown as dates, cell by cell
     assert look.highlights == [Highlight("loss", 1, "min", False, None, "add")]
 
 
