@@ -270,6 +270,15 @@ def _merge_row(sheet_row: list[Any], r: int, cells: dict[str, Any], col_of: dict
             plan.counts.kept_edits += 1
 
 
+def header_after(grid: list[list[Any]], plan: Plan) -> list[str]:
+    """The header row once the plan is applied, as text ("" for a gap)."""
+    header = [key_text(h) for h in (grid[0] if grid else [])]
+    for c, h in plan.new_headers:
+        header.extend([""] * (c + 1 - len(header)))
+        header[c] = h
+    return header
+
+
 def apply(grid: list[list[Any]], plan: Plan) -> list[list[Any]]:
     """The grid after the plan, as a sheet applies it: headers, then updates, then the new rows.
     Local sinks write this; tests use it as the simulated sheet."""

@@ -12,7 +12,7 @@ from typing import Any, Callable, Protocol
 from .columns import HeaderRules, RunView, choose_headers, row_for, zone
 from .config import Settings, Target
 from .look import Look, LookRules, plan_look
-from .merge import Counts, MergeSettings, Plan, key_text, merge
+from .merge import Counts, MergeSettings, Plan, header_after, key_text, merge
 from .sinks import Snapshot
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -135,13 +135,9 @@ def sync(source: Source, sink: Sink, settings: Settings, state: State | None = N
 def _look(snap: Snapshot, plan: Plan, rows: list[dict], settings: Settings) -> Look:
     """What to format in this sync; what it remembers goes into the base, written with the data."""
     before = [key_text(h) for h in (snap.grid[0] if snap.grid else [])]
-    after = list(before)
-    for c, h in plan.new_headers:
-        after.extend([""] * (c + 1 - len(after)))
-        after[c] = h
     rules = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
                       scale=settings.highlight_scale)
-    look = plan_look(before, after, {c for c, _ in plan.new_headers}, rows, snap.base.look, rules)
+    look = plan_look(before, header_after(snap.grid, plan), {c for c, _ in plan.new_headers}, rows, snap.base.look, rules)
     if look.memory != snap.base.look:
         plan.base.look = look.memory
         plan.base_changed = True

@@ -23,7 +23,7 @@ from ..base import Base, serial_days
 from ..errors import AccessError, CredentialsError, SinkError, TransientError
 from ..look import (BEST_FILL, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, formula_column,
                     kind_of, rule_changes)
-from ..merge import MAX_CELLS, Plan
+from ..merge import KEY, MAX_CELLS, Plan, header_after
 from . import Snapshot
 from .google_http import GoogleSession, Interrupted
 
@@ -276,7 +276,7 @@ class GoogleSheetsSink:
                 requests.append({"insertDimension": {"range": {"sheetId": ids.sheet_id, "dimension": "ROWS",
                                                                "startIndex": at, "endIndex": at + len(plan.new_rows)},
                                                      "inheritFromBefore": False}})
-            key_col = next((c for c, h in enumerate(_headers(snap.grid, plan)) if h == "run_id"), None)
+            key_col = next((c for c, h in enumerate(header_after(snap.grid, plan)) if h == KEY), None)
             requests.append(_new_rows_json(ids.sheet_id, at, plan.new_rows, key_col, links or {}))
             set_up = {s.col for s in look.setup}
             requests += [_repeat(ids.sheet_id, c, pattern, at, at + len(plan.new_rows))
@@ -370,14 +370,6 @@ def _size(a1: str, rows: int, cols: int) -> tuple[int, int]:
     if not m or not m.group(3):
         return rows, cols
     return int(m.group(4)), _column(m.group(3))
-
-
-def _headers(grid: list[list], plan: Plan) -> list[str]:
-    header = [str(h) if h is not None else "" for h in (grid[0] if grid else [])]
-    for c, h in plan.new_headers:
-        header.extend([""] * (c + 1 - len(header)))
-        header[c] = h
-    return header
 
 
 def _cell(value: Any, link: str | None = None) -> dict:
