@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .columns import column_letters
+from .merge import KEY
 
 DATE_TIME = "yyyy-mm-dd hh:mm:ss"
 DEFAULT_DIGITS = 4
-KEY = "run_id"
 BEST_FILL = (0.717, 0.882, 0.804)  # the light green Sheets offers first for "good"
 SCALE_BEST = (0.341, 0.733, 0.541)
 SCALE_WORST = (1.0, 1.0, 1.0)
@@ -78,17 +78,9 @@ class Look:
     freeze_header: bool = False
     setup: list[ColumnSetup] = field(default_factory=list)
     new_row_formats: dict[int, str] = field(default_factory=dict)  # column -> pattern for cells of new rows
-    owned: set[int] = field(default_factory=set)  # columns whose format the tool set (or NUMBER_FORMATS names)
+    owned: set[int] = field(default_factory=set)  # columns formatted as a whole by the tool (or NUMBER_FORMATS)
     highlights: list[Highlight] = field(default_factory=list)
     memory: dict = field(default_factory=dict)
-
-    @property
-    def has_work(self) -> bool:
-        return bool(self.freeze_header or self.setup or self.highlights)
-
-    def formatted(self) -> set[int]:
-        """Columns formatted as a whole by the tool: a value written there needs no format of its own."""
-        return self.owned
 
 
 def kind_of(pattern: str) -> str:

@@ -21,15 +21,15 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
 from ..errors import AccessError, CredentialsError, SinkError, TransientError
-from ..look import (BEST_FILL, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, formula_column,
-                    kind_of, rule_changes)
+from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula,
+                    formula_column, kind_of, rule_changes)
 from ..merge import KEY, MAX_CELLS, Plan, header_after
 from . import Snapshot
 from .google_http import GoogleSession, Interrupted
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.readonly"]
-DATE_TIME = {"numberFormat": {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm:ss"}}
+_DATE_FORMAT = {"numberFormat": {"type": "DATE_TIME", "pattern": DATE_TIME}}
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
 _NOT_REPEATABLE = {"insertDimension", "addConditionalFormatRule", "deleteConditionalFormatRule"}
@@ -269,7 +269,7 @@ class GoogleSheetsSink:
             requests.append(_update(ids.sheet_id, 0, c, [[{"userEnteredValue": {"stringValue": header},
                                                           "userEnteredFormat": {"textFormat": {"bold": True}}}]],
                                     "userEnteredValue,userEnteredFormat.textFormat.bold"))
-        requests += _updates(ids.sheet_id, plan.updates, look.formatted())
+        requests += _updates(ids.sheet_id, plan.updates, look.owned)
         if plan.new_rows:
             at = plan.insert_at
             if inserting:  # newest_first: make room under the header
@@ -379,8 +379,8 @@ def _cell(value: Any, link: str | None = None) -> dict:
         return {"userEnteredValue": {"boolValue": value}}
     if isinstance(value, (int, float)):
         return {"userEnteredValue": {"numberValue": value}}
-    if isinstance(value, dt.datetime):
-        return {"userEnteredValue": {"numberValue": serial_days(value)}, "userEnteredFormat": DATE_TIME}
+    if isinstance(value, dt.datetime):  # its format comes from its column (or _updates)
+        return {"userEnteredValue": {"numberValue": serial_days(value)}}
     cell: dict = {"userEnteredValue": {"stringValue": str(value)}}  # never a formula, whatever it starts with
     if link:
         cell["textFormatRuns"] = [{"startIndex": 0, "format": {"link": {"uri": link}}}]
@@ -416,25 +416,26 @@ def _update(sheet_id: int, r: int, c: int, rows: list[list[dict]], fields: str) 
                             "rows": [{"values": row} for row in rows], "fields": fields}}
 
 
-def _updates(sheet_id: int, updates: list[tuple[int, int, Any]], formatted: set[int] = frozenset()) -> list[dict]:
-    """Changed cells as few updateCells as possible: neighbours in a row of the same kind go together. A
-    date-time is given its format only in a column the tool has not formatted (else it keeps the cell's)."""
+def _updates(sheet_id: int, updates: list[tuple[int, int, Any]], owned: set[int] = frozenset()) -> list[dict]:
+    """Changed cells as few updateCells as possible: neighbours in a row that are alike go together. A
+    date-time brings its own format only into a column the tool did not format as a whole (a text date
+    rewritten typed would otherwise show as a serial number); elsewhere a cell keeps the format it has."""
     out: list[dict] = []
     run: list[tuple[int, int, Any]] = []
+    dated = False
 
     def flush() -> None:
         if run:
-            dated = isinstance(run[0][2], dt.datetime)
+            cells = [_cell(v) | ({"userEnteredFormat": _DATE_FORMAT} if dated else {}) for _, _, v in run]
             fields = "userEnteredValue,userEnteredFormat.numberFormat" if dated else "userEnteredValue"
-            out.append(_update(sheet_id, run[0][0], run[0][1], [[_cell(v) for _, _, v in run]], fields))
+            out.append(_update(sheet_id, run[0][0], run[0][1], [cells], fields))
             run.clear()
 
     for r, c, v in sorted(updates, key=lambda u: (u[0], u[1])):
-        if c in formatted and isinstance(v, dt.datetime):
-            v = serial_days(v)
-        if run and (r != run[-1][0] or c != run[-1][1] + 1
-                    or isinstance(v, dt.datetime) != isinstance(run[0][2], dt.datetime)):
+        needs_format = isinstance(v, dt.datetime) and c not in owned
+        if run and (r != run[-1][0] or c != run[-1][1] + 1 or needs_format != dated):
             flush()
+        dated = needs_format
         run.append((r, c, v))
     flush()
     return out

@@ -78,7 +78,7 @@ def test_a_new_sheet_is_set_up_and_remembered():
     assert look.new_row_formats == {1: DATE_TIME, 2: "0.0000", 4: "0.000E+00"}
     assert look.highlights == [Highlight("loss", 2, "min", False, None, "add")]
     again = plan_look(header, header, set(), rows, look.memory, LookRules(highlight={"loss": "min"}))
-    assert not again.has_work and again.memory == look.memory
+    assert (again.freeze_header, again.setup, again.highlights) == (False, [], []) and again.memory == look.memory
 
 
 def test_a_column_first_empty_is_formatted_when_its_first_value_arrives():
@@ -99,9 +99,9 @@ def test_an_adopted_sheet_keeps_its_columns_and_only_new_ones_are_set_up():
     assert [s.header for s in look.setup] == ["accuracy"]
     assert look.memory["cols"] == {"run_id": "", "loss": "", "accuracy": "0.0000"}
     assert look.new_row_formats == {2: "0.0000"}  # loss is the person's: its new cells keep the sheet's format
-    assert look.formatted() == {2}
+    assert look.owned == {2}
     dated = plan_look(["run_id", "created_at"], ["run_id", "created_at"], set(), rows, None, RULES)
-    assert dated.new_row_formats == {1: DATE_TIME} and dated.formatted() == set()  # shown as dates, cell by cell
+    assert dated.new_row_formats == {1: DATE_TIME} and dated.owned == set()  # shown as dates, cell by cell
     assert look.highlights == [Highlight("loss", 1, "min", False, None, "add")]
 
 

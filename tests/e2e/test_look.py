@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sheetsync.base import serial_days
 from sheetsync.columns import column_letters
 from sheetsync.sinks.google_sheets import base_title, pixels
 from tests.fakes.cells import parse_input
@@ -203,8 +204,10 @@ def test_newest_first_rows_get_formats_and_links_under_the_header(e2e):
 
 def test_an_adopted_sheet_keeps_its_formats_and_only_new_columns_are_set_up(e2e):
     runs = e2e.wandb.world.generate(2)
-    ss = e2e.google.world.add_spreadsheet("By hand", {"runs": [["run_id", "loss"],
-                                                               [runs[0].name, repr(runs[0].summary["loss"])]]})
+    typed_by_hand = runs[0].created_at.strftime("%Y-%m-%d %H:%M:%S")  # how the original script left dates
+    ss = e2e.google.world.add_spreadsheet("By hand", {"runs": [
+        ["run_id", "loss", "created_at"], [runs[0].name, repr(runs[0].summary["loss"]), typed_by_hand]]})
+    ss.sheets[0].put(1, 2, parse_input(typed_by_hand, False, None))  # text, as RAW input keeps it
     sheet = ss.sheets[0]
     theirs = {"numberFormat": {"type": "NUMBER", "pattern": "0.0"}}
     sheet.put(1, 1, sheet.get(1, 1).with_(fmt=theirs))
@@ -214,6 +217,8 @@ def test_an_adopted_sheet_keeps_its_formats_and_only_new_columns_are_set_up(e2e)
     assert sheet.get(1, 1).fmt == theirs  # the person's format on their column stays
     assert _pattern(sheet, 2, 1) is None  # and the column is theirs: no format of the tool's on a new row
     assert sheet.frozen_rows == 0  # their sheet, their layout
+    assert sheet.get(1, 2).value == serial_days(runs[0].created_at)  # the text date adopted and rewritten typed
+    assert _pattern(sheet, 1, 2) == ("DATE_TIME", "yyyy-mm-dd hh:mm:ss")  # and shown as a date, not 46023
     header = e2e.google.world.grid(ss.spreadsheet_id, "runs")[0]
     acc = header.index("accuracy")
     assert _pattern(sheet, 1, acc) == ("NUMBER", "0.0000")  # a column the tool added is set up
