@@ -145,18 +145,17 @@ def _shown(pattern: str, values: list[Any]) -> int:
     if pattern == DATE_TIME:
         return 19
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
-    texts = [v for v in values if isinstance(v, str)]
-    width = min(30, max(map(len, texts), default=0))
-    if numbers:
-        sign = 1 if min(numbers) < 0 else 0
-        if "E" in pattern:
-            width = max(width, len(pattern) + sign)
-        else:
-            whole = len(f"{max(abs(v) for v in numbers):,.0f}" if "," in pattern else f"{max(map(abs, numbers)):.0f}")
-            decimals = len(pattern.split(".")[1]) + 1 if "." in pattern else 0
-            width = max(width, whole + decimals + sign) if pattern or all(isinstance(v, int) for v in numbers) \
-                else max(width, 12)  # General shows up to about 11 characters of a fraction
-    return width
+    text = min(30, max((len(v) for v in values if isinstance(v, str)), default=0))
+    if not numbers:
+        return text
+    sign = 1 if min(numbers) < 0 else 0
+    if "E" in pattern:
+        return max(text, len(pattern) + sign)
+    if not pattern and not all(isinstance(v, int) for v in numbers):
+        return max(text, 12)  # the automatic format shows up to about 11 characters of a fraction
+    whole = len(format(max(map(abs, numbers)), ",.0f" if "," in pattern else ".0f"))
+    decimals = len(pattern.split(".")[1]) + 1 if "." in pattern else 0
+    return max(text, whole + decimals + sign)
 
 
 def plan_look(header_before: list[str], header_after: list[str], new_cols: set[int], rows: list[dict[str, Any]],

@@ -204,12 +204,12 @@ def _style(ws, look: Look) -> None:
     updates, deletes, adds = rule_changes(look.highlights, found)
     for index in [i for i, _, _ in updates] + deletes:
         cf, r = places[index]
-        ws.conditional_formatting._cf_rules[cf].remove(r)
-        if not ws.conditional_formatting._cf_rules[cf]:
-            del ws.conditional_formatting._cf_rules[cf]
+        cf.rules.remove(r)  # the list the workbook keeps for that range
+        if not cf.rules:
+            del ws.conditional_formatting[str(cf.sqref)]
     for h, kind in [(h, kind) for _, h, kind in updates] + adds:
-        ws.conditional_formatting.add(f"{get_column_letter(h.col + 1)}2:{get_column_letter(h.col + 1)}{EXCEL_ROWS}",
-                                      _rule(h.col, h.goal, kind))
+        letter = get_column_letter(h.col + 1)
+        ws.conditional_formatting.add(f"{letter}2:{letter}{EXCEL_ROWS}", _rule(h.col, h.goal, kind))
 
 
 def _rule(col: int, goal: str, kind: str):
