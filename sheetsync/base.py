@@ -6,8 +6,9 @@ Stored as a grid (a hidden worksheet, a hidden .xlsx sheet, a sidecar .csv): a f
 format, the header of every fingerprint slot and what look.py remembers, then one row per run: [run id,
 the slots' 32-bit fingerprints packed and base64-encoded (about 5.3 characters a cell), row digest]. The
 row digest is a CRC of the exact managed values of a run whose every cell was in step with W&B: with it
-an unchanged row is recognised with two repr() calls instead of a fingerprint per cell, which is what keeps a no-change sync of 10,000 x 100 cells well under a second. It is only a shortcut:
-when it does not match, the merge compares cell by cell.
+an unchanged row is recognised with two repr() calls instead of a fingerprint per cell, which is what
+keeps a no-change sync of 10,000 x 100 cells well under a second. It is only a shortcut: when it does not
+match, the merge compares cell by cell.
 Deleting the stored base is safe: the next sync adopts the sheet as it finds it.
 """
 

@@ -229,6 +229,21 @@ def formula_column(formula: str) -> tuple[str, str] | None:
     return (m.group("c"), m.group("goal").lower()) if m else None
 
 
+def hex_color(rgb: tuple[float, float, float]) -> str:
+    """A 0-1 colour as RRGGBB: what .xlsx stores, and what Google's rounded floats come back to."""
+    return "".join(f"{round(x * 255):02X}" for x in rgb)
+
+
+def rule_kind(formula: str | None, scale: list[str] | None) -> str | None:
+    """Which of the tool's rules a conditional format is, from its formula or its colour scale's two colours
+    (RRGGBB, low end first), in any column; None for a rule the tool did not make."""
+    if formula and formula_column(formula):
+        return "best"
+    if scale is not None and sorted(scale) == sorted([hex_color(SCALE_BEST), hex_color(SCALE_WORST)]):
+        return "scale"
+    return None
+
+
 def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
                  ) -> tuple[list[tuple[int, Highlight, str]], list[int], list[tuple[Highlight, str]]]:
     """Given the tool's rules found in a sheet as (index, column, kind): the rules to rewrite in place for

@@ -137,7 +137,8 @@ def _look(snap: Snapshot, plan: Plan, rows: list[dict], settings: Settings) -> L
     before = [key_text(h) for h in (snap.grid[0] if snap.grid else [])]
     rules = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
                       scale=settings.highlight_scale)
-    look = plan_look(before, header_after(snap.grid, plan), {c for c, _ in plan.new_headers}, rows, snap.base.look, rules)
+    look = plan_look(before, header_after(snap.grid, plan), {c for c, _ in plan.new_headers}, rows,
+                     snap.base.look, rules)
     if look.memory != snap.base.look:
         plan.base.look = look.memory
         plan.base_changed = True

@@ -21,8 +21,8 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
 from ..errors import AccessError, CredentialsError, SinkError, TransientError
-from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula,
-                    formula_column, kind_of, rule_changes)
+from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, hex_color,
+                    kind_of, rule_changes, rule_kind)
 from ..merge import KEY, MAX_CELLS, Plan, header_after
 from . import Snapshot
 from .google_http import GoogleSession, Interrupted
@@ -497,21 +497,14 @@ def _ours(found: dict) -> tuple[int, str] | None:
     col = ranges[0].get("startColumnIndex", 0)
     if ranges[0].get("endColumnIndex", col + 1) != col + 1:
         return None
-    boolean = found.get("booleanRule") or {}
-    values = (boolean.get("condition") or {}).get("values") or [{}]
-    if formula_column(str(values[0].get("userEnteredValue", ""))):
-        return col, "best"
+    values = ((found.get("booleanRule") or {}).get("condition") or {}).get("values") or [{}]
     gradient = found.get("gradientRule") or {}
-    points = {p: gradient.get(p) or {} for p in ("minpoint", "maxpoint")}
-    colors = {_rounded(points[p].get("color") or {}) for p in points}
-    if set(gradient) == {"minpoint", "maxpoint"} and colors == {_rounded(_color(SCALE_BEST)),
-                                                                _rounded(_color(SCALE_WORST))}:
-        return col, "scale"
-    return None
-
-
-def _rounded(color: dict) -> tuple:
-    return tuple(round(float(color.get(k, 0)), 2) for k in ("red", "green", "blue"))
+    scale = None
+    if set(gradient) == {"minpoint", "maxpoint"}:  # Google leaves out a colour channel that is 0
+        scale = [hex_color(tuple(float((gradient[p].get("color") or {}).get(k, 0)) for k in ("red", "green", "blue")))
+                 for p in ("minpoint", "maxpoint")]
+    kind = rule_kind(str(values[0].get("userEnteredValue", "")), scale)
+    return (col, kind) if kind else None
 
 
 def rule_requests(sheet_id: int, highlights: list[Highlight], found: list[tuple[int, int, str]]) -> list[dict]:

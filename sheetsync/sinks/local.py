@@ -26,7 +26,8 @@ from typing import Any, Iterator
 
 from ..base import Base
 from ..errors import SinkError
-from ..look import BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, formula_column, rule_changes
+from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, hex_color, rule_changes,
+                    rule_kind)
 from ..merge import Plan, apply
 from . import Snapshot
 
@@ -176,10 +177,6 @@ def _put(cell, value: Any) -> None:
         cell.number_format = DATE_TIME
 
 
-def _hex(rgb: tuple[float, float, float]) -> str:
-    return "".join(f"{round(x * 255):02X}" for x in rgb)
-
-
 def _style(ws, look: Look) -> None:
     """First set-up formats and widths, and the highlight rules, as look.py decided them."""
     from openpyxl.utils import get_column_letter
@@ -217,10 +214,11 @@ def _rule(col: int, goal: str, kind: str):
     from openpyxl.styles import Font, PatternFill
 
     if kind == "best":
+        green = hex_color(BEST_FILL)
         return FormulaRule(formula=[best_formula(col, goal, EXCEL_ROWS)], font=Font(bold=True),
-                           fill=PatternFill(start_color=_hex(BEST_FILL), end_color=_hex(BEST_FILL), fill_type="solid"))
+                           fill=PatternFill(start_color=green, end_color=green, fill_type="solid"))
     low, high = (SCALE_BEST, SCALE_WORST) if goal == "min" else (SCALE_WORST, SCALE_BEST)
-    return ColorScaleRule(start_type="min", start_color=_hex(low), end_type="max", end_color=_hex(high))
+    return ColorScaleRule(start_type="min", start_color=hex_color(low), end_type="max", end_color=hex_color(high))
 
 
 def _ours(cf, r) -> tuple[int, str] | None:
@@ -229,13 +227,10 @@ def _ours(cf, r) -> tuple[int, str] | None:
     if len(ranges) != 1 or ranges[0].min_col != ranges[0].max_col:
         return None
     col = ranges[0].min_col - 1
-    if r.type == "expression" and r.formula and formula_column(r.formula[0]):
-        return col, "best"
-    if r.type == "colorScale" and r.colorScale is not None:
-        colors = {str(c.rgb)[-6:].upper() for c in r.colorScale.color}
-        if len(r.colorScale.color) == 2 and colors == {_hex(SCALE_BEST), _hex(SCALE_WORST)}:
-            return col, "scale"
-    return None
+    formula = r.formula[0] if r.type == "expression" and r.formula else None
+    scale = [str(c.rgb)[-6:].upper() for c in r.colorScale.color] if r.type == "colorScale" and r.colorScale else None
+    kind = rule_kind(formula, scale)
+    return (col, kind) if kind else None
 
 
 def _rows(ws) -> list[list[Any]]:

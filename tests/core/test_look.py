@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from sheetsync.base import Base
-from sheetsync.look import (DATE_TIME, Highlight, LookRules, best_formula, choose_format, formula_column,
-                            plan_look, rule_changes, significant, width_of)
+from sheetsync.look import (DATE_TIME, Highlight, LookRules, best_formula, choose_format, formula_column, hex_color,
+                            plan_look, rule_changes, rule_kind, significant, width_of)
 
 NOW = dt.datetime(2026, 11, 22, 9, 30)
 RULES = LookRules()
@@ -63,6 +63,10 @@ def test_best_formula_is_recognised_in_any_column_and_nothing_else_is():
     assert formula_column(best_formula(0, "min", "1048576")) == ("A", "min")
     assert formula_column("=AND(ISNUMBER(C2),D2=MIN($C$2:$C))") is None  # not the same column throughout
     assert formula_column("=C2>0.5") is None
+    assert rule_kind("=" + best_formula(4, "max"), None) == "best"
+    read_back = hex_color((0.34117648, 0.73333335, 0.5411765))  # Google's floats for 57BB8A
+    assert rule_kind(None, ["FFFFFF", read_back]) == rule_kind(None, [read_back, "FFFFFF"]) == "scale"
+    assert rule_kind(None, ["FFFFFF", "F8696B"]) is None and rule_kind("=C2>0.5", None) is None  # a person's
 
 
 def test_a_new_sheet_is_set_up_and_remembered():
