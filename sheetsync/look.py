@@ -254,7 +254,7 @@ def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
     adds: list[tuple[Highlight, str]] = []
     claimed = {h.previous for h in highlights if h.previous is not None}
     for h in highlights:
-        mine = [f for f in found if f[1] == h.previous] if h.previous is not None else []
+        mine = [f for f in found if f[1] == h.previous]  # none when previous is None: nothing to look for
         if not mine and h.col not in claimed:
             # moved: the spreadsheet may have moved them with the column itself; added: a sheet whose base
             # was lost may hold them already, and they must not be added twice
