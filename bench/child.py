@@ -42,14 +42,14 @@ class Ours:
         from sheetsync.cli import build_parser
         from sheetsync.sinks.google_sheets import GoogleSheetsSink
         from sheetsync.sources.wandb_api import WandbSource
-        from sheetsync.sync import State
+        from sheetsync.sync import ReadHistory
 
         args = build_parser().parse_args(["--once", "--config_path", config_path])
         self.settings = config.load(args)
         self.source = WandbSource(self.settings)
         self.sink = GoogleSheetsSink(self.settings.spreadsheet, self.settings.key_file, self.settings.google_endpoint,
                                      self.settings.request_timeout, threading.Event())
-        self.state = State()
+        self.state = ReadHistory()
 
     def sync(self) -> dict:
         from sheetsync.sync import sync

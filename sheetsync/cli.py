@@ -147,40 +147,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     setup_logging(args.log_level)
     from . import config
-    from .errors import SyncError
-    from .sinks.google_http import Interrupted
-    from .sync import State, describe, sync
+    from .errors import Kind, SyncError
+    from .sync import ReadHistory, describe, sync
 
     try:
         settings = config.load(args)
     except SyncError as exc:
         return fail(exc, exc.exit_code)
-    state = State()
+    history = ReadHistory()
     try:
         source, sink = build_clients(settings, stop)
     except SyncError as exc:
         return fail(exc, exc.exit_code)
 
     def one_sync():
-        report = sync(source, sink, settings, state, progress=_progress())
+        report = sync(source, sink, settings, history, progress=_progress())
         if sys.stderr.isatty():
             print(file=sys.stderr)
         log.info("%s", report.line())
         if settings.dry_run:
             for t in report.targets:
-                for line in describe(t.plan, look=t.look):
+                for line in describe(t.plan):
                     print(f"  {t.target.worksheet}: {line}")
         return report
 
     if settings.once:
         try:
             one_sync()
-        except Interrupted:
-            return exit_code[0]
         except SyncError as exc:
-            if stop.is_set():
+            if stop.is_set() or exc.kind is Kind.INTERRUPTED:
                 return exit_code[0]
-            return fail(exc, exc.exit_code if exc.exit_code != 130 else 1)
+            return fail(exc, exc.exit_code)
         return exit_code[0] if stop.is_set() else 0
 
     from . import loop

@@ -1,17 +1,39 @@
-"""The error tree: every failure the tool reports, each saying what happened and what to do.
+"""The error tree and the one taxonomy that decides retries, whether the loop goes on, and exit codes.
 
-Library code raises these (chained with `raise ... from exc`); only cli.py prints them and picks the exit code.
-`transient` errors are retried at the next tick of the loop; the others need a person.
+Library code raises these (chained with `raise ... from exc`); only cli.py prints them. Every error has a
+kind, and the kind alone decides what happens next:
+
+    kind             a request is re-sent?           the loop               --once exits
+    transient        yes, bounded, with backoff      goes on                1
+    outcome_unknown  never blind (re-read first)     goes on                1
+    terminal         no: a person fixes the sheet    goes on                1
+    setup            no: a setting, key or share     ends at the 1st sync   2
+    interrupted      no: a stop was asked for        ends                   130 (0 for SIGTERM)
+
+HTTP answers are classified by status, never by message text (`kind_of_status`).
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class Kind(enum.Enum):
+    TRANSIENT = "transient"  # a later try can succeed by itself: a 429, a 5xx, a network fault
+    OUTCOME_UNKNOWN = "outcome_unknown"  # a write was sent and its answer lost: it may have landed
+    TERMINAL = "terminal"  # the data is in a shape a person must fix (a sheet, a file): later syncs may succeed
+    SETUP = "setup"  # configuration, credentials or access: no later sync can succeed until a person acts
+    INTERRUPTED = "interrupted"  # SIGTERM or Ctrl-C
+
+
+EXIT_CODES = {Kind.TRANSIENT: 1, Kind.OUTCOME_UNKNOWN: 1, Kind.TERMINAL: 1, Kind.SETUP: 2, Kind.INTERRUPTED: 130}
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class SyncError(Exception):
     """Base of every error the tool raises on purpose."""
 
-    exit_code = 1
-    transient = False
+    kind = Kind.TERMINAL
 
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
@@ -21,11 +43,15 @@ class SyncError(Exception):
     def __str__(self) -> str:
         return f"{self.message}\n  -> {self.hint}" if self.hint else self.message
 
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.kind]
+
 
 class ConfigError(SyncError):
     """Bad config.json, flags or environment: nothing was contacted. Carries every problem at once."""
 
-    exit_code = 2
+    kind = Kind.SETUP
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
@@ -37,7 +63,13 @@ class ConfigError(SyncError):
 class CredentialsError(SyncError):
     """A key is missing, unreadable or refused."""
 
-    exit_code = 2
+    kind = Kind.SETUP
+
+
+class AccessError(SyncError):
+    """The configured spreadsheet or W&B project cannot be opened with these credentials."""
+
+    kind = Kind.SETUP
 
 
 class SheetLayoutError(SyncError):
@@ -56,11 +88,45 @@ class SinkError(SyncError):
 class TransientError(SyncError):
     """A network fault, a 429 or a 5xx that outlived the retries: the next sync will try again."""
 
-    transient = True
+    kind = Kind.TRANSIENT
 
 
-class AccessError(SyncError):
-    """The configured spreadsheet or W&B project cannot be opened with these credentials: a setting to fix,
-    so it ends the program like a configuration error."""
+class OutcomeUnknown(SyncError):
+    """A write that must not land twice was sent and no answer came back (or a 5xx did, which Google has
+    been seen to send after applying a write): the next sync reads what landed before it writes again."""
 
-    exit_code = 2
+    kind = Kind.OUTCOME_UNKNOWN
+
+
+class Interrupted(SyncError):
+    """A stop was asked for (SIGTERM, Ctrl-C): nothing more is sent."""
+
+    kind = Kind.INTERRUPTED
+
+
+def kind_of_status(status: int) -> Kind:
+    """What an HTTP error status means for the next step: a transient fault, a setting to fix, or data."""
+    if status in RETRY_STATUS or status >= 500:
+        return Kind.TRANSIENT
+    if status in (401, 403, 404):
+        return Kind.SETUP
+    return Kind.TERMINAL
+
+
+def may_resend(status: int | None, repeatable: bool) -> bool:
+    """Whether a request that got this answer (None: no answer at all) may be sent again now. A 429 is
+    Google's and W&B's promise that nothing was done; a 5xx or a lost answer may follow a write that landed,
+    so only a request that is harmless twice (a read, a write to absolute cells) is sent again."""
+    if status == 429:
+        return True
+    if status is not None and kind_of_status(status) is not Kind.TRANSIENT:
+        return False
+    return repeatable
+
+
+def loop_goes_on(exc: SyncError, first_sync: bool) -> bool:
+    """A failed sync is tried again at the next tick, except a setting, key or share that is wrong from the
+    start (no later tick can fix it) and a stop."""
+    if exc.kind is Kind.INTERRUPTED:
+        return False
+    return not (exc.kind is Kind.SETUP and first_sync)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .columns import column_letters
-from .merge import KEY
+from .layout import KEY, Layout
 
 DATE_TIME = "yyyy-mm-dd hh:mm:ss"
 DEFAULT_DIGITS = 4
@@ -158,10 +158,12 @@ def _shown(pattern: str, values: list[Any]) -> int:
     return max(text, whole + decimals + sign)
 
 
-def plan_look(header_before: list[str], header_after: list[str], new_cols: set[int], rows: list[dict[str, Any]],
-              memory: dict | None, rules: LookRules) -> Look:
-    """What to format in this sync. header_after is the header row once the plan is applied ("" for gaps);
-    new_cols are the columns whose header the plan writes."""
+def plan_look(layout: Layout, new_cols: set[int], rows: list[dict[str, Any]], memory: dict | None,
+              rules: LookRules) -> Look:
+    """What to format in this sync. layout is the header row once the plan is applied; new_cols are the
+    columns whose header the plan writes."""
+    header_after = layout.keys
+    header_before = [h for c, h in enumerate(header_after) if c not in new_cols]
     fresh = not any(header_before)
     mem_cols: dict[str, str | None] = dict((memory or {}).get("cols") or {})
     mem_hl: dict[str, dict] = {h: dict(v) for h, v in ((memory or {}).get("hl") or {}).items()}
@@ -196,7 +198,7 @@ def plan_look(header_before: list[str], header_after: list[str], new_cols: set[i
         if pattern:
             look.new_row_formats[c] = pattern
 
-    col_of = {h: c for c, h in enumerate(header_after) if h}
+    col_of = layout.col_of
     for h in list(mem_hl):
         if h not in rules.highlight and h in col_of:
             look.highlights.append(Highlight(h, col_of[h], None, False, mem_hl.pop(h)["col"], "remove"))

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import SyncError
-from .sinks.google_http import Interrupted
+from .errors import SyncError, loop_goes_on
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 
@@ -65,10 +64,10 @@ def run(do_sync: Callable[[], object], minutes: int, stop: threading.Event, heal
     def tick() -> int | None:
         try:
             do_sync()
-        except Interrupted:
-            return 0
         except SyncError as exc:
-            if exc.exit_code == 2 and first[0]:  # a setting or a key to fix: no later tick can succeed
+            if not loop_goes_on(exc, first[0]):
+                if stop.is_set():
+                    return 0
                 log.error("%s", exc)
                 return exc.exit_code
             log.error("sync failed, will try again in %d min: %s", minutes, exc)

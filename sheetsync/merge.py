@@ -13,13 +13,14 @@ import datetime as dt
 import marshal
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .base import Base, fingerprint, is_blank, loosely_equal, row_digest, serial_days
-from .columns import SHEETS_MAX_COLUMNS, column_letters
+from .columns import SHEETS_MAX_COLUMNS
 from .errors import SheetLayoutError
+from .layout import KEY, Layout, key_text
+from .look import Look, LookRules, plan_look
 
-KEY = "run_id"
 MAX_CELLS = 10_000_000
 
 
@@ -35,14 +36,18 @@ class Counts:
 
 @dataclass
 class Plan:
-    """Writes in absolute grid positions (row 0 is the header row), plus the base to store with them."""
+    """Writes in absolute grid positions (row 0 is the header row), the layout they assume, and the base and
+    look to store with them: everything a sink needs to apply a sync, and nothing it must look up again."""
 
-    width: int  # columns in use after the plan
+    layout: Layout  # the header row once the plan is applied
+    width: int = 0  # columns in use after the plan (a data row may reach past the header)
     new_headers: list[tuple[int, str]] = field(default_factory=list)  # (column, header)
     updates: list[tuple[int, int, Any]] = field(default_factory=list)  # (row, column, value)
     insert_at: int = 0  # where new rows go: the end of the grid, or 1 for newest_first
     new_rows: list[list[Any]] = field(default_factory=list)  # full-width rows, in sheet order
     new_run_ids: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # run id -> W&B page, for the new rows' run-id cells
+    look: Look | None = None  # formats and highlight rules, for a sink that keeps styles
     base: Base = field(default_factory=Base)
     base_changed: bool = False
     counts: Counts = field(default_factory=Counts)
@@ -64,39 +69,22 @@ class MergeSettings:
     headers: tuple[str, ...]  # every header the sheet should have, in order; missing ones go at the right
     order: str = "append"  # or "newest_first": new rows right under the header
     key: str = KEY
+    max_columns: int = SHEETS_MAX_COLUMNS  # the sink's limit
+    cell_form: Callable[[Any], Any] | None = None  # what the sink keeps of a value, when not the value (CSV: text)
+    look: LookRules | None = None  # None: the sink keeps no styles, so nothing is formatted or remembered
 
 
-def key_text(value: Any) -> str:
-    """A run-id cell as text: an id of digits may read back as a number."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def check_layout(grid: list[list[Any]], key: str = KEY) -> tuple[list[str], dict[str, int]]:
-    """The header row and the row of every run id; raises if the sheet is ambiguous."""
-    header = [key_text(h) for h in grid[0]] if grid else []
-    seen: dict[str, int] = {}
-    for col, name in enumerate(header):
-        if not name:
-            continue
-        if name in seen:
+def _rows_of_runs(grid: list[list[Any]], layout: Layout) -> dict[str, int]:
+    """The row of every run id; raises if a row cannot be told from another or has no run-id column."""
+    key_col = layout.key_col
+    if key_col is None:
+        has_data = any(any(c not in (None, "") for c in row) for row in grid[1:])
+        if has_data or layout.named:
             raise SheetLayoutError(
-                f"The header {name!r} appears twice, in columns {column_letters(seen[name])} and "
-                f"{column_letters(col)}.",
-                "Rename or delete one of the two columns; nothing was written.")
-        seen[name] = col
-    has_data = any(any(c not in (None, "") for c in row) for row in grid[1:])
-    if key not in seen:
-        if has_data or any(header):
-            raise SheetLayoutError(
-                f"The sheet has data but no {key!r} column, so rows cannot be matched to runs.",
-                f"Add a column headed {key!r} holding each row's W&B run id (or sync into an empty worksheet); "
-                "nothing was written.")
-        return header, {}
-    key_col = seen[key]
+                f"The sheet has data but no {layout.key!r} column, so rows cannot be matched to runs.",
+                f"Add a column headed {layout.key!r} holding each row's W&B run id (or sync into an empty "
+                "worksheet); nothing was written.")
+        return {}
     rows: dict[str, int] = {}
     for r, row in enumerate(grid[1:], start=1):
         run_id = key_text(row[key_col]) if key_col < len(row) else ""
@@ -107,26 +95,30 @@ def check_layout(grid: list[list[Any]], key: str = KEY) -> tuple[list[str], dict
                 f"Run id {run_id!r} appears twice, in rows {rows[run_id] + 1} and {r + 1}.",
                 "Delete one of the two rows (or clear its run id); nothing was written.")
         rows[run_id] = r
-    return header, rows
+    return rows
 
 
-
-def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], settings: MergeSettings) -> Plan:
-    header, row_of = check_layout(grid, settings.key)
+def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], settings: MergeSettings,
+          links: Mapping[str, str] | None = None) -> Plan:
+    """The plan for one worksheet; links (run id -> W&B page) travel with it for the new rows."""
+    before = Layout.of(grid, settings.key)
+    row_of = _rows_of_runs(grid, before)
     width = max((len(r) for r in grid), default=0)
-    plan = Plan(width=width)
-    col_of = {h: c for c, h in enumerate(header) if h}
-    next_col = width if any(header) else 0
+    new_headers: list[tuple[int, str]] = []
+    next_col = width if before.named else 0
     for h in settings.headers:
-        if h not in col_of:
-            col_of[h] = next_col
-            plan.new_headers.append((next_col, h))
+        if key_text(h) not in before.col_of:
+            new_headers.append((next_col, h))
             next_col += 1
-    plan.width = max(width, next_col)
+    plan = Plan(before.with_columns(new_headers), max(width, next_col), new_headers)
+    col_of = plan.layout.col_of
     plan.counts.columns_added = len(plan.new_headers)
-    if plan.width > SHEETS_MAX_COLUMNS:
-        raise SheetLayoutError(f"The sheet would need {plan.width} columns; Google Sheets allows "
-                               f"{SHEETS_MAX_COLUMNS}.", "Lower MAX_COLUMNS or exclude keys with DYNAMIC_HEADERS.")
+    if plan.width > settings.max_columns:
+        raise SheetLayoutError(f"The sheet would need {plan.width} columns; this sink allows "
+                               f"{settings.max_columns}.", "Lower MAX_COLUMNS or exclude keys with DYNAMIC_HEADERS.")
+    if settings.cell_form is not None:  # compare what the sink will hold, not what W&B sent
+        form = settings.cell_form
+        incoming = [{h: form(v) for h, v in row.items()} for row in incoming]
 
     base_headers = set(base.headers())
     managed = {h for h in col_of if h in base_headers}
@@ -200,8 +192,14 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
     else:
         plan.insert_at = max(len(grid), 1)
     plan.counts.updated = len(touched_rows)
+    plan.links = {run_id: links[run_id] for run_id in plan.new_run_ids if run_id in links} if links else {}
     plan.base = new_base
     plan.base_changed = changed
+    if settings.look is not None:
+        plan.look = plan_look(plan.layout, {c for c, _ in plan.new_headers}, incoming, base.look, settings.look)
+        if plan.look.memory != base.look:  # remembered in the base, so it is written with the data
+            new_base.look = plan.look.memory
+            plan.base_changed = True
     return plan
 
 
@@ -268,15 +266,6 @@ def _merge_row(sheet_row: list[Any], r: int, cells: dict[str, Any], col_of: dict
             run_base[h] = fp_new
         else:
             plan.counts.kept_edits += 1
-
-
-def header_after(grid: list[list[Any]], plan: Plan) -> list[str]:
-    """The header row once the plan is applied, as text ("" for a gap)."""
-    header = [key_text(h) for h in (grid[0] if grid else [])]
-    for c, h in plan.new_headers:
-        header.extend([""] * (c + 1 - len(header)))
-        header[c] = h
-    return header
 
 
 def apply(grid: list[list[Any]], plan: Plan) -> list[list[Any]]:

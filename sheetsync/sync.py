@@ -11,9 +11,10 @@ from typing import Any, Callable, Protocol
 
 from .columns import HeaderRules, RunView, choose_headers, row_for, zone
 from .config import Settings, Target
-from .look import Look, LookRules, plan_look
-from .merge import Counts, MergeSettings, Plan, header_after, key_text, merge
-from .sinks import Snapshot
+from .layout import Layout, key_text
+from .look import LookRules
+from .merge import Counts, MergeSettings, Plan, merge
+from .sinks import Sink
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 
@@ -24,19 +25,8 @@ class Source(Protocol):
     def fetch(self, target: Target, since: dt.datetime | None = None, progress: Callable | None = None) -> Any: ...
 
 
-class Sink(Protocol):
-    counts: Counter  # requests sent so far: "read", "write" (files are not requests: always empty)
-    cell_form: Callable[[Any], Any] | None  # what the sink keeps of a value, when not the value itself
-    styles: bool  # whether it keeps formats (a CSV does not)
-
-    def read(self, worksheet: str) -> Snapshot: ...
-
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None,
-              look: Look | None = None) -> None: ...
-
-
 @dataclass
-class State:
+class ReadHistory:
     """What the loop remembers between syncs: when each project was last read, and last read in full."""
 
     watermark: dict[str, dt.datetime] = field(default_factory=dict)
@@ -58,7 +48,6 @@ class TargetReport:
     full: bool
     dropped: list[str]
     plan: Plan
-    look: Look | None = None
 
 
 @dataclass
@@ -86,63 +75,54 @@ class Report:
                 f"{self.total('deleted_respected')} deleted rows respected; {requests}{self.seconds:.1f} s")
 
 
-def sync(source: Source, sink: Sink, settings: Settings, state: State | None = None,
+def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | None = None,
          progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time) -> Report:
-    state = state if state is not None else State()
+    history = history if history is not None else ReadHistory()
     started = time.monotonic()
-    counts_before = Counter(sink.counts)
     wandb_before = source.requests
+    sent: Counter = Counter()
     report = Report(dry_run=settings.dry_run)
     tz = zone(settings.timezone)
-    rules = HeaderRules(fixed=settings.fixed_headers, dynamic=settings.dynamic, include=settings.include,
-                        exclude=settings.exclude, max_columns=settings.max_columns)
+    caps = sink.capabilities
+    rules = HeaderRules(fixed=tuple(dict.fromkeys(key_text(h) for h in settings.fixed_headers)),
+                        dynamic=settings.dynamic, include=settings.include, exclude=settings.exclude,
+                        max_columns=settings.max_columns)
+    look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
+                     scale=settings.highlight_scale) if caps.styles else None
     for target in settings.targets:
         now = clock()
-        since = state.since(target, settings, now)
+        since = history.since(target, settings, now)
         fetched = source.fetch(target, since=since, progress=progress)
         runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                    r.id))
         snap = sink.read(target.worksheet)
+        sent += snap.requests
         views = [RunView(r) for r in runs]
-        existing = [str(h) for h in (snap.grid[0] if snap.grid else []) if h not in (None, "")]
+        existing = Layout.of(snap.grid).named
         choice = choose_headers(existing, views, rules)
         if choice.dropped:
             log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
         headers = tuple(existing + choice.headers)
         rows = [row_for(v, headers, tz) for v in views]
-        if sink.cell_form is not None:  # a CSV keeps text only: compare what it will hold
-            rows = [{h: sink.cell_form(v) for h, v in row.items()} for row in rows]
-        plan = merge(snap.grid, snap.base, rows, MergeSettings(headers=headers, order=settings.order))
-        look = _look(snap, plan, rows, settings) if sink.styles else None
+        plan = merge(snap.grid, snap.base, rows,
+                     MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
+                                   cell_form=caps.cell_form, look=look),
+                     {r.id: r.url for r in runs if r.url})
         if plan.has_changes and not settings.dry_run:
-            sink.apply(snap, plan, {r.id: r.url for r in runs if r.url}, look)
+            sent += sink.apply(snap, plan)
         beats = [r.updated_at for r in runs if r.updated_at]
         if beats:
-            state.watermark[target.path] = max([*beats, state.watermark.get(target.path, beats[0])])
+            history.watermark[target.path] = max([*beats, history.watermark.get(target.path, beats[0])])
         if fetched.full:
-            state.last_full[target.path] = now
+            history.last_full[target.path] = now
         report.targets.append(TargetReport(target, plan.counts, len(runs), fetched.pages, fetched.full,
-                                           choice.dropped, plan, look))
-    sent = sink.counts - counts_before
+                                           choice.dropped, plan))
     report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
     _give_back_memory()
     return report
-
-
-def _look(snap: Snapshot, plan: Plan, rows: list[dict], settings: Settings) -> Look:
-    """What to format in this sync; what it remembers goes into the base, written with the data."""
-    before = [key_text(h) for h in (snap.grid[0] if snap.grid else [])]
-    rules = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
-                      scale=settings.highlight_scale)
-    look = plan_look(before, header_after(snap.grid, plan), {c for c, _ in plan.new_headers}, rows,
-                     snap.base.look, rules)
-    if look.memory != snap.base.look:
-        plan.base.look = look.memory
-        plan.base_changed = True
-    return look
 
 
 def _give_back_memory() -> None:
@@ -159,9 +139,10 @@ def _give_back_memory() -> None:
         pass  # not glibc: nothing to do
 
 
-def describe(plan: Plan, limit: int = 20, look: Look | None = None) -> list[str]:
+def describe(plan: Plan, limit: int = 20) -> list[str]:
     """What a plan would change, for --dry-run."""
     lines = [f"add column {h!r}" for _, h in plan.new_headers]
+    look = plan.look
     if look is not None:
         lines += [f"format column {s.header!r} as {s.number_format!r}" for s in look.setup if s.number_format]
         lines += [f"{'highlight the ' + h.goal + ' of' if h.goal else 'remove the highlight from'} column "

@@ -1,9 +1,10 @@
 """The one place that sends HTTP to Google: endpoint redirection, timeouts and bounded retries.
 
-gspread's BackOffHTTPClient retries forever; this session retries 429, 5xx and connection failures a bounded
-number of times with exponential backoff that honours Retry-After, and every request has a timeout, so a
-sync never hangs. A request whose outcome is unknown (the connection dropped after it was sent) is retried
-only when repeating it is harmless: reads, and writes the caller marks idempotent (absolute positions).
+gspread's BackOffHTTPClient retries forever; this session retries a bounded number of times with exponential
+backoff that honours Retry-After, and every request has a timeout, so a sync never hangs. What may be sent
+again is decided by errors.may_resend: a 429 always; a 5xx or a lost answer only for a request that is
+harmless twice (reads, and writes to absolute cells). A write the caller marks not repeatable that meets a
+5xx or a lost answer raises OutcomeUnknown: it may have landed, and only a fresh read can tell.
 """
 
 from __future__ import annotations
@@ -17,16 +18,9 @@ from collections import Counter
 import requests
 from google.auth.transport.requests import AuthorizedSession
 
-from ..errors import SyncError
+from ..errors import RETRY_STATUS, Interrupted, OutcomeUnknown, may_resend
 
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
-RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-class Interrupted(SyncError):
-    """A stop was asked for (SIGTERM, Ctrl-C) while waiting to retry: nothing more is sent."""
-
-    exit_code = 130
 
 
 class GoogleSession(AuthorizedSession):
@@ -42,8 +36,6 @@ class GoogleSession(AuthorizedSession):
         self.stop = stop or threading.Event()
         self.base_delay = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))
         self.max_delay = 32.0
-        self.idempotent_writes = True
-        self.unknown_outcome = False  # a write was sent but its answer was lost: it may have landed
         self.counts: Counter = Counter()  # "read" / "write" / "retry", for the sync report
         if self.endpoint:
             _no_regional_boundary_lookup(credentials)
@@ -55,10 +47,10 @@ class GoogleSession(AuthorizedSession):
                     return self.endpoint + url[len(host):]
         return url
 
-    def request(self, method, url, data=None, headers=None, max_allowed_time=None, timeout=None, **kwargs):
+    def request(self, method, url, data=None, headers=None, max_allowed_time=None, timeout=None,
+                repeatable: bool = True, **kwargs):
         url = self.rewrite(url)
         kind = "read" if method.upper() == "GET" else "write"
-        repeatable = kind == "read" or self.idempotent_writes
         for attempt in range(1, self.attempts + 1):
             if self.stop.is_set():
                 raise Interrupted("Stopped before sending a request to Google.")
@@ -68,14 +60,22 @@ class GoogleSession(AuthorizedSession):
                                            max_allowed_time=max_allowed_time,
                                            timeout=timeout if timeout is not None else self.default_timeout,
                                            **kwargs)
-            except (requests.ConnectionError, requests.Timeout):
-                if kind == "write":
-                    self.unknown_outcome = True
-                if not repeatable or attempt == self.attempts:
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if not may_resend(None, repeatable):
+                    raise OutcomeUnknown(f"Google did not answer a write ({type(exc).__name__}); it may have "
+                                         "landed.", "The next sync reads the sheet before it writes again, so "
+                                         "nothing lands twice.") from exc
+                if attempt == self.attempts:
                     raise
                 self._wait(self._backoff(attempt))
                 continue
-            if response.status_code not in RETRY_STATUS or attempt == self.attempts:
+            if response.status_code not in RETRY_STATUS:
+                return response
+            if not may_resend(response.status_code, repeatable):
+                raise OutcomeUnknown(f"Google answered {response.status_code} to a write; it may have landed "
+                                     "all the same.", "The next sync reads the sheet before it writes again, "
+                                     "so nothing lands twice.")
+            if attempt == self.attempts:
                 return response
             self._wait(self._retry_after(response) or self._backoff(attempt))
         raise AssertionError("unreachable")

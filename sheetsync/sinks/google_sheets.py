@@ -13,6 +13,7 @@ import logging
 import random
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,24 +21,31 @@ from typing import Any
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
-from ..errors import AccessError, CredentialsError, SinkError, TransientError
+from ..columns import SHEETS_MAX_COLUMNS
+from ..errors import (AccessError, CredentialsError, Kind, OutcomeUnknown, SinkError, SyncError, TransientError,
+                      kind_of_status)
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, hex_color,
                     kind_of, rule_changes, rule_kind)
-from ..merge import KEY, MAX_CELLS, Plan, header_after
-from . import Snapshot
-from .google_http import GoogleSession, Interrupted
+from ..merge import MAX_CELLS, Plan
+from . import Capabilities, Snapshot
+from .google_http import GoogleSession
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.readonly"]
+MAX_REQUEST_BYTES = 10_485_760  # Google refuses a larger body with 400 "Request payload size exceeds the limit"
+CAPABILITIES = Capabilities(styles=True, max_columns=SHEETS_MAX_COLUMNS, max_cells=MAX_CELLS, base_title_length=100,
+                            request_bytes=MAX_REQUEST_BYTES)
 _DATE_FORMAT = {"numberFormat": {"type": "DATE_TIME", "pattern": DATE_TIME}}
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
-_NOT_REPEATABLE = {"insertDimension", "addConditionalFormatRule", "deleteConditionalFormatRule"}
+# Requests that would act twice if sent twice: an insert shifts rows again, a rule is added (or a rule deleted
+# by index) again, a sheet is added again. A batch holding one is never re-sent blind.
+_NOT_REPEATABLE = {"insertDimension", "addConditionalFormatRule", "deleteConditionalFormatRule", "addSheet"}
 _RANGE = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
 
 
 def base_title(worksheet: str) -> str:
-    return f"_sync_base {worksheet}"[:100]
+    return CAPABILITIES.base_title(worksheet)
 
 
 def quote(title: str) -> str:
@@ -87,7 +95,9 @@ def _column(letters: str) -> int:
 
 
 @dataclass
-class _Ids:
+class SheetGrid:
+    """The sheet ids of a worksheet and of its hidden base, and their grid sizes: what a write must know."""
+
     sheet_id: int | None
     base_id: int | None
     rows: int = 0
@@ -96,8 +106,7 @@ class _Ids:
 
 
 class GoogleSheetsSink:
-    cell_form = None  # Sheets keeps typed values as they are
-    styles = True
+    capabilities = CAPABILITIES
 
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
                  stop: threading.Event | None = None):
@@ -106,7 +115,6 @@ class GoogleSheetsSink:
         self.creds = load_credentials(key)
         self.email = getattr(self.creds, "service_account_email", "the service account")
         self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop)
-        self.counts = self.session.counts  # every request the session sends, retries included
         self.client = gspread.Client(auth=self.creds, session=self.session)
         self.http = self.client.http_client
         self.spec = spreadsheet
@@ -114,6 +122,9 @@ class GoogleSheetsSink:
         self.sheets: dict[str, dict] = {}  # title -> properties, from the last metadata read
         self._fresh = False
         self.rng = random.Random()
+
+    def _sent_since(self, before: Counter) -> Counter:
+        return self.session.counts - before
 
     # -- opening -----------------------------------------------------------------------------
     def _call(self, what: str, fn, *args, **kw):
@@ -124,7 +135,7 @@ class GoogleSheetsSink:
 
         try:
             return fn(*args, **kw)
-        except Interrupted:
+        except SyncError:
             raise
         except RefreshError as exc:
             raise CredentialsError(f"Google refused the service-account key ({str(exc)[:200]}).",
@@ -132,33 +143,35 @@ class GoogleSheetsSink:
                                    "console) and that this machine's clock is right.") from exc
         except gspread.exceptions.SpreadsheetNotFound as exc:
             raise AccessError(f"No spreadsheet {self.spec!r} is shared with {self.email}.",
-                            f"Open the spreadsheet, click Share, and add {self.email} as an Editor "
-                            "(or check SPREADSHEET / --sheet_name).") from exc
+                              f"Open the spreadsheet, click Share, and add {self.email} as an Editor "
+                              "(or check SPREADSHEET / --sheet_name).") from exc
+        except gspread.exceptions.APIError as exc:
+            raise self._api_error(what, exc.response) from exc
         except PermissionError as exc:  # gspread's own translation of a 403
             raise AccessError(f"The service account {self.email} may not open spreadsheet {self.spec!r}.",
-                            f"Share the spreadsheet with {self.email} as an Editor.") from exc
-        except gspread.exceptions.APIError as exc:
-            raise self._api_error(what, exc) from exc
+                              f"Share the spreadsheet with {self.email} as an Editor.") from exc
         except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
             raise TransientError(f"Google Sheets could not be reached while {what} ({type(exc).__name__}).",
                                  "The next sync will try again.") from exc
 
-    def _api_error(self, what: str, exc) -> Exception:
-        status = exc.response.status_code
+    def _api_error(self, what: str, response) -> SyncError:
+        """An error answer as our error, chosen by its status."""
+        status = response.status_code
         try:
-            message = exc.response.json()["error"]["message"]
+            message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
-            message = exc.response.text[:200]
-        if status in (403, 404):
-            return AccessError(f"Google answered {status} while {what}: {message}",
-                             f"Share the spreadsheet {self.spec!r} with {self.email} as an Editor, and check "
-                             "the URL or key.")
+            message = response.text[:200]
+        kind = kind_of_status(status)
+        if kind is Kind.TRANSIENT:
+            return TransientError(f"Google answered {status} while {what}, after retries: {message}",
+                                  "The next sync will try again.")
         if status == 401:
             return CredentialsError(f"Google rejected the credentials while {what}: {message}",
                                     "Check the service-account key file.")
-        if status in (429,) or status >= 500:
-            return TransientError(f"Google answered {status} while {what}, after retries: {message}",
-                                  "The next sync will try again.")
+        if kind is Kind.SETUP:
+            return AccessError(f"Google answered {status} while {what}: {message}",
+                               f"Share the spreadsheet {self.spec!r} with {self.email} as an Editor, and check "
+                               "the URL or key.")
         return SinkError(f"Google answered {status} while {what}: {message}",
                          "Nothing was written by this request; see the message for what to fix.")
 
@@ -175,138 +188,160 @@ class GoogleSheetsSink:
         self.sheets = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
         self._fresh = True  # just read: no need to look again before this sync's data read
 
-    def _ids(self, worksheet: str) -> _Ids:
+    def _grid(self, worksheet: str) -> SheetGrid:
         main, base = self.sheets.get(worksheet), self.sheets.get(base_title(worksheet))
-        return _Ids(main["sheetId"] if main else None, base["sheetId"] if base else None,
-                    main["gridProperties"]["rowCount"] if main else 0,
-                    main["gridProperties"]["columnCount"] if main else 0,
-                    base["gridProperties"]["rowCount"] if base else 0)
+        return SheetGrid(main["sheetId"] if main else None, base["sheetId"] if base else None,
+                         main["gridProperties"]["rowCount"] if main else 0,
+                         main["gridProperties"]["columnCount"] if main else 0,
+                         base["gridProperties"]["rowCount"] if base else 0)
 
     # -- reading -----------------------------------------------------------------------------
-    def read(self, worksheet: str, _again: bool = True) -> Snapshot:
-        import gspread
-
+    def read(self, worksheet: str) -> Snapshot[SheetGrid]:
+        before = Counter(self.session.counts)
         if self.id is None:
             self.open()
-        ids = self._ids(worksheet)
-        if (ids.sheet_id is None or ids.base_id is None) and not self._fresh:
-            self._load_metadata()  # someone may have made or deleted a sheet since
-            ids = self._ids(worksheet)
+        stale = not self._fresh
         self._fresh = False
-        ranges = [quote(t) for t, known in ((worksheet, ids.sheet_id), (base_title(worksheet), ids.base_id))
-                  if known is not None]
-
-        def fetch():
-            try:
-                return self.http.values_batch_get(self.id, ranges, params={
-                    "valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
-            except gspread.exceptions.APIError as exc:
-                if _again and exc.response.status_code == 400 and "Unable to parse range" in exc.response.text:
-                    return None  # a sheet was renamed or deleted since the metadata was read
+        found = self._grid(worksheet)
+        if (found.sheet_id is None or found.base_id is None) and stale:
+            self._load_metadata()  # someone may have made a sheet since
+            found, stale = self._grid(worksheet), False
+        try:
+            got = self._read_values(worksheet, found)
+        except SinkError:
+            if not stale:
                 raise
-
+            # A 400 on metadata read in an earlier sync: a sheet was renamed or deleted since. Look again, once.
+            self._load_metadata()
+            self._fresh = False
+            found = self._grid(worksheet)
+            got = self._read_values(worksheet, found)
         grid, base_rows = [], []
-        if ranges:
-            got = self._call("reading the worksheet", fetch)
-            if got is None:
-                self._load_metadata()
-                return self.read(worksheet, _again=False)
-            value_ranges = got.get("valueRanges", [])
-            if ids.sheet_id is not None:
-                main = value_ranges.pop(0)
-                grid = main.get("values", [])
-                ids.rows, ids.cols = _size(main.get("range", ""), ids.rows, ids.cols)
-            if ids.base_id is not None and value_ranges:
-                base_rows = value_ranges[0].get("values", [])
-                ids.base_rows = _size(value_ranges[0].get("range", ""), ids.base_rows, 3)[0]
+        value_ranges = got.get("valueRanges", [])
+        if found.sheet_id is not None:
+            main = value_ranges.pop(0)
+            grid = main.get("values", [])
+            found.rows, found.cols = _size(main.get("range", ""), found.rows, found.cols)
+        if found.base_id is not None and value_ranges:
+            base_rows = value_ranges[0].get("values", [])
+            found.base_rows = _size(value_ranges[0].get("range", ""), found.base_rows, 3)[0]
         # A base without its worksheet (the sheet was deleted) describes rows that are gone: start afresh.
-        base = Base.decode(base_rows) if ids.sheet_id is not None else Base()
-        return Snapshot(worksheet, grid, base, base_rows, ids)
+        base = Base.decode(base_rows) if found.sheet_id is not None else Base()
+        return Snapshot(worksheet, grid, base, base_rows, found, self._sent_since(before))
+
+    def _read_values(self, worksheet: str, found: SheetGrid) -> dict:
+        """The worksheet's and its base's values in one request; a SinkError (a 400) for a range that is gone."""
+        ranges = [quote(t) for t, known in ((worksheet, found.sheet_id), (base_title(worksheet), found.base_id))
+                  if known is not None]
+        if not ranges:
+            return {}
+        return self._call("reading the worksheet", self.http.values_batch_get, self.id, ranges, params={
+            "valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
 
     # -- writing -----------------------------------------------------------------------------
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None,
-              look: Look | None = None) -> None:
-        ids: _Ids = snap.state
-        look = look or Look()
-        new_sheet = ids.sheet_id is None
+    def apply(self, snap: Snapshot[SheetGrid], plan: Plan) -> Counter:
+        before = Counter(self.session.counts)
+        grid: SheetGrid = snap.sink_state
+        look = plan.look or Look()
+        new_sheet = grid.sheet_id is None
         requests: list[dict] = []
         taken = {p["sheetId"] for p in self.sheets.values()}
         rows_needed = max(plan.rows_after(len(snap.grid)), 1)
         cols_needed = max(plan.width, 1)
         base_rows = plan.base.encode() if plan.base_changed else []
-        self._check_cells(max(rows_needed, ids.rows) * max(cols_needed, ids.cols) - ids.rows * ids.cols
-                          + max(len(base_rows) - ids.base_rows, 0) * 3)
-        if ids.sheet_id is None:
-            ids.sheet_id = self._new_id(taken)
+        self._check_cells(max(rows_needed, grid.rows) * max(cols_needed, grid.cols) - grid.rows * grid.cols
+                          + max(len(base_rows) - grid.base_rows, 0) * 3)
+        added: list[int] = []  # sheets this write adds: finding them later tells whether it landed
+        if grid.sheet_id is None:
+            grid.sheet_id = self._new_id(taken)
+            added.append(grid.sheet_id)
             requests.append({"addSheet": {"properties": {
-                "sheetId": ids.sheet_id, "title": snap.worksheet,
+                "sheetId": grid.sheet_id, "title": snap.worksheet,
                 "gridProperties": {"rowCount": rows_needed, "columnCount": cols_needed, "frozenRowCount": 1}}}})
-            requests.append({"repeatCell": {"range": {"sheetId": ids.sheet_id, "startRowIndex": 0, "endRowIndex": 1},
+            requests.append({"repeatCell": {"range": {"sheetId": grid.sheet_id, "startRowIndex": 0, "endRowIndex": 1},
                                             "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
                                             "fields": "userEnteredFormat.textFormat.bold"}})
-            ids.rows, ids.cols = rows_needed, cols_needed
-        if ids.base_id is None and base_rows:
-            ids.base_id = self._new_id(taken | {ids.sheet_id})
+            grid.rows, grid.cols = rows_needed, cols_needed
+        if grid.base_id is None and base_rows:
+            grid.base_id = self._new_id(taken | {grid.sheet_id})
+            added.append(grid.base_id)
             requests.append({"addSheet": {"properties": {
-                "sheetId": ids.base_id, "title": base_title(snap.worksheet), "hidden": True,
+                "sheetId": grid.base_id, "title": base_title(snap.worksheet), "hidden": True,
                 "gridProperties": {"rowCount": len(base_rows), "columnCount": 3}}}})
-            ids.base_rows = len(base_rows)
-        grow_rows, grow_cols = rows_needed - ids.rows, cols_needed - ids.cols
-        grow_base = len(base_rows) - ids.base_rows
+            grid.base_rows = len(base_rows)
+        grow_rows, grow_cols = rows_needed - grid.rows, cols_needed - grid.cols
+        grow_base = len(base_rows) - grid.base_rows
         inserting = bool(plan.new_rows) and plan.insert_at < max(len(snap.grid), 1)
         if inserting:
-            ids.rows += len(plan.new_rows)  # insertDimension grows the grid by itself
+            grid.rows += len(plan.new_rows)  # insertDimension grows the grid by itself
         elif grow_rows > 0:
-            requests.append({"appendDimension": {"sheetId": ids.sheet_id, "dimension": "ROWS", "length": grow_rows}})
-            ids.rows = rows_needed
+            requests.append({"appendDimension": {"sheetId": grid.sheet_id, "dimension": "ROWS", "length": grow_rows}})
+            grid.rows = rows_needed
         if grow_cols > 0:
-            requests.append({"appendDimension": {"sheetId": ids.sheet_id, "dimension": "COLUMNS", "length": grow_cols}})
-            ids.cols = cols_needed
+            requests.append({"appendDimension": {"sheetId": grid.sheet_id, "dimension": "COLUMNS",
+                                                 "length": grow_cols}})
+            grid.cols = cols_needed
         if grow_base > 0:
-            requests.append({"appendDimension": {"sheetId": ids.base_id, "dimension": "ROWS", "length": grow_base}})
-            ids.base_rows = len(base_rows)
+            requests.append({"appendDimension": {"sheetId": grid.base_id, "dimension": "ROWS", "length": grow_base}})
+            grid.base_rows = len(base_rows)
         for c, header in plan.new_headers:
-            requests.append(_update(ids.sheet_id, 0, c, [[{"userEnteredValue": {"stringValue": header},
-                                                          "userEnteredFormat": {"textFormat": {"bold": True}}}]],
+            requests.append(_update(grid.sheet_id, 0, c, [[{"userEnteredValue": {"stringValue": header},
+                                                           "userEnteredFormat": {"textFormat": {"bold": True}}}]],
                                     "userEnteredValue,userEnteredFormat.textFormat.bold"))
-        requests += _updates(ids.sheet_id, plan.updates, look.owned)
+        requests += _updates(grid.sheet_id, plan.updates, look.owned)
         if plan.new_rows:
             at = plan.insert_at
             if inserting:  # newest_first: make room under the header
-                requests.append({"insertDimension": {"range": {"sheetId": ids.sheet_id, "dimension": "ROWS",
+                requests.append({"insertDimension": {"range": {"sheetId": grid.sheet_id, "dimension": "ROWS",
                                                                "startIndex": at, "endIndex": at + len(plan.new_rows)},
                                                      "inheritFromBefore": False}})
-            key_col = next((c for c, h in enumerate(header_after(snap.grid, plan)) if h == KEY), None)
-            requests.append(_new_rows_json(ids.sheet_id, at, plan.new_rows, key_col, links or {}))
+            requests.append(_new_rows_json(grid.sheet_id, at, plan.new_rows, plan.layout.key_col, plan.links))
             set_up = {s.col for s in look.setup}
-            requests += [_repeat(ids.sheet_id, c, pattern, at, at + len(plan.new_rows))
+            requests += [_repeat(grid.sheet_id, c, pattern, at, at + len(plan.new_rows))
                          for c, pattern in sorted(look.new_row_formats.items()) if c not in set_up]
-        requests += self._look_requests(ids.sheet_id, look, new_sheet)
+        requests += self._look_requests(grid.sheet_id, look, new_sheet)
         if base_rows:
-            requests += _base_updates(ids.base_id, snap.base_rows, base_rows)
-        if not requests:
-            return
-        # An insert or a rule added or deleted by index would land twice if a write whose answer was lost were
-        # sent again: such a write is not retried; the next sync reads what landed.
-        self.session.idempotent_writes = not any(isinstance(r, dict) and r.keys() & _NOT_REPEATABLE for r in requests)
-        self.session.unknown_outcome = False
+            requests += _base_updates(grid.base_id, snap.base_rows, base_rows)
+        if requests:
+            self._send(requests, added)
+            self._load_sizes(snap.worksheet, grid)
+        return self._sent_since(before)
+
+    def _send(self, requests: list, added: list[int]) -> None:
+        """One atomic batchUpdate. A batch that would act twice if sent twice is never re-sent blind: when its
+        answer is lost, a batch that adds a sheet is looked for (it lands whole, so finding the sheet proves
+        all of it landed, and not finding it proves none did: then it is sent once more); any other such batch
+        is left to the next sync, which reads what landed."""
+        repeatable = not any(isinstance(r, dict) and r.keys() & _NOT_REPEATABLE for r in requests)
         # The body is assembled as text, new rows serialised one at a time: a first sync of a million cells
         # would otherwise hold a million CellData dicts at once (about 1 GB for 10,000 runs x 100 columns).
         body = ('{"requests":[' + ",".join(r if isinstance(r, str) else json.dumps(r, separators=(",", ":"))
                                            for r in requests) + "]}").encode()
-        del requests
-        try:
-            self._call("writing the sync", self.http.request, "post", SPREADSHEET_BATCH_UPDATE_URL % self.id,
-                       data=body, headers={"Content-Type": "application/json"})
-        except SinkError as exc:
-            # A retry after a lost answer that Google refuses because its sheet "already exists": the first
-            # attempt landed, and a batchUpdate lands whole, so the write is done.
-            if not (self.session.unknown_outcome and "already exists" in exc.message):
-                raise
-            log.debug("the first attempt of the write landed; its answer was lost on the way back")
-        finally:
-            self.session.idempotent_writes = True
-        self._load_sizes(snap.worksheet, ids)
+        if len(body) > self.capabilities.request_bytes:
+            raise SinkError(f"This sync's write is {len(body):,} bytes; Google refuses requests over "
+                            f"{self.capabilities.request_bytes:,}. Nothing was sent.",
+                            "Sync fewer columns (MAX_COLUMNS, DYNAMIC_HEADERS include/exclude) or fewer runs "
+                            "(STATES, --user_name) at first.")
+        for attempt in (1, 2):
+            try:
+                self._post(body, repeatable)
+                return
+            except OutcomeUnknown:
+                if not added or attempt == 2:
+                    raise
+                self._load_metadata()
+                ids = {p["sheetId"] for p in self.sheets.values()}
+                if all(sheet_id in ids for sheet_id in added):
+                    log.debug("the write landed; its answer was lost on the way back")
+                    return
+                # none of it landed (a batch is atomic): sending it again cannot duplicate anything
+
+    def _post(self, body: bytes, repeatable: bool) -> None:
+        response = self._call("writing the sync", self.session.request, "post",
+                              SPREADSHEET_BATCH_UPDATE_URL % self.id, data=body,
+                              headers={"Content-Type": "application/json"}, repeatable=repeatable)
+        if not response.ok:
+            raise self._api_error("writing the sync", response)
 
     def _look_requests(self, sheet_id: int, look: Look, new_sheet: bool) -> list[dict]:
         """First set-up formats, then the highlight rules: added, or found and moved with their column."""
@@ -324,11 +359,11 @@ class GoogleSheetsSink:
                               "endIndex": setup.col + 1},
                     "properties": {"pixelSize": pixels(setup.width)}, "fields": "pixelSize"}})
         if look.highlights:
-            found = [] if new_sheet else self._our_rules(sheet_id)
+            found = [] if new_sheet else self._tool_rules(sheet_id)
             out += rule_requests(sheet_id, look.highlights, found)
         return out
 
-    def _our_rules(self, sheet_id: int) -> list[tuple[int, int, str]]:
+    def _tool_rules(self, sheet_id: int) -> list[tuple[int, int, str]]:
         """(index, column, kind) of the rules this tool made on a sheet: one read, made only when highlight
         rules must change on a sheet that existed before this sync (a column moved, HIGHLIGHT changed, rules
         to add where a lost base may have left some)."""
@@ -336,14 +371,14 @@ class GoogleSheetsSink:
                           params={"fields": "sheets(properties(sheetId),conditionalFormats)"})
         for sheet in meta.get("sheets", []):
             if sheet.get("properties", {}).get("sheetId") == sheet_id:
-                return [(i, *ours) for i, rule in enumerate(sheet.get("conditionalFormats", []))
-                        if (ours := _ours(rule)) is not None]
+                return [(i, *made) for i, rule in enumerate(sheet.get("conditionalFormats", []))
+                        if (made := _tool_rule(rule)) is not None]
         return []
 
-    def _load_sizes(self, worksheet: str, ids: _Ids) -> None:
+    def _load_sizes(self, worksheet: str, grid: SheetGrid) -> None:
         """Keeps the cached metadata in step with what this write did, without another read."""
-        for title, sid, rows, cols in ((worksheet, ids.sheet_id, ids.rows, ids.cols),
-                                       (base_title(worksheet), ids.base_id, ids.base_rows, 3)):
+        for title, sid, rows, cols in ((worksheet, grid.sheet_id, grid.rows, grid.cols),
+                                       (base_title(worksheet), grid.base_id, grid.base_rows, 3)):
             if sid is not None:
                 self.sheets[title] = {"sheetId": sid, "title": title,
                                       "gridProperties": {"rowCount": rows, "columnCount": cols}}
@@ -489,7 +524,7 @@ def rule(sheet_id: int, col: int, goal: str, kind: str) -> dict:
                                                "maxpoint": {"color": _color(high), "type": "MAX"}}}
 
 
-def _ours(found: dict) -> tuple[int, str] | None:
+def _tool_rule(found: dict) -> tuple[int, str] | None:
     """(column, kind) of a rule this tool made, as Google gives it back (colours normalised, range closed)."""
     ranges = found.get("ranges") or []
     if len(ranges) != 1:

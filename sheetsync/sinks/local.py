@@ -15,28 +15,32 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections import Counter
 import fcntl
 import io
 import os
 import tempfile
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..base import Base
 from ..errors import SinkError
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, hex_color, rule_changes,
                     rule_kind)
 from ..merge import Plan, apply
-from . import Snapshot
+from . import Capabilities, Snapshot
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 EXCEL_ROWS = "1048576"
 LINK_BLUE = "0563C1"  # Excel's own hyperlink colour
+XLSX = Capabilities(styles=True, max_columns=16_384, base_title_length=31)  # Excel: XFD, 31-character names
 
 
 def base_title(worksheet: str) -> str:
-    return f"_sync_base {worksheet}"[:31]  # Excel caps sheet names at 31 characters
+    return XLSX.base_title(worksheet)
 
 
 @contextmanager
@@ -83,12 +87,10 @@ def _replace(path: Path, write) -> None:
 
 
 class XlsxSink:
-    cell_form = None
-    styles = True
+    capabilities = XLSX
 
     def __init__(self, path: Path):
         self.path = path
-        self.counts: Counter = Counter()  # a file sends no requests
 
     def _workbook(self):
         import openpyxl
@@ -103,19 +105,18 @@ class XlsxSink:
             raise SinkError(f"{self.path} is not a readable .xlsx workbook ({type(exc).__name__}: {exc}).",
                             "Move it away (the sync will create a new one) or give another --output.") from exc
 
-    def read(self, worksheet: str) -> Snapshot:
+    def read(self, worksheet: str) -> Snapshot[Workbook]:
         book = self._workbook()
         grid = _rows(book[worksheet]) if worksheet in book.sheetnames else []
         base_rows = _rows(book[base_title(worksheet)]) if base_title(worksheet) in book.sheetnames else []
         base = Base.decode(base_rows) if worksheet in book.sheetnames else Base()
-        return Snapshot(worksheet, grid, base, base_rows, state=book)
+        return Snapshot(worksheet, grid, base, base_rows, sink_state=book)
 
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None,
-              look: Look | None = None) -> None:
+    def apply(self, snap: Snapshot[Workbook], plan: Plan) -> Counter:
         from openpyxl.styles import Font
 
-        look = look or Look()
-        book = snap.state
+        look = plan.look or Look()
+        book = snap.sink_state
         new_sheet = snap.worksheet not in book.sheetnames
         ws = book[snap.worksheet] if not new_sheet else book.create_sheet(snap.worksheet)
         if new_sheet or look.freeze_header:
@@ -134,7 +135,7 @@ class XlsxSink:
                     for cell in row:  # openpyxl moves a link with its cell but not the cell name it is saved under
                         if cell.hyperlink is not None:
                             cell.hyperlink.ref = cell.coordinate
-            key = _key_column(ws)
+            key = plan.layout.key_col
             for i, row in enumerate(plan.new_rows):
                 for c, value in enumerate(row):
                     if value is None:
@@ -143,8 +144,8 @@ class XlsxSink:
                     if c in look.new_row_formats:
                         cell.number_format = look.new_row_formats[c]
                     _put(cell, value)
-                    if c == key and links and links.get(value):
-                        cell.hyperlink = links[value]
+                    if c == key and plan.links.get(value):
+                        cell.hyperlink = plan.links[value]
                         cell.font = Font(name=cell.font.name, size=cell.font.size, color=LINK_BLUE,
                                          underline="single")
         _style(ws, look)
@@ -158,13 +159,7 @@ class XlsxSink:
                 base_ws.append(row)
         with _exclusive(self.path):
             _replace(self.path, book.save)
-
-
-def _key_column(ws) -> int | None:
-    for cell in ws[1]:
-        if cell.value == "run_id":
-            return cell.column - 1
-    return None
+        return Counter()  # a file sends no requests
 
 
 def _put(cell, value: Any) -> None:
@@ -194,9 +189,9 @@ def _style(ws, look: Look) -> None:
     places = []
     for cf in ws.conditional_formatting:
         for r in cf.rules:
-            ours = _ours(cf, r)
-            if ours is not None:
-                found.append((len(places), *ours))
+            made = _tool_rule(cf, r)
+            if made is not None:
+                found.append((len(places), *made))
             places.append((cf, r))
     updates, deletes, adds = rule_changes(look.highlights, found)
     for index in [i for i, _, _ in updates] + deletes:
@@ -221,7 +216,7 @@ def _rule(col: int, goal: str, kind: str):
     return ColorScaleRule(start_type="min", start_color=hex_color(low), end_type="max", end_color=hex_color(high))
 
 
-def _ours(cf, r) -> tuple[int, str] | None:
+def _tool_rule(cf, r) -> tuple[int, str] | None:
     """(column, kind) of a rule this tool made, over one column; None for anyone else's."""
     ranges = list(cf.sqref.ranges)
     if len(ranges) != 1 or ranges[0].min_col != ranges[0].max_col:
@@ -243,27 +238,27 @@ def _rows(ws) -> list[list[Any]]:
     return rows
 
 
+def csv_text(value: Any) -> Any:
+    """What a CSV keeps of a value: text, exactly as it will be read back."""
+    if value is None:
+        return None
+    if value is True or value is False:
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
 class CsvSink:
     """A .csv file and its base beside it in NAME.csv.sync-base."""
 
-    styles = False  # a CSV holds text only
+    capabilities = Capabilities(cell_form=csv_text, styles=False)  # a CSV holds text only
+
     def __init__(self, path: Path):
         self.path = path
         self.base_path = path.with_name(path.name + ".sync-base")
-        self.counts: Counter = Counter()  # a file sends no requests
-
-    @staticmethod
-    def cell_form(value: Any) -> Any:
-        """What a CSV keeps of a value: text, exactly as it will be read back."""
-        if value is None:
-            return None
-        if value is True or value is False:
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, dt.datetime):
-            return value.strftime("%Y-%m-%d %H:%M:%S")
-        if isinstance(value, float):
-            return repr(value)
-        return str(value)
 
     def _load(self, path: Path) -> list[list[Any]]:
         if not path.exists():
@@ -281,17 +276,18 @@ class CsvSink:
             rows.pop()
         return rows
 
-    def read(self, worksheet: str) -> Snapshot:
+    def read(self, worksheet: str) -> Snapshot[None]:
         grid = self._load(self.path)
         base_rows = self._load(self.base_path)
         return Snapshot(worksheet, grid, Base.decode(base_rows) if grid else Base(), base_rows)
 
-    def apply(self, snap: Snapshot, plan: Plan, links: dict[str, str] | None = None, look: Any = None) -> None:
+    def apply(self, snap: Snapshot[None], plan: Plan) -> Counter:
         with _exclusive(self.path):
             if plan.writes_cells:
                 _replace(self.path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
             if plan.base_changed:
                 _replace(self.base_path, lambda fh: fh.write(_csv_bytes(plan.base.encode())))
+        return Counter()  # a file sends no requests
 
 
 def _csv_bytes(rows: list[list[Any]]) -> bytes:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from ..config import Settings, Target
-from ..errors import AccessError, CredentialsError, SourceError, TransientError
+from ..errors import AccessError, CredentialsError, Kind, SourceError, TransientError, kind_of_status
 from ..run import Run
 from . import Fetch
 
@@ -175,14 +175,37 @@ class WandbSource:
         return Fetch(runs, pages, full)
 
 
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind a wandb error, wherever wandb keeps it: wandb-core's WandbApiFailedError
+    (`response.http_status`), a requests error (`response.status_code`), or a CommError wrapping either."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        response = getattr(exc, "response", None)
+        for attr in ("http_status", "status_code"):
+            status = getattr(response, attr, None)
+            if isinstance(status, int) and status > 0:
+                return status
+        exc = getattr(exc, "exc", None) or exc.__cause__ or exc.__context__
+    return None
+
+
 def _translate(exc: Exception, target: Target) -> Exception:
-    """wandb's many exception types -> ours, with what to do."""
-    text = str(exc)
-    low = text.lower()
-    if any(s in low for s in ("api key", "not logged in", "401", "unauthorized", "authenticat")):
-        return CredentialsError(f"W&B refused the API key ({text.splitlines()[0][:200]}).",
+    """wandb's many exception types -> ours, by the HTTP status where there is one."""
+    from wandb.errors import UsageError
+
+    text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    status = http_status(exc)
+    # wandb raises AuthenticationError both for a refused key and for a server it could not reach: the status
+    # tells them apart. A UsageError (no key at all) carries none.
+    if status == 401 or (status is None and isinstance(exc, UsageError)):
+        return CredentialsError(f"W&B refused the API key ({text[:200]}).",
                                 "Set WANDB_API_KEY to a key from https://wandb.ai/authorize (or run `wandb login`).")
-    if "could not find project" in low or "404" in low:
-        return AccessError(f"W&B has no project {target.path!r}.", "Check WANDB_ENTITY and WANDB_PROJECT.")
-    return TransientError(f"W&B could not be reached for {target.path} ({text.splitlines()[0][:300] if text else type(exc).__name__}).",
+    if status is not None and kind_of_status(status) is Kind.SETUP:
+        return AccessError(f"W&B answered {status}: no project {target.path!r} that this API key can see.",
+                           "Check WANDB_ENTITY and WANDB_PROJECT, and that the key's user belongs to the entity.")
+    if status is not None and kind_of_status(status) is Kind.TERMINAL:
+        return SourceError(f"W&B refused the request for {target.path} ({status}: {text}).",
+                           "Check the settings named in the message; upgrading wandb may help.")
+    return TransientError(f"W&B could not be reached for {target.path} ({text}).",
                           "The next sync will try again; check WANDB_BASE_URL and the network if it persists.")

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from sheetsync.base import Base
+from sheetsync.layout import Layout
 from sheetsync.look import (DATE_TIME, Highlight, LookRules, best_formula, choose_format, formula_column, hex_color,
                             plan_look, rule_changes, rule_kind, significant, width_of)
 
@@ -69,11 +70,15 @@ def test_best_formula_is_recognised_in_any_column_and_nothing_else_is():
     assert rule_kind(None, ["FFFFFF", "F8696B"]) is None and rule_kind("=C2>0.5", None) is None  # a person's
 
 
+def _layout(header: list[str]) -> Layout:
+    return Layout.of([header])
+
+
 def test_a_new_sheet_is_set_up_and_remembered():
     rows = [{"run_id": "a", "created_at": NOW, "loss": 0.25, "epoch": 3, "lr": 1e-4},
             {"run_id": "b", "created_at": NOW, "loss": 0.5, "epoch": 4, "lr": 3e-4}]
     header = ["run_id", "created_at", "loss", "epoch", "lr", "notes"]
-    look = plan_look([], header, set(range(6)), rows, None, LookRules(highlight={"loss": "min"}))
+    look = plan_look(_layout(header), set(range(6)), rows, None, LookRules(highlight={"loss": "min"}))
     assert look.freeze_header
     assert [(s.header, s.number_format) for s in look.setup] == [
         ("run_id", ""), ("created_at", DATE_TIME), ("loss", "0.0000"), ("epoch", ""), ("lr", "0.000E+00"),
@@ -81,15 +86,15 @@ def test_a_new_sheet_is_set_up_and_remembered():
     assert look.memory["cols"]["notes"] is None  # empty so far: formatted when a value arrives
     assert look.new_row_formats == {1: DATE_TIME, 2: "0.0000", 4: "0.000E+00"}
     assert look.highlights == [Highlight("loss", 2, "min", False, None, "add")]
-    again = plan_look(header, header, set(), rows, look.memory, LookRules(highlight={"loss": "min"}))
+    again = plan_look(_layout(header), set(), rows, look.memory, LookRules(highlight={"loss": "min"}))
     assert (again.freeze_header, again.setup, again.highlights) == (False, [], []) and again.memory == look.memory
 
 
 def test_a_column_first_empty_is_formatted_when_its_first_value_arrives():
     header = ["run_id", "val_loss"]
-    first = plan_look([], header, {0, 1}, [{"run_id": "a"}], None, RULES)
+    first = plan_look(_layout(header), {0, 1}, [{"run_id": "a"}], None, RULES)
     assert first.memory["cols"]["val_loss"] is None
-    later = plan_look(header, header, set(), [{"run_id": "a", "val_loss": 0.31}], first.memory, RULES)
+    later = plan_look(_layout(header), set(), [{"run_id": "a", "val_loss": 0.31}], first.memory, RULES)
     assert [(s.header, s.number_format, s.width) for s in later.setup] == [("val_loss", "0.0000", None)]
     assert later.memory["cols"]["val_loss"] == "0.0000"
 
@@ -98,13 +103,13 @@ def test_an_adopted_sheet_keeps_its_columns_and_only_new_ones_are_set_up():
     before = ["run_id", "loss"]
     after = ["run_id", "loss", "accuracy"]
     rows = [{"run_id": "a", "loss": 0.5, "accuracy": 0.9, "created_at": NOW}]
-    look = plan_look(before, after, {2}, rows, None, LookRules(highlight={"loss": "min"}))
+    look = plan_look(_layout(after), {2}, rows, None, LookRules(highlight={"loss": "min"}))
     assert not look.freeze_header
     assert [s.header for s in look.setup] == ["accuracy"]
     assert look.memory["cols"] == {"run_id": "", "loss": "", "accuracy": "0.0000"}
     assert look.new_row_formats == {2: "0.0000"}  # loss is the person's: its new cells keep the sheet's format
     assert look.owned == {2}
-    dated = plan_look(["run_id", "created_at"], ["run_id", "created_at"], set(), rows, None, RULES)
+    dated = plan_look(_layout(["run_id", "created_at"]), set(), rows, None, RULES)
     assert dated.new_row_formats == {1: DATE_TIME} and dated.owned == set()  # shown as dates, cell by cell
     assert look.highlights == [Highlight("loss", 1, "min", False, None, "add")]
 
@@ -114,13 +119,13 @@ def test_highlights_moved_changed_removed_and_readded_with_a_recreated_column():
                                  "acc": {"col": 3, "goal": "max", "scale": False},
                                  "f1": {"col": 4, "goal": "max", "scale": False}}}
     header = ["run_id", "loss", "x", "acc", "f1"]
-    look = plan_look(header, header, set(), [], memory, LookRules(highlight={"loss": "min", "acc": "min"}))
+    look = plan_look(_layout(header), set(), [], memory, LookRules(highlight={"loss": "min", "acc": "min"}))
     assert look.highlights == [Highlight("f1", 4, None, False, 4, "remove"),
                                Highlight("loss", 1, "min", False, 2, "move"),
                                Highlight("acc", 3, "min", False, 3, "change")]
     assert look.memory["hl"] == {"loss": {"col": 1, "goal": "min", "scale": False},
                                  "acc": {"col": 3, "goal": "min", "scale": False}}
-    recreated = plan_look(header, header, {1}, [], look.memory, LookRules(highlight={"loss": "min", "acc": "min"}))
+    recreated = plan_look(_layout(header), {1}, [], look.memory, LookRules(highlight={"loss": "min", "acc": "min"}))
     assert recreated.highlights == [Highlight("loss", 1, "min", False, None, "add")]
 
 

@@ -187,7 +187,7 @@ def test_plan_applied_twice_gives_the_same_sheet():
     grid, base = first(RUNS)
     plan = merge(grid, base, [{"run_id": "a", "lr": 0.1, "loss": 0.2}], MergeSettings(headers=H))
     once = apply(grid, plan)
-    twice_updates = apply(once, type(plan)(width=plan.width, updates=plan.updates))
+    twice_updates = apply(once, type(plan)(plan.layout, width=plan.width, updates=plan.updates))
     assert once == twice_updates
 
 

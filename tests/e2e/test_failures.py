@@ -48,14 +48,24 @@ def test_500s_during_the_write_leave_the_sheet_as_it_was_and_the_next_sync_compl
     assert sum(1 for r in e2e.rows().values() if r["loss"] == 123.0) == 2
 
 
-def test_a_write_whose_answer_is_lost_is_retried_without_duplicating_rows(e2e):
+def test_a_first_write_whose_answer_is_lost_is_looked_for_not_sent_again(e2e):
     e2e.wandb.world.generate(4)
     e2e.google.world.arm("drop_after", path=":batchUpdate")  # Google applied it; the answer never came
     result = e2e.cli("--once")
     assert result.returncode == 0, result.stderr
     ids = _ids(e2e)
     assert len(ids) == 4 == len(set(ids))
-    assert sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path) == 2
+    assert sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path) == 1  # found landed: not re-sent
+
+
+def test_a_first_write_lost_before_it_landed_is_sent_once_more(e2e):
+    e2e.wandb.world.generate(4)
+    e2e.google.world.arm("drop", path=":batchUpdate")  # the connection closed before Google did anything
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    ids = _ids(e2e)
+    assert len(ids) == 4 == len(set(ids))
+    assert sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path) == 2  # not found: sent again
 
 
 def test_dead_wandb_server_fails_the_sync_clearly_and_the_loop_goes_on(e2e):

@@ -9,7 +9,7 @@ import threading
 from sheetsync.base import serial_days
 from sheetsync.sinks.google_sheets import GoogleSheetsSink, base_title
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import State, sync
+from sheetsync.sync import ReadHistory, sync
 
 
 def test_first_sync_of_250_runs_over_several_pages_into_an_empty_sheet(e2e):
@@ -121,7 +121,7 @@ def test_request_budget_one_read_one_write_then_one_read(e2e):
     settings = e2e.settings()
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, stop)
-    state = State()
+    state = ReadHistory()
     sync(source, sink, settings, state)  # first-time set-up: metadata, new worksheet and base
     latest = max(r.heartbeat_at for r in e2e.wandb.world.project("alice", "proj"))
     for run in e2e.wandb.world.project("alice", "proj")[:3]:
@@ -145,7 +145,7 @@ def test_incremental_sync_of_2000_runs_with_3_changed_reads_at_most_2_pages(e2e)
     settings = e2e.settings(PER_PAGE=200)
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
-    state = State()
+    state = ReadHistory()
     first = sync(source, sink, settings, state)
     assert first.targets[0].pages == 10 and first.targets[0].full
     latest = max(r.heartbeat_at for r in e2e.wandb.world.project("alice", "proj"))

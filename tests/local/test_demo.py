@@ -42,3 +42,19 @@ def test_demo_trains_syncs_shows_and_then_changes_nothing(tmp_path):
     second = run(*sync, cwd=tmp_path)
     assert "0 new, 0 updated, 0 kept edits, 0 columns added" in second.stdout
     assert (demo / "runs.xlsx").read_bytes() == before
+
+
+def test_local_mode_imports_no_google_or_http_client(tmp_path):
+    """--source/--output needs neither requests nor google-auth: they are not even imported."""
+    demo = tmp_path / "demo"
+    run(str(ROOT / "examples" / "train.py"), "--out", str(demo), cwd=tmp_path)
+    argv = ["--once", "--source", str(demo), "--output", str(tmp_path / "x.xlsx"),
+            "--config_path", str(ROOT / "examples" / "demo_config.json")]
+    probe = run("-c", f"""import sys
+from sheetsync.cli import main
+assert main({argv!r}) == 0
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("requests", "urllib3", "gspread")
+               or m.startswith(("google.auth", "google.oauth2")))
+print("synced; heavy modules:", heavy)
+""", cwd=ROOT)
+    assert "5 new" in probe.stdout and "synced; heavy modules: []" in probe.stdout, probe.stdout

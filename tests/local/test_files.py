@@ -114,6 +114,26 @@ def test_hand_edits_manual_columns_sorting_and_deleted_rows(out):
     assert str(rows["run1"]["loss"]) in ("42", "42.0") and str(rows["run2"]["loss"]) in ("42", "42.0")
 
 
+def test_a_header_with_a_stray_space_is_the_same_column(out):
+    """People retype headers: ' lr ' is the column lr, not a reason to add a second lr (which the next sync
+    would refuse as a header that appears twice)."""
+    path, sink, settings = out
+    if path.suffix == ".xlsx":
+        openpyxl.Workbook().save(path)
+        book = openpyxl.load_workbook(path)
+        book.active.title = "runs"
+        book.save(path)
+    write_grid(path, [["run_id", " lr "], ["run0", 0.1]])
+    source = Runs([run(0), run(1)])
+    first = sync(source, sink, settings)
+    header = [h for h in read(path)[0] if h]
+    assert header.count(" lr ") == 1 and "lr" not in header
+    assert [h.strip() for h in header] == list(dict.fromkeys(h.strip() for h in header))  # no header twice
+    again = sync(source, sink, settings)  # would raise "The header 'lr' appears twice" before
+    assert first.total("new") == 1 and again.total("new") == 0 and again.total("updated") == 0
+    assert float(by_id(read(path))["run1"][" lr "]) == 0.2
+
+
 def test_xlsx_cells_are_typed_and_text_is_never_a_formula(tmp_path):
     path = tmp_path / "runs.xlsx"
     sync(Runs([run(0, name='=IMPORTDATA("http://x")')]), XlsxSink(path), settings_for(path, tmp_path))

@@ -24,7 +24,7 @@ import pytest
 from sheetsync.errors import SyncError
 from sheetsync.sinks.google_sheets import GoogleSheetsSink
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import State, sync
+from sheetsync.sync import ReadHistory, sync
 from sheetsync.look import formula_column
 from tests.fakes.cells import parse_input
 
@@ -264,7 +264,7 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
     settings = e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50,
                             HIGHLIGHT=HIGHLIGHT)
     stop = threading.Event()
-    state, source = State(), WandbSource(settings)
+    state, source = ReadHistory(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop)
     for n in range(rounds):
         chaos.wandb_changes()
@@ -273,7 +273,7 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
         if n and rng.random() < 0.04:
             killed_sync(chaos)
             chaos.stats["kills"] += 1
-            state, sink = State(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
+            state, sink = ReadHistory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
                                                     settings.google_endpoint, 1, stop)  # the restart
             chaos.check(converged=False)
             continue
