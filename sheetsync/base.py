@@ -222,10 +222,10 @@ class Base:
             if digest:
                 digests[run_id] = digest[0]
         return cls(LazyRuns(packed, [str(h) for h in headers]), digests, [str(h) for h in headers],
-                   _look(rows[0][2] if len(rows[0]) > 2 else None))
+                   _decode_look(rows[0][2] if len(rows[0]) > 2 else None))
 
 
-def _look(text: Any) -> dict | None:
+def _decode_look(text: Any) -> dict | None:
     """The remembered look, or None (never set up, or unreadable: then nothing is reformatted)."""
     try:
         look = json.loads(text) if isinstance(text, str) else None

@@ -256,20 +256,20 @@ def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
     adds: list[tuple[Highlight, str]] = []
     claimed = {h.previous for h in highlights if h.previous is not None}
     for h in highlights:
-        mine = [f for f in found if f[1] == h.previous]  # none when previous is None: nothing to look for
-        if not mine and h.col not in claimed:
+        its_rules = [f for f in found if f[1] == h.previous]  # none when previous is None: nothing to look for
+        if not its_rules and h.col not in claimed:
             # moved: the spreadsheet may have moved them with the column itself; added: a sheet whose base
             # was lost may hold them already, and they must not be added twice
-            mine = [f for f in found if f[1] == h.col]
-        if not mine and h.reason == "move":
+            its_rules = [f for f in found if f[1] == h.col]
+        if not its_rules and h.reason == "move":
             continue  # a person deleted them: they stay deleted
-        kept = set()
-        for index, _, kind in mine:
-            if kind in h.wanted and kind not in kept:
+        rewritten = set()
+        for index, _, kind in its_rules:
+            if kind in h.wanted and kind not in rewritten:
                 updates.append((index, h, kind))
-                kept.add(kind)
+                rewritten.add(kind)
             else:
                 deletes.append(index)
         if h.reason in ("add", "change"):
-            adds += [(h, kind) for kind in h.wanted if kind not in kept]
+            adds += [(h, kind) for kind in h.wanted if kind not in rewritten]
     return updates, deletes, adds

@@ -1,16 +1,29 @@
 """What a sink is, in one place: it reads a Snapshot of a worksheet, applies a Plan, and says what it is.
 
-A new sink is one class with three members, and nothing else in the tool needs to know its type:
-- `capabilities`: a Capabilities (below). The sync and the merge ask it, never the sink's type.
-- `read(worksheet) -> Snapshot`: the worksheet as a grid of typed values (row 0 the header row, trailing
-  empty cells and rows trimmed), the stored base decoded with `Base.decode` (an empty Base when the worksheet
-  does not exist), the base's rows as read (to write only what changed), whatever the sink must carry from
-  its read to its write in `sink_state`, and the requests the read cost.
-- `apply(snapshot, plan) -> Counter`: carry out the Plan (new headers, updates, new rows at
-  `plan.insert_at`, the base when `plan.base_changed`, `plan.look` when the sink keeps styles) so that it
-  lands whole or not at all, and return the requests sent ("read", "write"; empty for a file). Columns come
-  from `plan.layout` (its `key_col` is where run-id links go); a sink never reads the header row itself.
-Errors are raised as errors.py's kinds (SinkError, TransientError, OutcomeUnknown, ...), never printed.
+A new sink is one class with three members, and nothing else in the tool needs to know its type
+(tests/fakes/memory_sink.py was written from this file alone):
+- `capabilities`: a Capabilities (below). The sync and the merge ask it, never the sink's type. The core keeps
+  within `max_columns` (the merge refuses a wider sheet) and applies `cell_form` to every value before it
+  compares or plans; the sink enforces what only it can see (`max_cells`, `request_bytes`).
+- `read(worksheet) -> Snapshot`: the worksheet as a grid of typed values (row 0 the header row; trailing
+  cells that are None or "" trimmed from each row, and trailing empty rows dropped), the stored base decoded
+  with `Base.decode(base_rows)` (an empty Base when the worksheet does not exist, even if an old base sheet
+  does: its rows are gone), the base's rows as read (`apply` may compare them with `plan.base.encode()` to
+  rewrite only the rows that changed), whatever the sink must carry from its read to its write in
+  `sink_state`, and the requests the read cost.
+- `apply(snapshot, plan) -> Counter`: called only when `plan.has_changes`. It carries out the Plan so that
+  it lands whole or not at all, and returns the requests sent ("read", "write"; an empty Counter for a file):
+  1. `plan.new_headers` and `plan.updates` name (row, column) in the grid AS READ (row 0 the header row);
+  2. then `plan.new_rows` go in at `plan.insert_at` (always set: the end of the grid as read, or 1 under the
+     header for newest-first), shifting the rows below; `plan.width` is the number of columns in use;
+  3. `plan.base.encode()` is stored when `plan.base_changed`;
+  4. where the sink keeps styles, `plan.look` says what to format; where it can hold links, `plan.links`
+     maps the run id in a new row's `plan.layout.key_col` cell to the run's W&B page (else ignore both).
+  `sheetsync.merge.apply(grid, plan)` gives the grid after the plan for a sink that rewrites whole files.
+  Columns are found in `plan.layout` (a `layout.Layout`), never by reading the header row again.
+Values arrive cleaned by the core (columns.clean): numbers, booleans, text, naive date-times in the
+configured zone, None for empty. Errors are raised as errors.py's kinds (SinkError for a file or sheet that
+cannot be written, TransientError, OutcomeUnknown, ...), never printed; the core raises SheetLayoutError.
 """
 
 from __future__ import annotations
