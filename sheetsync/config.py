@@ -66,7 +66,6 @@ class Target:
 
 @dataclass(frozen=True)
 class Settings:
-    config_path: Path | None = None
     targets: tuple[Target, ...] = ()
     spreadsheet: str | None = None
     key_file: str | None = None  # a path, or the key JSON itself (GCP_JSON may hold either)
@@ -92,12 +91,7 @@ class Settings:
     dry_run: bool = False
     source: Path | None = None
     output: Path | None = None
-    log_level: str = "INFO"
     health_file: Path | None = None
-
-    @property
-    def local(self) -> bool:
-        return self.source is not None or self.output is not None
 
 
 class _Problems(list):
@@ -286,14 +280,13 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
         include, exclude, dynamic = tuple(dynamic_raw.get("include", ())), tuple(dynamic_raw.get("exclude", ())), True
     health = env.get("WSS_HEALTH_FILE")
     return Settings(
-        config_path=path, targets=tuple(targets), spreadsheet=spreadsheet, key_file=key_file, user_name=user_name,
+        targets=tuple(targets), spreadsheet=spreadsheet, key_file=key_file, user_name=user_name,
         states=tuple(states), fixed_headers=tuple(fixed), names=dict(names), dynamic=dynamic, include=include,
         exclude=exclude, max_columns=max_columns, schedule_minutes=schedule, timezone=tz,
         full_resync_hours=float(full_resync), google_endpoint=endpoint, order=order, per_page=per_page,
         request_timeout=float(timeout), highlight=dict(highlight), highlight_scale=highlight_scale,
         number_formats=dict(number_formats), once=bool(getattr(args, "once", False)),
         dry_run=bool(getattr(args, "dry_run", False)), source=source, output=output,
-        log_level=(getattr(args, "log_level", None) or "INFO").upper(),
         health_file=Path(health) if health else None)
 
 
