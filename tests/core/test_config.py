@@ -128,6 +128,8 @@ def test_team_and_project_name_are_aliases_of_the_wandb_keys(tmp_path):
 
 def test_gcp_json_inline_is_not_a_path(tmp_path):
     inline = ' {"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com"}'
+    assert config.key_is_json(inline)
+    assert not config.key_is_json("./service_account.json")
     from_file = load(write(tmp_path / "conf", SHEET | {"GCP_JSON": inline}))
     assert from_file.key_file == inline  # neither joined to the config file's folder nor looked for on disk
     assert load(write(tmp_path, SHEET), env={"GCP_JSON": inline}).key_file == inline
