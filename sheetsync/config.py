@@ -1,8 +1,11 @@
-"""config.json + environment + flags -> one frozen Settings, with every problem reported at once.
+"""Owns the configuration: config.json, the flags and the environment made into one frozen Settings.
 
-Keys are UPPER_CASE as in the original script, and its configs keep working (TEAM_NAME and PROJECT_NAME are
-aliases of WANDB_ENTITY and WANDB_PROJECT). Flags override the file; secrets come only from the environment
-(or the key-file path in GCP_JSON). Nothing here touches the network.
+Every key is one row of KEYS, so what a key accepts, what it is when unset and what else can set it are read in one
+place, and the message for a bad value is the row's own words. Keys are UPPER_CASE as in the original script, so
+its config files keep working (TEAM_NAME and PROJECT_NAME are the old names of WANDB_ENTITY and WANDB_PROJECT).
+A flag overrides the file, and the environment overrides both: secrets and endpoints belong to where the tool runs,
+not to a file that is shared. Problems are collected, not raised one by one, so a user fixes them all in one go.
+Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -13,42 +16,117 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .columns import SHEETS_MAX_COLUMNS
 from .errors import ConfigError
 
 STATES = ("running", "finished", "failed", "crashed", "killed", "preempted", "preempting", "pending")
-KEYS = {
-    "FIXED_HEADERS": "a list of header names, e.g. [\"run_id\", \"run_name\", \"state\", \"lr\", \"notes\"]",
-    "GCP_JSON": "the path of the service-account key file, e.g. \"./service_account.json\"",
-    "NAME": "a map of W&B usernames to display names, e.g. {\"alice42\": \"Alice\"}",
-    "TEAM_NAME": "the W&B entity (team or user), e.g. \"my-lab\"",
-    "PROJECT_NAME": "the W&B project, e.g. \"resnet\"",
-    "WANDB_ENTITY": "the W&B entity (team or user), e.g. \"my-lab\"",
-    "WANDB_PROJECT": "the W&B project, e.g. \"resnet\"",
-    "PROJECTS": "a list of \"entity/project\" (each to its own worksheet) or {\"project\": \"e/p\", "
-                "\"worksheet\": \"name\"}",
-    "SPREADSHEET": "the spreadsheet's URL, key or title",
-    "WORKSHEET": "a worksheet title, e.g. \"runs\"",
-    "STATES": f"a list of run states from {list(STATES)}",
-    "DYNAMIC_HEADERS": "true, false, or {\"include\": [\"globs\"], \"exclude\": [\"globs\"]}",
-    "MAX_COLUMNS": f"a whole number from 1 to {SHEETS_MAX_COLUMNS}",
-    "SCHEDULE_TIME": "a whole number of minutes >= 1",
-    "TIMEZONE": "an IANA time zone, e.g. \"Europe/Berlin\" or \"UTC\"",
-    "FULL_RESYNC_HOURS": "a number of hours > 0, e.g. 24",
-    "GOOGLE_API_ENDPOINT": "an http(s) base URL, e.g. \"https://sheets.googleapis.com\"",
-    "USER_NAME": "a W&B username whose runs alone are synced",
-    "ORDER": "\"append\" (new runs at the bottom) or \"newest_first\" (new runs under the header)",
-    "PER_PAGE": "a whole number of runs per W&B request, 1 to 1000",
-    "REQUEST_TIMEOUT": "seconds a single request may take, a number > 0",
-    "HIGHLIGHT": "a map of header to \"min\" or \"max\", e.g. {\"val_loss\": \"min\"}",
-    "HIGHLIGHT_SCALE": "true or false (a colour scale on every HIGHLIGHT column)",
-    "NUMBER_FORMATS": "a map of header (or glob) to a number-format pattern or a count of significant digits "
-                      "from 1 to 15, e.g. {\"accuracy\": \"0.00%\", \"lr\": \"0.0E+00\", \"*\": 3}",
-}
 DEFAULT_FIXED = ("run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes")
+ENTITY_PROJECT = re.compile(r"[^/\s]+/[^/\s]+")
+
+
+def key_is_json(value: str) -> bool:
+    """Whether a GCP_JSON value is the service-account key's JSON itself (as secret stores hand it over) rather
+    than the path of the key file: a key is a JSON object, and no sensible path starts with "{"."""
+    return value.lstrip().startswith("{")
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and v.strip() != ""
+
+
+def _texts(v: Any) -> bool:
+    return isinstance(v, list) and all(_text(x) for x in v)
+
+
+def _whole(lo: int, hi: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+def _map_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, dict) and all(check(x) for x in v.values())
+
+
+def _zone(v: Any) -> bool:
+    try:
+        return _text(v) and ZoneInfo(v) is not None
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+def _url(v: Any) -> bool:
+    return _text(v) and re.match(r"^https?://[^\s/]+", v) is not None
+
+
+def _dynamic(v: Any) -> bool:
+    return isinstance(v, bool) or (isinstance(v, dict) and set(v) <= {"include", "exclude"} and all(
+        isinstance(x, list) and all(isinstance(g, str) for g in x) for x in v.values()))
+
+
+def _project(p: Any) -> bool:
+    if isinstance(p, dict):
+        return set(p) <= {"project", "worksheet"} and isinstance(p.get("project"), str) and \
+            ENTITY_PROJECT.fullmatch(p["project"]) is not None
+    return isinstance(p, str) and ENTITY_PROJECT.fullmatch(p) is not None
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: what it accepts, what it is when unset, and what may set it instead of the file."""
+
+    name: str
+    check: Callable[[Any], bool]
+    form: str  # what a valid value looks like, for "NAME must be <form>, got ..."
+    default: Any = None
+    env: tuple[str, ...] = ()  # the first of these that is set and not empty wins over the file and the flag
+    flag: str | None = None  # overrides the file
+    alias_of: str | None = None  # the key this older name stands for
+
+
+ENTITY = 'the W&B entity (team or user), e.g. "my-lab"'
+PROJECT = 'the W&B project, e.g. "resnet"'
+KEYS = {key.name: key for key in (
+    Key("FIXED_HEADERS", _texts, 'a list of header names, e.g. ["run_id", "run_name", "state", "lr", "notes"]',
+        DEFAULT_FIXED),
+    Key("GCP_JSON", _text, 'the path of the service-account key file, e.g. "./service_account.json"',
+        env=("GCP_JSON", "GOOGLE_APPLICATION_CREDENTIALS")),
+    Key("NAME", _map_of(_text), 'a map of W&B usernames to display names, e.g. {"alice42": "Alice"}', {}),
+    Key("TEAM_NAME", _text, ENTITY, alias_of="WANDB_ENTITY"),
+    Key("PROJECT_NAME", _text, PROJECT, alias_of="WANDB_PROJECT"),
+    Key("WANDB_ENTITY", _text, ENTITY),
+    Key("WANDB_PROJECT", _text, PROJECT),
+    Key("PROJECTS", lambda v: isinstance(v, list) and len(v) > 0 and all(_project(p) for p in v),
+        'a list of "entity/project" (each to its own worksheet) or {"project": "e/p", "worksheet": "name"}', ()),
+    Key("SPREADSHEET", _text, "the spreadsheet's URL, key or title", flag="--sheet_name"),
+    Key("WORKSHEET", lambda v: _text(v) and len(v) <= 100, 'a worksheet title, e.g. "runs"', "runs"),
+    Key("STATES", lambda v: _texts(v) and all(s in STATES for s in v), f"a list of run states from {list(STATES)}",
+        ()),
+    Key("DYNAMIC_HEADERS", _dynamic, 'true, false, or {"include": ["globs"], "exclude": ["globs"]}', True),
+    Key("MAX_COLUMNS", _whole(1, SHEETS_MAX_COLUMNS), f"a whole number from 1 to {SHEETS_MAX_COLUMNS}", 1000),
+    Key("SCHEDULE_TIME", _whole(1, 10**6), "a whole number of minutes >= 1", 30, flag="--schedule_time"),
+    Key("TIMEZONE", _zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"'),
+    Key("FULL_RESYNC_HOURS", _positive, "a number of hours > 0, e.g. 24", 24),
+    Key("GOOGLE_API_ENDPOINT", _url, 'an http(s) base URL, e.g. "https://sheets.googleapis.com"',
+        env=("GOOGLE_API_ENDPOINT",)),
+    Key("USER_NAME", _text, "a W&B username whose runs alone are synced", flag="--user_name"),
+    Key("ORDER", lambda v: v in ("append", "newest_first"),
+        '"append" (new runs at the bottom) or "newest_first" (new runs under the header)', "append"),
+    Key("PER_PAGE", _whole(1, 1000), "a whole number of runs per W&B request, 1 to 1000", 200),
+    Key("REQUEST_TIMEOUT", _positive, "seconds a single request may take, a number > 0", 60),
+    Key("HIGHLIGHT", _map_of(lambda x: x in ("min", "max")), 'a map of header to "min" or "max", e.g. '
+        '{"val_loss": "min"}', {}),
+    Key("HIGHLIGHT_SCALE", lambda v: isinstance(v, bool), "true or false (a colour scale on every HIGHLIGHT column)",
+        False),
+    Key("NUMBER_FORMATS", _map_of(lambda x: _text(x) and len(x) <= 100 or _whole(1, 15)(x)),
+        "a map of header (or glob) to a number-format pattern or a count of significant digits from 1 to 15, "
+        'e.g. {"accuracy": "0.00%", "lr": "0.0E+00", "*": 3}', {}),
+)}
 
 
 @dataclass(frozen=True)
@@ -66,10 +144,9 @@ class Target:
 
 @dataclass(frozen=True)
 class Settings:
-    config_path: Path | None = None
     targets: tuple[Target, ...] = ()
     spreadsheet: str | None = None
-    key_file: str | None = None  # a path, or the key JSON itself (GCP_JSON may hold either)
+    key_file: str | None = None  # a path, or the key JSON itself (see key_is_json)
     user_name: str | None = None
     states: tuple[str, ...] = ()
     fixed_headers: tuple[str, ...] = DEFAULT_FIXED
@@ -92,12 +169,7 @@ class Settings:
     dry_run: bool = False
     source: Path | None = None
     output: Path | None = None
-    log_level: str = "INFO"
     health_file: Path | None = None
-
-    @property
-    def local(self) -> bool:
-        return self.source is not None or self.output is not None
 
 
 class _Problems(list):
@@ -105,196 +177,187 @@ class _Problems(list):
         self.append(f"{where}: {message}")
 
 
-def _locate(text: str, key: str, path: str) -> str:
-    """file:line:col of a key in config.json, so the message points at it."""
-    m = re.search(r'"' + re.escape(key) + r'"\s*:', text)
-    if not m:
-        return path
-    line = text.count("\n", 0, m.start()) + 1
-    col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
-    return f"{path}:{line}:{col}"
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    data: dict = field(default_factory=dict)
+    text: str = ""
 
-
-def read_config_file(path: Path, problems: _Problems) -> tuple[dict, str]:
-    if not path.exists():
-        problems.add(str(path), "no such file. Pass --config_path, or copy config.json from the repository "
-                                "and edit it")
-        return {}, ""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.add(str(path), f"cannot be read ({exc})")
-        return {}, ""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems.add(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}")
-        return {}, text
-    if not isinstance(data, dict):
-        problems.add(str(path), "must hold one JSON object, {\"KEY\": value, ...}")
-        return {}, text
-    return data, text
+    def where(self, key: str) -> str:
+        """file:line:col of a key, so the message points at it."""
+        m = re.search(r'"' + re.escape(key) + r'"\s*:', self.text)
+        if not m:
+            return str(self.path)
+        line = self.text.count("\n", 0, m.start()) + 1
+        col = m.start() - (self.text.rfind("\n", 0, m.start()) + 1) + 1
+        return f"{self.path}:{line}:{col}"
 
 
 def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
     """Builds the Settings from flags (an argparse namespace), the config file and the environment."""
-    problems = _Problems()
-    local = bool(getattr(args, "source", None) or getattr(args, "output", None))
-    path = Path(args.config_path) if getattr(args, "config_path", None) else Path("config.json")
-    if getattr(args, "config_path", None) or path.exists() or not local:
-        raw, text = read_config_file(path, problems)
-    else:
-        raw, text = {}, ""  # local mode runs without a config file
-    where = lambda key: _locate(text, key, str(path))  # noqa: E731
+    flags, problems = vars(args), _Problems()
+    file = _read_file(flags, problems)
+    values = _check_keys(file, problems)
+    _rebase_key_path(values, file.path.parent)
+    _apply_flags(values, flags, problems)
+    _apply_environment(values, env)
+    targets = _build_targets(values, flags, file, problems)
+    _check_source_and_sink(values, flags, env, file, problems)
+    if problems:
+        raise ConfigError(problems)
+    return _settings(values, targets, flags, env)
 
-    for key in raw:
-        if key not in KEYS:
-            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6) or \
-                difflib.get_close_matches(key.upper(), KEYS, n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(sorted(KEYS))}."
-            problems.add(where(key), f"unknown key {key!r}.{hint}")
 
-    def get(key: str, check, default=None):
-        if key not in raw:
-            return default
-        value = raw[key]
-        ok = check(value)
-        if not ok:
-            problems.add(where(key), f"{key} must be {KEYS[key]}, got {json.dumps(value)[:80]}")
-            return default
-        return value
+def _read_file(flags: Mapping[str, Any], problems: _Problems) -> _File:
+    path = Path(flags.get("config_path") or "config.json")
+    if not flags.get("config_path") and not path.exists() and (flags.get("source") or flags.get("output")):
+        return _File(path)  # local mode runs without a config file
+    if not path.exists():
+        problems.add(str(path), "no such file. Pass --config_path, or copy config.json from the repository "
+                                "and edit it")
+        return _File(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(str(path), f"cannot be read ({exc})")
+        return _File(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problems.add(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}")
+        return _File(path, text=text)
+    if not isinstance(data, dict):
+        problems.add(str(path), "must hold one JSON object, {\"KEY\": value, ...}")
+        return _File(path, text=text)
+    return _File(path, data, text)
 
-    is_str = lambda v: isinstance(v, str) and v.strip() != ""  # noqa: E731
-    is_str_list = lambda v: isinstance(v, list) and all(is_str(x) for x in v)  # noqa: E731
-    whole = lambda lo, hi: (lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi)  # noqa
-    positive = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0  # noqa: E731
 
-    fixed = get("FIXED_HEADERS", is_str_list, list(DEFAULT_FIXED))
+def _check_keys(file: _File, problems: _Problems) -> dict[str, Any]:
+    """Every key's value from the file, or its default where the file has none or a bad one."""
+    for name in file.data:
+        if name not in KEYS:
+            problems.add(file.where(name), f"unknown key {name!r}.{_did_you_mean(name)}")
+    values = {}
+    for key in KEYS.values():
+        values[key.name] = key.default
+        if key.name in file.data:
+            value = file.data[key.name]
+            if key.check(value):
+                values[key.name] = value
+            else:
+                problems.add(file.where(key.name), f"{key.name} must be {key.form}, got {json.dumps(value)[:80]}")
+    for key in KEYS.values():
+        if key.alias_of:
+            old, new = file.data.get(key.name), file.data.get(key.alias_of)
+            if old is not None and new is not None and old != new:
+                problems.add(file.where(key.name), f"{key.name} ({old!r}) and {key.alias_of} ({new!r}) name the "
+                                                   "same setting; keep one")
+            if new is None:  # the old name counts only where the file does not use the new one
+                values[key.alias_of] = values[key.name]
+            del values[key.name]
+    fixed = values["FIXED_HEADERS"]
     dupes = sorted({h for h in fixed if fixed.count(h) > 1})
     if dupes:
-        problems.add(where("FIXED_HEADERS"), f"FIXED_HEADERS lists {dupes} more than once")
-    if "run_id" not in fixed:
-        fixed = ["run_id"] + list(fixed)  # rows are matched by run id: the column must exist
-    names = get("NAME", lambda v: isinstance(v, dict) and all(is_str(x) for x in v.values()), {})
-    entity = _alias(raw, "WANDB_ENTITY", "TEAM_NAME", problems, where)
-    project = _alias(raw, "WANDB_PROJECT", "PROJECT_NAME", problems, where)
-    for key in ("WANDB_ENTITY", "TEAM_NAME", "WANDB_PROJECT", "PROJECT_NAME"):
-        get(key, is_str)
-    spreadsheet = get("SPREADSHEET", is_str)
-    worksheet = get("WORKSHEET", lambda v: is_str(v) and len(v) <= 100, "runs")
-    states = get("STATES", lambda v: is_str_list(v) and all(s in STATES for s in v), [])
-    dynamic_raw = get("DYNAMIC_HEADERS", _dynamic_ok, True)
-    max_columns = get("MAX_COLUMNS", whole(1, SHEETS_MAX_COLUMNS), 1000)
-    schedule = get("SCHEDULE_TIME", whole(1, 10**6), 30)
-    tz = get("TIMEZONE", is_str)
-    if tz is not None:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.add(where("TIMEZONE"), f"TIMEZONE must be {KEYS['TIMEZONE']}, got {tz!r}")
-            tz = None
-    full_resync = get("FULL_RESYNC_HOURS", positive, 24)
-    endpoint = get("GOOGLE_API_ENDPOINT", lambda v: is_str(v) and re.match(r"^https?://[^\s/]+", v))
-    order = get("ORDER", lambda v: v in ("append", "newest_first"), "append")
-    per_page = get("PER_PAGE", whole(1, 1000), 200)
-    timeout = get("REQUEST_TIMEOUT", positive, 60)
-    highlight = get("HIGHLIGHT", lambda v: isinstance(v, dict) and all(x in ("min", "max") for x in v.values()), {})
-    highlight_scale = get("HIGHLIGHT_SCALE", lambda v: isinstance(v, bool), False)
-    number_formats = get("NUMBER_FORMATS", lambda v: isinstance(v, dict) and all(
-        (is_str(x) and len(x) <= 100) or whole(1, 15)(x) for x in v.values()), {})
-    user_name = get("USER_NAME", is_str)
-    key_file = get("GCP_JSON", is_str)
-    projects = get("PROJECTS", lambda v: isinstance(v, list) and v and all(_project_ok(p) for p in v), [])
+        problems.add(file.where("FIXED_HEADERS"), f"FIXED_HEADERS lists {dupes} more than once")
+    return values
 
-    # -- flags override the file ----------------------------------------------------------------
-    if getattr(args, "user_name", None):
-        user_name = args.user_name
-    if getattr(args, "schedule_time", None) is not None:
-        if args.schedule_time < 1:
-            problems.add("--schedule_time", f"must be a whole number of minutes >= 1, got {args.schedule_time}")
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, KEYS, n=1, cutoff=0.6) or \
+        difflib.get_close_matches(name.upper(), KEYS, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(sorted(KEYS))}."
+
+
+def _rebase_key_path(values: dict[str, Any], folder: Path) -> None:
+    """A key path written in the config file is relative to that file, as its writer expects, wherever the tool
+    is started from. Runs before the environment is applied: a path from there is taken as given."""
+    key = values["GCP_JSON"]
+    if key and not key_is_json(key) and not Path(key).is_absolute():
+        values["GCP_JSON"] = str(folder / key)
+
+
+def _apply_flags(values: dict[str, Any], flags: Mapping[str, Any], problems: _Problems) -> None:
+    for key in KEYS.values():
+        value = flags.get(key.flag[2:]) if key.flag else None
+        if value is None or value == "":  # not given: the file's value stands
+            continue
+        if key.check(value):
+            values[key.name] = value
         else:
-            schedule = args.schedule_time
-    if getattr(args, "sheet_name", None):
-        spreadsheet = args.sheet_name
-    flag_projects = getattr(args, "project", None) or []
-    for p in flag_projects:
-        if not re.fullmatch(r"[^/\s]+/[^/\s]+", p):
+            problems.add(key.flag, f"must be {key.form}, got {value!r}")
+
+
+def _apply_environment(values: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Values here are taken as given: a key is checked when it is looked for on disk, an endpoint when used."""
+    for key in KEYS.values():
+        for name in key.env:
+            if env.get(name):
+                values[key.name] = env[name]
+                break
+
+
+def _build_targets(values: dict[str, Any], flags: Mapping[str, Any], file: _File,
+                   problems: _Problems) -> tuple[Target, ...]:
+    wanted = flags.get("project") or []
+    for p in wanted:
+        if not ENTITY_PROJECT.fullmatch(p):
             problems.add("--project", f"must be ENTITY/PROJECT, e.g. my-lab/resnet, got {p!r}")
-
-    # -- environment ------------------------------------------------------------------------------
-    env_key = env.get("GCP_JSON") or env.get("GOOGLE_APPLICATION_CREDENTIALS")
-    if env_key:
-        key_file = env_key
-    if env.get("GOOGLE_API_ENDPOINT"):
-        endpoint = env["GOOGLE_API_ENDPOINT"]
-    if key_file and not key_file.lstrip().startswith("{") and path.parent and not Path(key_file).is_absolute() \
-            and not env_key:
-        key_file = str((path.parent / key_file))  # relative to the config file, as a user would expect
-
-    # -- targets ----------------------------------------------------------------------------------
-    targets: list[Target] = []
-    if getattr(args, "source", None) and not flag_projects:
-        pass  # run folders on disk: every run found goes to WORKSHEET; only --project filters them
-    elif flag_projects:
-        for p in flag_projects:
-            if "/" in p:
-                e, pr = p.split("/", 1)
-                targets.append(Target(e, pr, worksheet if len(flag_projects) == 1 else pr))
-    elif projects:
-        for p in projects:
-            spec = p if isinstance(p, str) else p["project"]
-            e, pr = spec.split("/", 1)
-            ws = p.get("worksheet") if isinstance(p, dict) else None
-            targets.append(Target(e, pr, ws or pr))
-    elif entity and project:
-        targets.append(Target(entity, project, worksheet))
+    worksheet = values["WORKSHEET"]
+    if wanted:
+        targets = [_target(p, worksheet if len(wanted) == 1 else None) for p in wanted if "/" in p]
+    elif flags.get("source"):
+        targets = []  # run folders on disk: every run found goes to WORKSHEET; only --project filters them
+    elif values["PROJECTS"]:
+        targets = [_target(p, None) if isinstance(p, str) else _target(p["project"], p.get("worksheet"))
+                   for p in values["PROJECTS"]]
+    elif values["WANDB_ENTITY"] and values["WANDB_PROJECT"]:
+        targets = [Target(values["WANDB_ENTITY"], values["WANDB_PROJECT"], worksheet)]
+    else:
+        targets = []
     sheets = [t.worksheet for t in targets]
     if len(sheets) != len(set(sheets)):
-        problems.add(where("PROJECTS"), "two projects go to the same worksheet; give each its own \"worksheet\"")
+        problems.add(file.where("PROJECTS"), "two projects go to the same worksheet; give each its own \"worksheet\"")
+    if not targets and flags.get("source"):
+        targets = [Target("local", "local", worksheet)]
+    elif not targets:
+        problems.add(str(file.path), "no W&B project: set WANDB_ENTITY and WANDB_PROJECT (or TEAM_NAME and "
+                                     "PROJECT_NAME, or PROJECTS), or pass --project ENTITY/PROJECT")
+    return tuple(targets)
 
-    source = Path(args.source) if getattr(args, "source", None) else None
-    output = Path(args.output) if getattr(args, "output", None) else None
+
+def _target(spec: str, worksheet: str | None) -> Target:
+    """A target of "entity/project", into the worksheet named after the project unless one is given."""
+    entity, project = spec.split("/", 1)
+    return Target(entity, project, worksheet or project)
+
+
+def _check_source_and_sink(values: dict[str, Any], flags: Mapping[str, Any], env: Mapping[str, str], file: _File,
+                           problems: _Problems) -> None:
+    """The runs come from a folder or from W&B (with a key); they go to a file or a spreadsheet (with a key)."""
+    source, output = _path(flags, "source"), _path(flags, "output")
     if output is not None and output.suffix.lower() not in (".xlsx", ".csv"):
         problems.add("--output", f"must end in .xlsx or .csv, got {str(output)!r}")
     if source is not None and not source.is_dir():
         problems.add("--source", f"{str(source)!r} is not a folder; give the folder holding W&B's wandb/ runs")
-    if source is None:
-        if not targets:
-            problems.add(str(path), "no W&B project: set WANDB_ENTITY and WANDB_PROJECT (or TEAM_NAME and "
-                                    "PROJECT_NAME, or PROJECTS), or pass --project ENTITY/PROJECT")
-    elif not targets:
-        targets.append(Target("local", "local", worksheet))
     if source is None and not _wandb_key_known(env):
         problems.add("WANDB_API_KEY", "no W&B API key: set WANDB_API_KEY (from https://wandb.ai/authorize) or run "
                                       "`wandb login` once, which writes ~/.netrc")
-    if output is None:
-        if not spreadsheet:
-            problems.add(str(path), "no spreadsheet: set SPREADSHEET to its URL, key or title, or pass "
-                                    "--sheet_name (or write to a file with --output runs.xlsx)")
-        if not key_file:
-            problems.add(str(path), "no Google service-account key: set GCP_JSON in config.json or the "
-                                    "environment (a key file path), or GOOGLE_APPLICATION_CREDENTIALS")
-        elif not key_file.lstrip().startswith("{") and not Path(key_file).is_file():
-            problems.add("GCP_JSON", f"the key file {key_file!r} does not exist. Create a key for the service "
-                                     "account in the Google Cloud console (IAM > Service accounts > Keys) and "
-                                     "give its path")
-    if problems:
-        raise ConfigError(problems)
+    if output is not None:
+        return
+    if not values["SPREADSHEET"]:
+        problems.add(str(file.path), "no spreadsheet: set SPREADSHEET to its URL, key or title, or pass "
+                                     "--sheet_name (or write to a file with --output runs.xlsx)")
+    key = values["GCP_JSON"]
+    if not key:
+        problems.add(str(file.path), "no Google service-account key: set GCP_JSON in config.json or the "
+                                     "environment (a key file path), or GOOGLE_APPLICATION_CREDENTIALS")
+    elif not key_is_json(key) and not Path(key).is_file():
+        problems.add("GCP_JSON", f"the key file {key!r} does not exist. Create a key for the service account in "
+                                 "the Google Cloud console (IAM > Service accounts > Keys) and give its path")
 
-    include, exclude, dynamic = (), (), bool(dynamic_raw)
-    if isinstance(dynamic_raw, dict):
-        include, exclude, dynamic = tuple(dynamic_raw.get("include", ())), tuple(dynamic_raw.get("exclude", ())), True
-    health = env.get("WSS_HEALTH_FILE")
-    return Settings(
-        config_path=path, targets=tuple(targets), spreadsheet=spreadsheet, key_file=key_file, user_name=user_name,
-        states=tuple(states), fixed_headers=tuple(fixed), names=dict(names), dynamic=dynamic, include=include,
-        exclude=exclude, max_columns=max_columns, schedule_minutes=schedule, timezone=tz,
-        full_resync_hours=float(full_resync), google_endpoint=endpoint, order=order, per_page=per_page,
-        request_timeout=float(timeout), highlight=dict(highlight), highlight_scale=highlight_scale,
-        number_formats=dict(number_formats), once=bool(getattr(args, "once", False)),
-        dry_run=bool(getattr(args, "dry_run", False)), source=source, output=output,
-        log_level=(getattr(args, "log_level", None) or "INFO").upper(),
-        health_file=Path(health) if health else None)
+
+def _path(flags: Mapping[str, Any], name: str) -> Path | None:
+    return Path(flags[name]) if flags.get(name) else None
 
 
 def _wandb_key_known(env: Mapping[str, str]) -> bool:
@@ -309,23 +372,23 @@ def _wandb_key_known(env: Mapping[str, str]) -> bool:
         return False
 
 
-def _alias(raw: dict, key: str, alias: str, problems: _Problems, where) -> str | None:
-    a, b = raw.get(key), raw.get(alias)
-    if a is not None and b is not None and a != b:
-        problems.add(where(alias), f"{alias} ({b!r}) and {key} ({a!r}) name the same setting; keep one")
-    value = a if a is not None else b
-    return value if isinstance(value, str) and value.strip() else None
-
-
-def _dynamic_ok(v: Any) -> bool:
-    if isinstance(v, bool):
-        return True
-    return isinstance(v, dict) and set(v) <= {"include", "exclude"} and all(
-        isinstance(x, list) and all(isinstance(g, str) for g in x) for x in v.values())
-
-
-def _project_ok(p: Any) -> bool:
-    spec = p if isinstance(p, str) else (p.get("project") if isinstance(p, dict) else None)
-    if isinstance(p, dict) and not set(p) <= {"project", "worksheet"}:
-        return False
-    return isinstance(spec, str) and re.fullmatch(r"[^/\s]+/[^/\s]+", spec) is not None
+def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mapping[str, Any],
+              env: Mapping[str, str]) -> Settings:
+    fixed = tuple(values["FIXED_HEADERS"])
+    if "run_id" not in fixed:
+        fixed = ("run_id", *fixed)  # rows are matched by run id: the column must exist
+    dynamic = values["DYNAMIC_HEADERS"]
+    globs = dynamic if isinstance(dynamic, dict) else {}
+    health = env.get("WSS_HEALTH_FILE")
+    return Settings(
+        targets=targets, spreadsheet=values["SPREADSHEET"], key_file=values["GCP_JSON"],
+        user_name=values["USER_NAME"], states=tuple(values["STATES"]), fixed_headers=fixed,
+        names=dict(values["NAME"]), dynamic=dynamic is not False,
+        include=tuple(globs.get("include", ())), exclude=tuple(globs.get("exclude", ())),
+        max_columns=values["MAX_COLUMNS"], schedule_minutes=values["SCHEDULE_TIME"], timezone=values["TIMEZONE"],
+        full_resync_hours=float(values["FULL_RESYNC_HOURS"]), google_endpoint=values["GOOGLE_API_ENDPOINT"],
+        order=values["ORDER"], per_page=values["PER_PAGE"], request_timeout=float(values["REQUEST_TIMEOUT"]),
+        highlight=dict(values["HIGHLIGHT"]), highlight_scale=values["HIGHLIGHT_SCALE"],
+        number_formats=dict(values["NUMBER_FORMATS"]), once=bool(flags.get("once")),
+        dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),
+        health_file=Path(health) if health else None)
