@@ -255,8 +255,9 @@ def _merge_row(sheet_row: list[Any], r: int, cells: dict[str, Any], col_of: dict
                 plan.updates.append((r, c, new))
                 plan.counts.cells_written += 1
                 run_base[h] = fp_new
-            else:
+            else:  # a person's value: remembered as an edit of W&B's, so clearing it later is an edit too
                 plan.counts.kept_edits += 1
+                run_base[h] = fp_new
         elif fp_sheet == fp_base:
             if fp_new != fp_base:
                 plan.updates.append((r, c, new))

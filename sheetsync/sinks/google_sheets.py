@@ -22,6 +22,7 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
 from ..columns import SHEETS_MAX_COLUMNS
+from ..config import key_is_json
 from ..errors import (AccessError, CredentialsError, Kind, OutcomeUnknown, SinkError, SyncError, TransientError,
                       kind_of_status)
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, hex_color,
@@ -65,7 +66,7 @@ def load_credentials(key: str):
     from google.oauth2.service_account import Credentials
 
     try:
-        if key.lstrip().startswith("{"):
+        if key_is_json(key):
             info = json.loads(key)
         else:
             info = json.loads(Path(key).read_text(encoding="utf-8"))
