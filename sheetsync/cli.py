@@ -89,16 +89,18 @@ def build_clients(settings, stop: threading.Event):
         from .sinks.google_sheets import GoogleSheetsSink
 
         sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
-                                settings.request_timeout, stop)
+                                settings.request_timeout, stop, settings.request_bytes,
+                                _progress("writing to Google Sheets: {} runs"))
     return source, sink
 
 
-def _progress():
+def _progress(text: str = "reading W&B runs: {}"):
+    """A progress line on a terminal (nothing in a log file or a container)."""
     if not sys.stderr.isatty():
         return None
 
     def show(n: int) -> None:
-        print(f"\rreading W&B runs: {n}", end="", file=sys.stderr, flush=True)
+        print("\r" + text.format(n), end="", file=sys.stderr, flush=True)
 
     return show
 

@@ -46,6 +46,7 @@ class Plan:
     insert_at: int = 0  # where new rows go: the end of the grid, or 1 for newest_first
     new_rows: list[list[Any]] = field(default_factory=list)  # full-width rows, in sheet order
     new_run_ids: list[str] = field(default_factory=list)
+    run_rows: dict[str, int] = field(default_factory=dict)  # run id -> its row in the grid as read
     links: dict[str, str] = field(default_factory=dict)  # run id -> W&B page, for the new rows' run-id cells
     look: Look | None = None  # formats and highlight rules, for a sink that keeps styles
     base: Base = field(default_factory=Base)
@@ -110,7 +111,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
         if key_text(h) not in before.col_of:
             new_headers.append((next_col, h))
             next_col += 1
-    plan = Plan(before.with_columns(new_headers), max(width, next_col), new_headers)
+    plan = Plan(before.with_columns(new_headers), max(width, next_col), new_headers, run_rows=row_of)
     col_of = plan.layout.col_of
     plan.counts.columns_added = len(plan.new_headers)
     if plan.width > settings.max_columns:

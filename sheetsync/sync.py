@@ -11,6 +11,7 @@ from typing import Any, Callable, Protocol
 
 from .columns import HeaderRules, RunView, choose_headers, row_for, zone
 from .config import Settings, Target
+from .errors import OutcomeUnknown
 from .layout import Layout, key_text
 from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
@@ -95,22 +96,31 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
         fetched = source.fetch(target, since=since, progress=progress)
         runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                    r.id))
-        snap = sink.read(target.worksheet)
-        sent += snap.requests
         views = [RunView(r) for r in runs]
-        existing = Layout.of(snap.grid).named
-        choice = choose_headers(existing, views, rules)
+        links = {r.id: r.url for r in runs if r.url}
+        for attempt in (1, 2):
+            snap = sink.read(target.worksheet)
+            sent += snap.requests
+            existing = Layout.of(snap.grid).named
+            choice = choose_headers(existing, views, rules)
+            headers = tuple(existing + choice.headers)
+            rows = [row_for(v, headers, tz) for v in views]
+            plan = merge(snap.grid, snap.base, rows,
+                         MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
+                                       cell_form=caps.cell_form, look=look), links)
+            del rows
+            if not plan.has_changes or settings.dry_run:
+                break
+            try:
+                sent += sink.apply(snap, plan)
+                break
+            except OutcomeUnknown as exc:  # part of the write may have landed: read what did, plan the rest
+                if attempt == 2:
+                    raise
+                log.debug("%s; reading the sheet again before writing the rest", exc.message)
         if choice.dropped:
             log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
-        headers = tuple(existing + choice.headers)
-        rows = [row_for(v, headers, tz) for v in views]
-        plan = merge(snap.grid, snap.base, rows,
-                     MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
-                                   cell_form=caps.cell_form, look=look),
-                     {r.id: r.url for r in runs if r.url})
-        if plan.has_changes and not settings.dry_run:
-            sent += sink.apply(snap, plan)
         beats = [r.updated_at for r in runs if r.updated_at]
         if beats:
             history.watermark[target.path] = max([*beats, history.watermark.get(target.path, beats[0])])

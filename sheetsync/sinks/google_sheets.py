@@ -7,6 +7,7 @@ never reads as a formula. The base lives in a hidden worksheet beside each synce
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -16,7 +17,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
@@ -29,6 +30,7 @@ from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Lo
                     kind_of, rule_changes, rule_kind)
 from ..merge import MAX_CELLS, Plan
 from . import Capabilities, Snapshot
+from .google_batches import Batch, NewRows, batches
 from .google_http import GoogleSession
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -39,9 +41,7 @@ CAPABILITIES = Capabilities(styles=True, max_columns=SHEETS_MAX_COLUMNS, max_cel
 _DATE_FORMAT = {"numberFormat": {"type": "DATE_TIME", "pattern": DATE_TIME}}
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
-# Requests that would act twice if sent twice: an insert shifts rows again, a rule is added (or a rule deleted
-# by index) again, a sheet is added again. A batch holding one is never re-sent blind.
-_NOT_REPEATABLE = {"insertDimension", "addConditionalFormatRule", "deleteConditionalFormatRule", "addSheet"}
+BASE_MARK = "wandb_spreadsheet_sync base"  # how the base's own header rows begin (base.MAGIC)
 _RANGE = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
 
 
@@ -104,14 +104,18 @@ class SheetGrid:
     rows: int = 0
     cols: int = 0
     base_rows: int = 0
+    base_cols: int = 0
 
 
 class GoogleSheetsSink:
-    capabilities = CAPABILITIES
 
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, request_bytes: int = 2_097_152,
+                 progress: Callable[[int], None] | None = None):
         import gspread  # imported only when a sync runs, never for --help
+
+        self.capabilities = dataclasses.replace(CAPABILITIES, request_bytes=request_bytes)
+        self.progress = progress  # runs written so far, after each request of a write that takes several
 
         self.creds = load_credentials(key)
         self.email = getattr(self.creds, "service_account_email", "the service account")
@@ -194,7 +198,8 @@ class GoogleSheetsSink:
         return SheetGrid(main["sheetId"] if main else None, base["sheetId"] if base else None,
                          main["gridProperties"]["rowCount"] if main else 0,
                          main["gridProperties"]["columnCount"] if main else 0,
-                         base["gridProperties"]["rowCount"] if base else 0)
+                         base["gridProperties"]["rowCount"] if base else 0,
+                         base["gridProperties"]["columnCount"] if base else 0)
 
     # -- reading -----------------------------------------------------------------------------
     def read(self, worksheet: str) -> Snapshot[SheetGrid]:
@@ -225,7 +230,8 @@ class GoogleSheetsSink:
             found.rows, found.cols = _size(main.get("range", ""), found.rows, found.cols)
         if found.base_id is not None and value_ranges:
             base_rows = value_ranges[0].get("values", [])
-            found.base_rows = _size(value_ranges[0].get("range", ""), found.base_rows, 3)[0]
+            found.base_rows, found.base_cols = _size(value_ranges[0].get("range", ""), found.base_rows,
+                                                     found.base_cols)
         # A base without its worksheet (the sheet was deleted) describes rows that are gone: start afresh.
         base = Base.decode(base_rows) if found.sheet_id is not None else Base()
         return Snapshot(worksheet, grid, base, base_rows, found, self._sent_since(before))
@@ -245,102 +251,84 @@ class GoogleSheetsSink:
         grid: SheetGrid = snap.sink_state
         look = plan.look or Look()
         new_sheet = grid.sheet_id is None
-        requests: list[dict] = []
+        first: list[dict] = []
         taken = {p["sheetId"] for p in self.sheets.values()}
         rows_needed = max(plan.rows_after(len(snap.grid)), 1)
         cols_needed = max(plan.width, 1)
         base_rows = plan.base.encode() if plan.base_changed else []
+        base_cols = max([3, *map(len, base_rows)])
         self._check_cells(max(rows_needed, grid.rows) * max(cols_needed, grid.cols) - grid.rows * grid.cols
-                          + max(len(base_rows) - grid.base_rows, 0) * 3)
-        added: list[int] = []  # sheets this write adds: finding them later tells whether it landed
+                          + max(len(base_rows), grid.base_rows) * max(base_cols, grid.base_cols)
+                          - grid.base_rows * grid.base_cols)
         if grid.sheet_id is None:
             grid.sheet_id = self._new_id(taken)
-            added.append(grid.sheet_id)
-            requests.append({"addSheet": {"properties": {
+            first.append({"addSheet": {"properties": {
                 "sheetId": grid.sheet_id, "title": snap.worksheet,
                 "gridProperties": {"rowCount": rows_needed, "columnCount": cols_needed, "frozenRowCount": 1}}}})
-            requests.append({"repeatCell": {"range": {"sheetId": grid.sheet_id, "startRowIndex": 0, "endRowIndex": 1},
-                                            "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
-                                            "fields": "userEnteredFormat.textFormat.bold"}})
+            first.append({"repeatCell": {"range": {"sheetId": grid.sheet_id, "startRowIndex": 0, "endRowIndex": 1},
+                                         "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
+                                         "fields": "userEnteredFormat.textFormat.bold"}})
             grid.rows, grid.cols = rows_needed, cols_needed
         if grid.base_id is None and base_rows:
             grid.base_id = self._new_id(taken | {grid.sheet_id})
-            added.append(grid.base_id)
-            requests.append({"addSheet": {"properties": {
+            first.append({"addSheet": {"properties": {
                 "sheetId": grid.base_id, "title": base_title(snap.worksheet), "hidden": True,
-                "gridProperties": {"rowCount": len(base_rows), "columnCount": 3}}}})
-            grid.base_rows = len(base_rows)
-        grow_rows, grow_cols = rows_needed - grid.rows, cols_needed - grid.cols
-        grow_base = len(base_rows) - grid.base_rows
+                "gridProperties": {"rowCount": len(base_rows), "columnCount": base_cols}}}})
+            grid.base_rows, grid.base_cols = len(base_rows), base_cols
         inserting = bool(plan.new_rows) and plan.insert_at < max(len(snap.grid), 1)
         if inserting:
             grid.rows += len(plan.new_rows)  # insertDimension grows the grid by itself
-        elif grow_rows > 0:
-            requests.append({"appendDimension": {"sheetId": grid.sheet_id, "dimension": "ROWS", "length": grow_rows}})
+        elif rows_needed > grid.rows:
+            first.append(_grow(grid.sheet_id, "ROWS", rows_needed - grid.rows))
             grid.rows = rows_needed
-        if grow_cols > 0:
-            requests.append({"appendDimension": {"sheetId": grid.sheet_id, "dimension": "COLUMNS",
-                                                 "length": grow_cols}})
+        if cols_needed > grid.cols:
+            first.append(_grow(grid.sheet_id, "COLUMNS", cols_needed - grid.cols))
             grid.cols = cols_needed
-        if grow_base > 0:
-            requests.append({"appendDimension": {"sheetId": grid.base_id, "dimension": "ROWS", "length": grow_base}})
+        if len(base_rows) > grid.base_rows:
+            first.append(_grow(grid.base_id, "ROWS", len(base_rows) - grid.base_rows))
             grid.base_rows = len(base_rows)
+        if base_cols > grid.base_cols:
+            first.append(_grow(grid.base_id, "COLUMNS", base_cols - grid.base_cols))
+            grid.base_cols = base_cols
         for c, header in plan.new_headers:
-            requests.append(_update(grid.sheet_id, 0, c, [[{"userEnteredValue": {"stringValue": header},
-                                                           "userEnteredFormat": {"textFormat": {"bold": True}}}]],
-                                    "userEnteredValue,userEnteredFormat.textFormat.bold"))
-        requests += _updates(grid.sheet_id, plan.updates, look.owned)
-        if plan.new_rows:
-            at = plan.insert_at
-            if inserting:  # newest_first: make room under the header
-                requests.append({"insertDimension": {"range": {"sheetId": grid.sheet_id, "dimension": "ROWS",
-                                                               "startIndex": at, "endIndex": at + len(plan.new_rows)},
-                                                     "inheritFromBefore": False}})
-            requests.append(_new_rows_json(grid.sheet_id, at, plan.new_rows, plan.layout.key_col, plan.links))
-            set_up = {s.col for s in look.setup}
-            requests += [_repeat(grid.sheet_id, c, pattern, at, at + len(plan.new_rows))
-                         for c, pattern in sorted(look.new_row_formats.items()) if c not in set_up]
-        requests += self._look_requests(grid.sheet_id, look, new_sheet)
-        if base_rows:
-            requests += _base_updates(grid.base_id, snap.base_rows, base_rows)
-        if requests:
-            self._send(requests, added)
+            first.append(_update(grid.sheet_id, 0, c, [[{"userEnteredValue": {"stringValue": header},
+                                                        "userEnteredFormat": {"textFormat": {"bold": True}}}]],
+                                 "userEnteredValue,userEnteredFormat.textFormat.bold"))
+        first += self._look_requests(grid.sheet_id, look, new_sheet)
+        changed_base = _changed_rows(snap.base_rows, base_rows, base_cols)
+        owner = _owners(base_rows, changed_base)
+        ids_of_rows = {r: run_id for run_id, r in plan.run_rows.items()}
+        by_row: dict[int, list] = {}
+        for update in plan.updates:
+            by_row.setdefault(update[0], []).append(update)
+        updates = ((ids_of_rows.get(r, ""), _updates(grid.sheet_id, cells, look.owned))
+                   for r, cells in sorted(by_row.items()))
+        key_col = plan.layout.key_col
+        placing = NewRows(grid.sheet_id, plan.insert_at, inserting,
+                          lambda row: _row_json(row, key_col, plan.links),
+                          lambda start, end: [_repeat(grid.sheet_id, c, pattern, start, end)
+                                              for c, pattern in sorted(look.new_row_formats.items())])
+        sent = 0
+        for batch in batches(first, updates, plan.new_rows, plan.new_run_ids, placing, grid.base_id, changed_base,
+                             owner, self.capabilities.request_bytes):
+            self._send(batch)
             self._load_sizes(snap.worksheet, grid)
+            sent += batch.runs
+            if self.progress and len(plan.new_rows) + len(by_row) > batch.runs:
+                self.progress(sent)
         return self._sent_since(before)
 
-    def _send(self, requests: list, added: list[int]) -> None:
-        """One atomic batchUpdate. A batch that would act twice if sent twice is never re-sent blind: when its
-        answer is lost, a batch that adds a sheet is looked for (it lands whole, so finding the sheet proves
-        all of it landed, and not finding it proves none did: then it is sent once more); any other such batch
-        is left to the next sync, which reads what landed."""
-        repeatable = not any(isinstance(r, dict) and r.keys() & _NOT_REPEATABLE for r in requests)
-        # The body is assembled as text, new rows serialised one at a time: a first sync of a million cells
-        # would otherwise hold a million CellData dicts at once (about 1 GB for 10,000 runs x 100 columns).
-        body = ('{"requests":[' + ",".join(r if isinstance(r, str) else json.dumps(r, separators=(",", ":"))
-                                           for r in requests) + "]}").encode()
-        if len(body) > self.capabilities.request_bytes:
-            raise SinkError(f"This sync's write is {len(body):,} bytes; Google refuses requests over "
-                            f"{self.capabilities.request_bytes:,}. Nothing was sent.",
-                            "Sync fewer columns (MAX_COLUMNS, DYNAMIC_HEADERS include/exclude) or fewer runs "
-                            "(STATES, --user_name) at first.")
-        for attempt in (1, 2):
-            try:
-                self._post(body, repeatable)
-                return
-            except OutcomeUnknown:
-                if not added or attempt == 2:
-                    raise
-                self._load_metadata()
-                ids = {p["sheetId"] for p in self.sheets.values()}
-                if all(sheet_id in ids for sheet_id in added):
-                    log.debug("the write landed; its answer was lost on the way back")
-                    return
-                # none of it landed (a batch is atomic): sending it again cannot duplicate anything
-
-    def _post(self, body: bytes, repeatable: bool) -> None:
+    def _send(self, batch: Batch) -> None:
+        """One atomic batchUpdate. One that would act twice if sent twice and whose answer is lost (or is a
+        5xx) raises OutcomeUnknown: the sync then reads what landed and plans again."""
+        if len(batch.body) > MAX_REQUEST_BYTES:  # one run's row alone: no split can help
+            raise SinkError(f"A single run's row is {len(batch.body):,} bytes; Google refuses requests over "
+                            f"{MAX_REQUEST_BYTES:,}. Nothing more was sent.",
+                            "Sync fewer columns (MAX_COLUMNS, DYNAMIC_HEADERS include/exclude).")
+        log.debug("writing %d runs in %d bytes", batch.runs, len(batch.body))
         response = self._call("writing the sync", self.session.request, "post",
-                              SPREADSHEET_BATCH_UPDATE_URL % self.id, data=body,
-                              headers={"Content-Type": "application/json"}, repeatable=repeatable)
+                              SPREADSHEET_BATCH_UPDATE_URL % self.id, data=batch.body,
+                              headers={"Content-Type": "application/json"}, repeatable=batch.repeatable)
         if not response.ok:
             raise self._api_error("writing the sync", response)
 
@@ -379,7 +367,7 @@ class GoogleSheetsSink:
     def _load_sizes(self, worksheet: str, grid: SheetGrid) -> None:
         """Keeps the cached metadata in step with what this write did, without another read."""
         for title, sid, rows, cols in ((worksheet, grid.sheet_id, grid.rows, grid.cols),
-                                       (base_title(worksheet), grid.base_id, grid.base_rows, 3)):
+                                       (base_title(worksheet), grid.base_id, grid.base_rows, grid.base_cols)):
             if sid is not None:
                 self.sheets[title] = {"sheetId": sid, "title": title,
                                       "gridProperties": {"rowCount": rows, "columnCount": cols}}
@@ -437,14 +425,36 @@ def _cell_json(value: Any, link: str | None = None) -> str:
     return json.dumps(_cell(value, link), separators=(",", ":"), ensure_ascii=False)
 
 
-def _new_rows_json(sheet_id: int, at: int, rows: list[list], key_col: int | None, links: dict[str, str]) -> str:
-    parts = []
-    for row in rows:
-        cells = [_cell_json(v, links.get(v) if c == key_col else None) for c, v in enumerate(row)]
-        parts.append('{"values":[' + ",".join(cells) + "]}")
-    return ('{"updateCells":{"start":{"sheetId":%d,"rowIndex":%d,"columnIndex":0},"rows":[%s],'
-            '"fields":"userEnteredValue,textFormatRuns"}}'
-            % (sheet_id, at, ",".join(parts)))
+def _grow(sheet_id: int, dimension: str, length: int) -> dict:
+    return {"appendDimension": {"sheetId": sheet_id, "dimension": dimension, "length": length}}
+
+
+def _row_json(row: list, key_col: int | None, links: dict[str, str]) -> str:
+    return '{"values":[' + ",".join(_cell_json(v, links.get(v) if c == key_col else None)
+                                    for c, v in enumerate(row)) + "]}"
+
+
+def _changed_rows(old: list[list], new: list[list], width: int) -> dict[int, list]:
+    """The base rows that differ from what was read, padded to the base's width (None clears a cell)."""
+    out = {}
+    for i, row in enumerate(new):
+        if i >= len(old) or [str(x) for x in old[i]] != row:
+            out[i] = list(row) + [None] * (width - len(row))
+    return out
+
+
+def _owners(rows: list[list], changed: dict[int, list]) -> dict[str, list[int]]:
+    """run id -> the changed base rows that belong to it: a row naming a run, and the rows after it that name
+    none (continuations); the base's own header rows, before the first run's, belong to no run."""
+    owner: dict[str, list[int]] = {}
+    current = None
+    for i, row in enumerate(rows):
+        first_cell = row[0] if row else None
+        if isinstance(first_cell, str) and first_cell and not first_cell.startswith(BASE_MARK):
+            current = first_cell
+        if current is not None and i in changed:
+            owner.setdefault(current, []).append(i)
+    return owner
 
 
 def _update(sheet_id: int, r: int, c: int, rows: list[list[dict]], fields: str) -> dict:
@@ -474,22 +484,6 @@ def _updates(sheet_id: int, updates: list[tuple[int, int, Any]], owned: set[int]
         dated = needs_format
         run.append((r, c, v))
     flush()
-    return out
-
-
-def _base_updates(base_id: int, old: list[list], new: list[list]) -> list[dict]:
-    """Only the base rows that changed, in contiguous blocks."""
-    out: list[dict] = []
-    start, block = None, []
-    for i, row in enumerate(new + [None]):
-        changed = row is not None and (i >= len(old) or [str(x) for x in old[i]] != row)
-        if changed:
-            if start is None:
-                start = i
-            block.append([{"userEnteredValue": {"stringValue": v}} for v in row] + [{}] * (3 - len(row)))
-        elif start is not None:
-            out.append(_update(base_id, start, 0, block, "userEnteredValue"))
-            start, block = None, []
     return out
 
 

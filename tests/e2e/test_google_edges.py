@@ -1,0 +1,60 @@
+"""Google's edges: writes under a byte budget in self-contained requests, and outcomes the client never learns."""
+
+from __future__ import annotations
+
+from tests.e2e.test_failures import _ids
+
+BUDGET = 100_000  # the smallest REQUEST_BYTES: a few hundred runs already take several requests
+
+
+def _writes(e2e) -> list:
+    return [r for r in e2e.google.world.log if r.path.endswith(":batchUpdate")]
+
+
+def test_a_first_sync_over_the_budget_is_split_and_the_next_sync_writes_nothing(e2e):
+    e2e.wandb.world.generate(400, config_keys=12, summary_keys=12)
+    e2e.config(REQUEST_BYTES=BUDGET)
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    writes = _writes(e2e)
+    assert len(writes) >= 5 and all(w.bytes_in <= BUDGET for w in writes), [w.bytes_in for w in writes]
+    ids = _ids(e2e)
+    assert len(ids) == 400 == len(set(ids))
+    rows = e2e.rows()
+    run = e2e.wandb.world.project("alice", "proj")[123]
+    assert rows[run.name]["loss"] == float(f"{run.summary['loss']:.15g}")  # 15 digits, as Sheets keeps
+    e2e.google.world.clear_log()
+    again = e2e.cli("--once")
+    assert again.returncode == 0 and "0 new, 0 updated" in again.stdout
+    assert _writes(e2e) == []
+
+
+def test_updates_of_many_runs_are_split_too_and_land_in_their_rows(e2e):
+    e2e.wandb.world.generate(300, config_keys=12, summary_keys=12)
+    e2e.config(REQUEST_BYTES=BUDGET)
+    assert e2e.cli("--once").returncode == 0
+    for i, run in enumerate(e2e.wandb.world.project("alice", "proj")):
+        run.summary["loss"] = 1000.0 + i
+    e2e.google.world.clear_log()
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    assert "300 updated" in result.stdout
+    writes = _writes(e2e)
+    assert len(writes) >= 2 and all(w.bytes_in <= BUDGET for w in writes)
+    rows = e2e.rows()
+    assert all(rows[run.name]["loss"] == 1000.0 + i for i, run in enumerate(e2e.wandb.world.project("alice", "proj")))
+
+
+def test_newest_first_rows_in_several_requests_keep_their_order(e2e):
+    e2e.wandb.world.generate(20)
+    e2e.config(REQUEST_BYTES=BUDGET, ORDER="newest_first")
+    assert e2e.cli("--once").returncode == 0
+    e2e.wandb.world.generate(300, seed=1, config_keys=12, summary_keys=12)
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    ids = _ids(e2e)
+    assert len(ids) == 320 == len(set(ids))
+    created = {r.name: r.created_at for r in e2e.wandb.world.project("alice", "proj")}
+    newest = [created[i] for i in ids[:300]]
+    assert newest == sorted(newest, reverse=True)  # the new runs, newest on top, above the 20 older ones
+    assert set(ids[300:]) == {r.name for r in e2e.wandb.world.project("alice", "proj")[:20]}
