@@ -18,7 +18,7 @@ value; a value too long for its cell is cut into n parts: its own cell holds "n:
 JSON text begins with [ or {, base64 has no ':', so the count cannot be taken for data) and the n - 1 others
 follow in the same row from cell 3 on, cell 1's before cell 2's. So every row says itself how its cells
 split; cells after the parts it names are ignored (a sink may leave them over from a longer row); rows
-differ in length; and the common case is three cells a row,
+differ in length (Base.width says how many columns they need); and the common case is three cells a row,
 one row a run, as in v2. A run's row splits only past ~9,000 slots. Because splitting stays within a row,
 adding a header rewrites row 0 alone: a run's row changes only when its own cells do. A cut is never put
 where the next part would begin with = + - @ ' or a space, or a part end with a space, unless no such
@@ -275,6 +275,12 @@ class Base:
             digest = self.digests.get(run_id)
             rows.append(_row(run_id, packed, _pack([digest]) if digest is not None else None, limit))
         return rows
+
+    @staticmethod
+    def width(rows: list[list[Any]]) -> int:
+        """The columns a sheet needs to hold these encoded rows: the longest row's length, and never fewer than
+        the three a base has always had (a sink may clear up to the third)."""
+        return max(3, max(map(len, rows), default=0))
 
     @classmethod
     def decode(cls, rows: list[list[Any]]) -> "Base":

@@ -65,6 +65,7 @@ def test_10000_columns_round_trip_with_no_cell_over_50000_characters_and_one_row
     rows = base.encode()
     assert longest(rows) <= MAX_CELL_CHARS
     assert len(rows) == 1 + 2 and all(len(row) == 4 for row in rows[1:])  # ~53,000 characters: two cells
+    assert Base.width(rows) == max(map(len, rows)) > 4  # the header row is the widest
     same(Base.decode(rows), base)
 
 
@@ -177,6 +178,13 @@ def test_cells_left_over_past_a_rows_parts_are_ignored():
     base = wide(30, 2, name_chars=10)
     rows = [row + ["left over", "from a wider row"] for row in base.encode(limit=100)]
     same(Base.decode(rows), base)
+
+
+def test_width_is_the_longest_row_and_never_less_than_three():
+    assert Base.width([[MAGIC, "[]"], ["a", ""]]) == 3
+    assert Base.width([]) == 3
+    rows = wide(30, 1, name_chars=10).encode(limit=100)
+    assert Base.width(rows) == max(map(len, rows)) > 3
 
 
 def test_a_limit_too_small_for_a_rows_fixed_cells_is_refused():
