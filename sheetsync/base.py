@@ -162,14 +162,16 @@ def _cells(text: str, limit: int) -> list[str]:
 def _row(key: str, first: str, second: str | None, limit: int) -> list[str]:
     """[key, first, second] with the parts of a value too long for its cell after them (see the docstring)."""
     one, two = _cells(first, limit), _cells(second, limit) if second is not None else []
-    return [key, one[0]] + two[:1] + ([""] if len(one) > 1 and not two else []) + one[1:] + two[1:]
+    if len(one) == 1 and len(two) <= 1:
+        return [key, first] + two  # the common case, as in v2
+    return [key, one[0], two[0] if two else ""] + one[1:] + two[1:]
 
 
 def _whole(row: list[Any]) -> list[Any]:
     """Cells 1 and 2 of a row with their parts joined again: a value as read (None for a cell the row lacks),
     or None when it is split and its parts are not all there."""
     out, at = [], 3
-    for cell in (row + [None, None])[1:3]:
+    for cell in row[1:3]:
         colon = cell.find(":", 1, _COUNT_ROOM) if isinstance(cell, str) else -1
         if colon < 0 or not cell[:colon].isdecimal() or not cell[:colon].isascii():
             out.append(cell)  # the whole value
@@ -179,7 +181,7 @@ def _whole(row: list[Any]) -> list[Any]:
         whole = n >= 1 and len(rest) == n - 1 and all(isinstance(part, str) and part for part in rest)
         out.append(cell[colon + 1:] + "".join(rest) if whole else None)
         at += n - 1
-    return out
+    return out + [None] * (2 - len(out))
 
 
 class LazyRuns(MutableMapping):
