@@ -51,22 +51,27 @@ def longest(rows: list[list[str]]) -> int:
     return max(len(str(cell).encode("utf-16-le")) // 2 for row in rows for cell in row)
 
 
+def stored(base: Base, limit: int = MAX_CELL_CHARS) -> list[list[str]]:
+    """The base's stored rows, once seen to have no cell over `limit` and to read back as the same base."""
+    rows = base.encode(limit)
+    assert longest(rows) <= limit
+    same(Base.decode(rows), base)
+    return rows
+
+
 def test_1000_columns_of_60_character_names_round_trip_with_no_cell_over_50000_characters():
     base = wide(1_000, 3)
     assert longest(encode_v2(base)) > GOOGLE_CELL_CHARS  # what Google refused
-    rows = base.encode()
-    assert longest(rows) <= MAX_CELL_CHARS < GOOGLE_CELL_CHARS
+    rows = stored(base)
+    assert MAX_CELL_CHARS < GOOGLE_CELL_CHARS
     assert len(rows) == 1 + 3 and all(len(row) == 3 for row in rows[1:])  # one 3-cell row a run, as in v2
-    same(Base.decode(rows), base)
 
 
 def test_10000_columns_round_trip_with_no_cell_over_50000_characters_and_one_row_a_run():
     base = wide(10_000, 2)
-    rows = base.encode()
-    assert longest(rows) <= MAX_CELL_CHARS
+    rows = stored(base)
     assert len(rows) == 1 + 2 and all(len(row) == 4 for row in rows[1:])  # ~53,000 characters: two cells
     assert Base.width(rows) == max(map(len, rows)) > 4  # the header row is the widest
-    same(Base.decode(rows), base)
 
 
 def test_a_released_v2_base_written_as_literal_rows_decodes_to_its_fingerprints_and_digests():
@@ -84,48 +89,39 @@ def test_a_v2_base_decodes_to_the_same_fingerprints_and_is_written_back_as_v3_ch
     v2 = encode_v2(base)
     read = Base.decode(v2)
     same(read, base)
-    v3 = read.encode()
+    v3 = stored(read)
     assert v3[0][0] == MAGIC and v3[1:] == v2[1:]  # nothing split: a run's row is the same cells as before
-    same(Base.decode(v3), base)
 
 
 def test_a_v2_base_too_wide_for_v3_cells_is_read_and_written_back_split():
     base = wide(1_000, 2)
     read = Base.decode(encode_v2(base))
     same(read, base)
-    rows = read.encode(limit=1_000)
-    assert longest(rows) <= 1_000
-    same(Base.decode(rows), base)
+    stored(read, limit=1_000)
 
 
 def test_a_small_limit_splits_the_header_list_the_look_and_a_runs_fingerprints_and_decode_gives_them_back():
     base = wide(30, 2, name_chars=10)
-    rows = base.encode(limit=100)
-    assert longest(rows) <= 100
-    head, run0, run1 = rows
+    head, run0, run1 = stored(base, limit=100)
     headers, look = (int(cell.split(":", 1)[0]) for cell in head[1:3])
     assert headers > 1 and look > 1 and len(head) == 1 + headers + look
     assert run0[1].startswith("2:") and len(run0) == 4  # 30 slots, 160 characters: two cells
     assert run1[2] == pack([base.digests["run1"]])  # the digest keeps its cell
-    same(Base.decode(rows), base)
 
 
 def test_a_split_value_with_no_look_or_digest_keeps_an_empty_second_cell():
     base = wide(30, 1, name_chars=10, digests=False)
     base.look = None
-    rows = base.encode(limit=100)
+    rows = stored(base, limit=100)
     assert rows[0][2] == "" and rows[1][2] == ""  # cell 2 stays the look's / digest's, parts follow it
-    same(Base.decode(rows), base)
 
 
 def test_cuts_avoid_formula_marks_and_spaces_and_count_characters_past_u_ffff_as_two():
     headers = [f"=SUM(A{i}) + 'x' @ -{i}  " for i in range(20)] + [f"{i}" + "🙂" * 60 for i in range(5)]
     base = Base({"a": {h: fingerprint(h) for h in headers}}, {}, headers, None)
-    rows = base.encode(limit=100)
-    assert longest(rows) <= 100
+    rows = stored(base, limit=100)
     parts = rows[0][3:] + [rows[0][1].split(":", 1)[1]]
     assert all(p[0] not in "=+-@' " and not p[-1].isspace() for p in parts)
-    same(Base.decode(rows), base)
 
 
 def test_adding_a_header_rewrites_the_header_row_and_the_touched_run_only():
@@ -133,21 +129,20 @@ def test_adding_a_header_rewrites_the_header_row_and_the_touched_run_only():
     before = old.encode(limit=100)
     new = old.copy()
     new.runs["run2"] = dict(new.runs["run2"], added=fingerprint(1))
-    after = new.encode(limit=100)
+    after = stored(new, limit=100)
     assert len(after) == len(before)
     assert [i for i, (a, b) in enumerate(zip(before, after)) if a != b] == [0, 3]
-    same(Base.decode(after), new)
 
 
 def test_a_merge_that_adds_a_column_leaves_every_other_runs_row_as_stored():
     runs = [{"run_id": f"r{i}", "lr": i, "loss": i / 2} for i in range(4)]
     first = merge([], Base(), runs, MergeSettings(headers=("run_id", "lr", "loss")))
     grid = [["run_id", "lr", "loss"]] + [[r["run_id"], r["lr"], r["loss"]] for r in runs]
-    stored = first.base.encode()
+    before = first.base.encode()
     runs[1] = dict(runs[1], acc=0.9)
-    plan = merge(grid, Base.decode(stored), runs, MergeSettings(headers=("run_id", "lr", "loss", "acc")))
-    rows = plan.base.encode()
-    assert [i for i, (a, b) in enumerate(zip(stored, rows)) if a != b] == [0, 2]
+    plan = merge(grid, Base.decode(before), runs, MergeSettings(headers=("run_id", "lr", "loss", "acc")))
+    after = plan.base.encode()
+    assert [i for i, (a, b) in enumerate(zip(before, after)) if a != b] == [0, 2]
 
 
 def test_a_broken_continuation_counts_as_no_base_for_that_run_only():
