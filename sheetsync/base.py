@@ -2,13 +2,30 @@
 
 A fingerprint is a CRC-32 of the value's canonical form, which is the same for a value and for what a sheet
 gives back when it is read (3 written, 3 or 3.0 read; a date-time written, its serial number read).
-Stored as a grid (a hidden worksheet, a hidden .xlsx sheet, a sidecar .csv): a first row naming the
-format, the header of every fingerprint slot and what look.py remembers, then one row per run: [run id,
-the slots' 32-bit fingerprints packed and base64-encoded (about 5.3 characters a cell), row digest]. The
-row digest is a CRC of the exact managed values of a run whose every cell was in step with W&B: with it
+The row digest is a CRC of the exact managed values of a run whose every cell was in step with W&B: with it
 an unchanged row is recognised with two repr() calls instead of a fingerprint per cell, which is what
 keeps a no-change sync of 10,000 x 100 cells well under a second. It is only a shortcut: when it does not
 match, the merge compares cell by cell.
+
+Stored as a grid (a hidden worksheet, a hidden .xlsx sheet, a sidecar .csv), format v3:
+  row 0:       [MAGIC, the header of every fingerprint slot (a JSON list), what look.py remembers (a JSON
+                object; no cell when never set up), continuations...]
+  then a row a run: [run id, the slots' 32-bit fingerprints packed and base64-encoded (about 5.3 characters a
+                slot), row digest (base64; empty or no cell when there is none), continuations...]
+No cell the tool writes holds more than MAX_CELL_CHARS characters (Google refuses a cell over 50,000), however
+many headers, however long their names, however big the look memory. Cells 1 and 2 of a row each hold one
+value; a value too long for its cell is cut into n parts: its own cell holds "n:" then the first part (a
+JSON text begins with [ or {, base64 has no ':', so the count cannot be taken for data) and the n - 1 others
+follow in the same row from cell 3 on, cell 1's before cell 2's. So every row says itself how its cells
+split; cells after the parts it names are ignored (a sink may leave them over from a longer row); rows
+differ in length (Base.width says how many columns they need); and the common case is three cells a row,
+one row a run, as in v2. A run's row splits only past ~9,000 slots. Because splitting stays within a row,
+adding a header rewrites row 0 alone: a run's row changes only when its own cells do. A cut is never put
+where the next part would begin with = + - @ ' or a space, or a part end with a space, unless no such
+place is near: a spreadsheet could take the part for a formula or trim it. The run id cell is written as
+it is (the same id is a cell of the worksheet itself).
+A v2 base (one cell a value, nothing split) is read as well, and written back as v3. Whatever cannot be
+read counts as no base: a broken header row as none at all, a broken run row as none for that run.
 Deleting the stored base is safe: the next sync adopts the sheet as it finds it.
 """
 
@@ -23,7 +40,12 @@ import zlib
 from collections.abc import MutableMapping
 from typing import Any
 
-MAGIC = "wandb_spreadsheet_sync base v2"
+MAGIC = "wandb_spreadsheet_sync base v3"
+MAGIC_V2 = "wandb_spreadsheet_sync base v2"  # one cell a value, whatever its length: read, never written
+MAX_CELL_CHARS = 49_000  # the longest cell encode() writes; Google refuses a cell over 50,000
+_MIN_CELL_CHARS = 64  # room for MAGIC, a digest and a part count
+_COUNT_ROOM = 8  # kept free in a split value's first cell for its "n:"
+_RISKY_START = frozenset("=+-@'")  # a cell beginning so may be taken for a formula or a text mark
 ABSENT = 0xFFFFFFFF  # a slot the tool never wrote; no fingerprint takes this value
 EPOCH = dt.datetime(1899, 12, 30)  # day 0 of spreadsheet serial dates
 
@@ -109,6 +131,59 @@ def row_digest(key: bytes) -> int:
     return zlib.crc32(key)
 
 
+def _units(text: str) -> int:
+    """A text's length as a sheet may count it: UTF-16 code units (a character past U+FFFF is two)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _clean_cut(text: str, at: int) -> bool:
+    return text[at] not in _RISKY_START and not text[at].isspace() and not text[at - 1].isspace()
+
+
+def _cells(text: str, limit: int) -> list[str]:
+    """A value as the cells that hold it: [text] when it fits, else ["n:" + part 1, part 2, ..., part n]."""
+    if _units(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    start, room = 0, limit - _COUNT_ROOM
+    while start < len(text):
+        end = min(start + room, len(text))
+        while (over := _units(text[start:end]) - room) > 0:
+            end -= (over + 1) // 2  # a character is one or two units: never cuts more than it must, plus one
+        if end < len(text):
+            cut = next((at for at in range(end, max(start, end - 64), -1) if _clean_cut(text, at)), end)
+            end = cut
+        parts.append(text[start:end])
+        start, room = end, limit
+    parts[0] = f"{len(parts)}:{parts[0]}"
+    return parts
+
+
+def _row(key: str, first: str, second: str | None, limit: int) -> list[str]:
+    """[key, first, second] with the parts of a value too long for its cell after them (see the docstring)."""
+    one, two = _cells(first, limit), _cells(second, limit) if second is not None else []
+    if len(one) == 1 and len(two) <= 1:
+        return [key, first] + two  # the common case, as in v2
+    return [key, one[0], two[0] if two else ""] + one[1:] + two[1:]
+
+
+def _whole(row: list[Any]) -> list[Any]:
+    """Cells 1 and 2 of a row with their parts joined again: a value as read (None for a cell the row lacks),
+    or None when it is split and its parts are not all there."""
+    out, at = [], 3
+    for cell in row[1:3]:
+        colon = cell.find(":", 1, _COUNT_ROOM) if isinstance(cell, str) else -1
+        if colon < 0 or not cell[:colon].isdecimal() or not cell[:colon].isascii():
+            out.append(cell)  # the whole value
+            continue
+        n = int(cell[:colon])
+        rest = row[at:at + n - 1]
+        whole = n >= 1 and len(rest) == n - 1 and all(isinstance(part, str) and part for part in rest)
+        out.append(cell[colon + 1:] + "".join(rest) if whole else None)
+        at += n - 1
+    return out + [None] * (2 - len(out))
+
+
 class LazyRuns(MutableMapping):
     """run id -> {header: fingerprint}; rows read from storage stay packed until a run is looked at, since an
     unchanged row is recognised by its digest alone (10,000 x 100 cells: ~75 MB of dicts never built)."""
@@ -186,27 +261,37 @@ class Base:
                 seen.update(dict.fromkeys(self.runs[run_id]))
         return list(seen)
 
-    def encode(self) -> list[list[str]]:
+    def encode(self, limit: int = MAX_CELL_CHARS) -> list[list[str]]:
+        """The stored form (the module docstring): no cell longer than `limit` characters, run ids aside."""
+        if limit < _MIN_CELL_CHARS:
+            raise ValueError(f"a base cell must hold at least {_MIN_CELL_CHARS} characters, not {limit}")
         headers = self.headers()
-        rows = [[MAGIC, json.dumps(headers, ensure_ascii=False, separators=(",", ":"))]]
-        if self.look is not None:
-            rows[0].append(json.dumps(self.look, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+        look = None if self.look is None else json.dumps(self.look, ensure_ascii=False, separators=(",", ":"),
+                                                         sort_keys=True)
+        rows = [_row(MAGIC, json.dumps(headers, ensure_ascii=False, separators=(",", ":")), look, limit)]
         for run_id in self.runs:
             packed = self.runs.packed(run_id)  # untouched rows keep their text: the slots only ever grow
             if packed is None:
                 cells = self.runs[run_id]
                 packed = _pack([cells.get(h, ABSENT) for h in headers])
             digest = self.digests.get(run_id)
-            rows.append([run_id, packed] + ([_pack([digest])] if digest is not None else []))
+            rows.append(_row(run_id, packed, _pack([digest]) if digest is not None else None, limit))
         return rows
+
+    @staticmethod
+    def width(rows: list[list[Any]]) -> int:
+        """The columns a sheet needs to hold these encoded rows: the longest row's length, and never fewer than
+        the three a base has always had (a sink may clear up to the third)."""
+        return max(3, max(map(len, rows), default=0))
 
     @classmethod
     def decode(cls, rows: list[list[Any]]) -> "Base":
         """Whatever cannot be read (an edited or foreign sheet) counts as no base for those runs."""
-        if not rows or not rows[0] or rows[0][0] != MAGIC or len(rows[0]) < 2:
+        if not rows or not rows[0] or rows[0][0] not in (MAGIC, MAGIC_V2):
             return cls()
+        head = _whole(rows[0])  # a v2 row reads alike: no value of it is split or begins "n:"
         try:
-            headers = json.loads(rows[0][1])
+            headers = json.loads(head[0])  # TypeError for None (a part missing) or a number
         except (ValueError, TypeError):
             return cls()
         if not isinstance(headers, list):
@@ -217,12 +302,15 @@ class Base:
             if len(row) < 2 or not row[0]:
                 continue
             run_id = str(row[0])
-            packed[run_id] = row[1] if isinstance(row[1], str) else ""  # unreadable: the run's cells are a person's
-            digest = _unpack(row[2]) if len(row) > 2 else None
+            fingerprints, digest = _whole(row)
+            packed[run_id] = fingerprints if isinstance(fingerprints, str) else ""  # unreadable: a person's cells
+            # fingerprints with a part missing (or not text): the digest is not trusted either, so the next
+            # sync compares the run cell by cell and the base heals
+            digest = _unpack(digest) if digest and isinstance(fingerprints, str) else None
             if digest:
                 digests[run_id] = digest[0]
-        return cls(LazyRuns(packed, [str(h) for h in headers]), digests, [str(h) for h in headers],
-                   _decode_look(rows[0][2] if len(rows[0]) > 2 else None))
+        slots = [str(h) for h in headers]
+        return cls(LazyRuns(packed, slots), digests, slots, _decode_look(head[1]))
 
 
 def _decode_look(text: Any) -> dict | None:

@@ -8,15 +8,16 @@ A new sink is one class with three members, and nothing else in the tool needs t
 - `read(worksheet) -> Snapshot`: the worksheet as a grid of typed values (row 0 the header row; trailing
   cells that are None or "" trimmed from each row, and trailing empty rows dropped), the stored base decoded
   with `Base.decode(base_rows)` (an empty Base when the worksheet does not exist, even if an old base sheet
-  does: its rows are gone), the base's rows as read (`apply` may compare them with `plan.base.encode()` to
-  rewrite only the rows that changed), whatever the sink must carry from its read to its write in
+  does: its rows are gone), the base's rows as read (`apply` may compare them with
+  `capabilities.encode_base(plan)` to rewrite only the rows that changed), whatever the sink must carry from its read to its write in
   `sink_state`, and the requests the read cost.
 - `apply(snapshot, plan) -> Counter`: called only when `plan.has_changes`. It carries out the Plan so that
   it lands whole or not at all, and returns the requests sent ("read", "write"; an empty Counter for a file):
   1. `plan.new_headers` and `plan.updates` name (row, column) in the grid AS READ (row 0 the header row);
   2. then `plan.new_rows` go in at `plan.insert_at` (always set: the end of the grid as read, or 1 under the
      header for newest-first), shifting the rows below; `plan.width` is the number of columns in use;
-  3. `plan.base.encode()` is stored when `plan.base_changed`;
+  3. `capabilities.encode_base(plan)` (the base in cells no longer than the sink holds) is stored when
+     `plan.base_changed`;
   4. where the sink keeps styles, `plan.look` says what to format; where it can hold links, `plan.links`
      maps the run id in a new row's `plan.layout.key_col` cell to the run's W&B page (else ignore both).
   `sheetsync.merge.apply(grid, plan)` gives the grid after the plan for a sink that rewrites whole files.
@@ -51,6 +52,11 @@ class Capabilities:
     max_cells: int | None = None  # for the whole file or spreadsheet; None: no limit the tool knows
     base_title_length: int = 100  # the hidden base sheet's title is cut to this many characters
     request_bytes: int | None = None  # the largest request body it will send; None: it sends no requests
+    own_cell_chars: int = 49_000  # the longest text the tool puts in one of its own (base) cells
+
+    def encode_base(self, plan: "Plan") -> list[list[str]]:
+        """The plan's base as rows for this sink's hidden sheet or file."""
+        return plan.base.encode(limit=self.own_cell_chars)
 
     def base_title(self, worksheet: str) -> str:
         """The hidden sheet that holds a worksheet's base."""

@@ -255,7 +255,7 @@ class GoogleSheetsSink:
         taken = {p["sheetId"] for p in self.sheets.values()}
         rows_needed = max(plan.rows_after(len(snap.grid)), 1)
         cols_needed = max(plan.width, 1)
-        base_rows = plan.base.encode() if plan.base_changed else []
+        base_rows = self.capabilities.encode_base(plan) if plan.base_changed else []
         base_cols = max([3, *map(len, base_rows)])
         self._check_cells(max(rows_needed, grid.rows) * max(cols_needed, grid.cols) - grid.rows * grid.cols
                           + max(len(base_rows), grid.base_rows) * max(base_cols, grid.base_cols)

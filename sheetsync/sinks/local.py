@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 EXCEL_ROWS = "1048576"
 LINK_BLUE = "0563C1"  # Excel's own hyperlink colour
-XLSX = Capabilities(styles=True, max_columns=16_384, base_title_length=31)  # Excel: XFD, 31-character names
+# Excel: 16,384 columns (XFD), sheet names of 31 characters, 32,767 characters in a cell
+XLSX = Capabilities(styles=True, max_columns=16_384, base_title_length=31, own_cell_chars=32_767)
 
 
 def base_title(worksheet: str) -> str:
@@ -155,7 +156,7 @@ class XlsxSink:
                 del book[title]
             base_ws = book.create_sheet(title)
             base_ws.sheet_state = "hidden"
-            for row in plan.base.encode():
+            for row in self.capabilities.encode_base(plan):
                 base_ws.append(row)
         with _exclusive(self.path):
             _replace(self.path, book.save)
@@ -286,7 +287,7 @@ class CsvSink:
             if plan.writes_cells:
                 _replace(self.path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
             if plan.base_changed:
-                _replace(self.base_path, lambda fh: fh.write(_csv_bytes(plan.base.encode())))
+                _replace(self.base_path, lambda fh: fh.write(_csv_bytes(self.capabilities.encode_base(plan))))
         return Counter()  # a file sends no requests
 
 

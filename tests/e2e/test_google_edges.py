@@ -58,3 +58,18 @@ def test_newest_first_rows_in_several_requests_keep_their_order(e2e):
     newest = [created[i] for i in ids[:300]]
     assert newest == sorted(newest, reverse=True)  # the new runs, newest on top, above the 20 older ones
     assert set(ids[300:]) == {r.name for r in e2e.wandb.world.project("alice", "proj")[:20]}
+
+
+def test_a_thousand_columns_of_sixty_character_keys_sync_and_no_cell_passes_50000_characters(e2e):
+    keys = [f"config_{i:04d}_" + "x" * 48 for i in range(1000)]  # 60 characters each
+    for r in range(3):
+        e2e.wandb.world.add_run(name=f"wide{r}", config={k: r + i / 7 for i, k in enumerate(keys)},
+                                summary={"loss": 0.5 + r}, username="alice", state="finished")
+    e2e.config(MAX_COLUMNS=1100)
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    assert len(e2e.sheet()[0]) > 1000
+    assert all(len(str(c)) <= 50_000 for row in e2e.sheet("_sync_base runs") for c in row)
+    assert e2e.rows()["wide2"][keys[999]] == float(f"{2 + 999 / 7:.15g}")
+    again = e2e.cli("--once")
+    assert again.returncode == 0 and "0 new, 0 updated, 0 kept edits, 0 columns added" in again.stdout
