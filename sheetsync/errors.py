@@ -98,6 +98,13 @@ class OutcomeUnknown(SyncError):
     kind = Kind.OUTCOME_UNKNOWN
 
 
+class SheetMoved(SyncError):
+    """A person changed the sheet between the sync's read and its write (sorted, moved or edited what the
+    write is about to touch): nothing was written; the sync reads again and plans again."""
+
+    kind = Kind.TRANSIENT
+
+
 class Interrupted(SyncError):
     """A stop was asked for (SIGTERM, Ctrl-C): nothing more is sent."""
 

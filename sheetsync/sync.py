@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 
 from .columns import HeaderRules, RunView, choose_headers, row_for, zone
 from .config import Settings, Target
-from .errors import OutcomeUnknown
+from .errors import OutcomeUnknown, SheetMoved
 from .layout import Layout, key_text
 from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
@@ -114,10 +114,10 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
             try:
                 sent += sink.apply(snap, plan)
                 break
-            except OutcomeUnknown as exc:  # part of the write may have landed: read what did, plan the rest
+            except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest
                 if attempt == 2:
                     raise
-                log.debug("%s; reading the sheet again before writing the rest", exc.message)
+                log.debug("%s; reading the sheet again before writing", exc.message)
         if choice.dropped:
             log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")

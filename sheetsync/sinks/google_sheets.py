@@ -22,7 +22,7 @@ from typing import Any, Callable
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
-from ..columns import SHEETS_MAX_COLUMNS
+from ..columns import SHEETS_MAX_COLUMNS, column_letters
 from ..config import key_is_json
 from ..errors import (AccessError, CredentialsError, Kind, OutcomeUnknown, SinkError, SyncError, TransientError,
                       kind_of_status)
@@ -41,6 +41,7 @@ CAPABILITIES = Capabilities(styles=True, max_columns=SHEETS_MAX_COLUMNS, max_cel
 _DATE_FORMAT = {"numberFormat": {"type": "DATE_TIME", "pattern": DATE_TIME}}
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
+CHECKED_ROWS = 200  # rows to rewrite that are read again before a write (more: only the key column and header)
 BASE_MARK = "wandb_spreadsheet_sync base"  # how the base's own header rows begin (base.MAGIC)
 _RANGE = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
 
@@ -249,6 +250,7 @@ class GoogleSheetsSink:
     def apply(self, snap: Snapshot[SheetGrid], plan: Plan) -> Counter:
         before = Counter(self.session.counts)
         grid: SheetGrid = snap.sink_state
+        as_read = dataclasses.replace(grid)  # grid is kept in step with each request; the check needs the read
         look = plan.look or Look()
         new_sheet = grid.sheet_id is None
         first: list[dict] = []
@@ -308,6 +310,8 @@ class GoogleSheetsSink:
                           lambda row: _row_json(row, key_col, plan.links),
                           lambda start, end: [_repeat(grid.sheet_id, c, pattern, start, end)
                                               for c, pattern in sorted(look.new_row_formats.items())])
+        if not new_sheet and snap.grid and plan.writes_cells:
+            self._check_unmoved(snap, as_read, plan, sorted(by_row), inserting)
         sent = 0
         for batch in batches(first, updates, plan.new_rows, plan.new_run_ids, placing, grid.base_id, changed_base,
                              owner, self.capabilities.request_bytes):
@@ -317,6 +321,37 @@ class GoogleSheetsSink:
             if self.progress and len(plan.new_rows) + len(by_row) > batch.runs:
                 self.progress(sent)
         return self._sent_since(before)
+
+    def _check_unmoved(self, snap: Snapshot[SheetGrid], size: SheetGrid, plan: Plan, rows: list[int],
+                       inserting: bool) -> None:
+        """Optimistic concurrency, in one small read just before the write: the header row, the run-id
+        column and the rows about to be rewritten must be as the sync read them, and the rows and columns
+        about to be filled must still be empty. If a person sorted, moved, inserted, deleted or edited any of
+        them, or typed a row below the table, the positions the plan names are stale: SheetMoved, and the sync
+        reads again and plans again. (Over CHECKED_ROWS rows to rewrite: those rows are not compared.)"""
+        key_col = plan.layout.key_col
+        title = quote(snap.worksheet)
+        letters = column_letters(key_col if key_col is not None else 0)
+        checked = rows if len(rows) <= CHECKED_ROWS else []
+        ranges = [f"{title}!1:1", f"{title}!{letters}:{letters}"] + [f"{title}!{r + 1}:{r + 1}" for r in checked]
+        expected = [_trimmed(snap.grid[:1]),
+                    _trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
+                              for row in snap.grid])] + [_trimmed([snap.grid[r]]) for r in checked]
+        # rows and columns past the grid as read exist only once this write adds them: nobody typed there
+        last_row = min(plan.insert_at + len(plan.new_rows), size.rows)
+        if plan.new_rows and not inserting and plan.insert_at < last_row:  # new rows go into rows that were empty
+            ranges.append(f"{title}!{plan.insert_at + 1}:{last_row}")
+            expected.append([])
+        last_col = min(plan.new_headers[-1][0] + 1, size.cols) if plan.new_headers else 0
+        if plan.new_headers and plan.new_headers[0][0] < last_col:  # new columns go where no row had a value
+            ranges.append(f"{title}!{column_letters(plan.new_headers[0][0])}:{column_letters(last_col - 1)}")
+            expected.append([])
+        got = self._call("checking the sheet before writing", self.http.values_batch_get, self.id, ranges, params={
+            "valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
+        if [_trimmed(v.get("values", [])) for v in got.get("valueRanges", [])] != expected:
+            raise SheetMoved("The sheet changed while this sync was planning its write (a person sorted, moved, "
+                             "edited or added rows or columns).",
+                             "The sync reads it again and plans again; nothing was written.")
 
     def _send(self, batch: Batch) -> None:
         """One atomic batchUpdate. One that would act twice if sent twice and whose answer is lost (or is a
@@ -423,6 +458,19 @@ def _cell_json(value: Any, link: str | None = None) -> str:
     if kind is str and not link:
         return '{"userEnteredValue":{"stringValue":%s}}' % json.dumps(value, ensure_ascii=False)
     return json.dumps(_cell(value, link), separators=(",", ":"), ensure_ascii=False)
+
+
+def _trimmed(rows: list[list]) -> list[list]:
+    """Rows as the values API gives them: no trailing empty cells, no trailing empty rows."""
+    out = []
+    for row in rows:
+        row = list(row)
+        while row and row[-1] in (None, ""):
+            row.pop()
+        out.append(row)
+    while out and not out[-1]:
+        out.pop()
+    return out
 
 
 def _grow(sheet_id: int, dimension: str, length: int) -> dict:

@@ -114,7 +114,7 @@ def test_values_arrive_typed_and_hostile_text_stays_text(e2e):
     assert row["loss"] == "" and row["best"] == "" and row["worst"] == ""  # NaN and ±Infinity: empty
 
 
-def test_request_budget_one_read_one_write_then_one_read(e2e):
+def test_request_budget_a_changed_sync_reads_checks_and_writes_once_then_one_read(e2e):
     """The loop's syncs in one process, the real sink and source: what each sync costs at Google."""
     e2e.wandb.world.generate(30)
     stop = threading.Event()
@@ -131,8 +131,9 @@ def test_request_budget_one_read_one_write_then_one_read(e2e):
     e2e.google.world.clear_log()
     changed = sync(source, sink, settings, state)
     sheets = e2e.google.world.sheets_requests()
-    assert [(r.is_sheets_read, r.is_sheets_write) for r in sheets] == [(True, False), (False, True)]
-    assert changed.sheets_reads == 1 and changed.sheets_writes == 1
+    # the read, the check that nobody moved the rows about to be rewritten, the write
+    assert [(r.is_sheets_read, r.is_sheets_write) for r in sheets] == [(True, False), (True, False), (False, True)]
+    assert changed.sheets_reads == 2 and changed.sheets_writes == 1
     assert changed.total("new") == 1 and changed.total("updated") == 3
     e2e.google.world.clear_log()
     quiet = sync(source, sink, settings, state)

@@ -37,7 +37,8 @@ def _rules(sheet) -> list[tuple[str, int, str]]:
 
 def _reads(e2e) -> list[str]:
     """What each Sheets read of a run of the tool asked for: "sheets" (the list of worksheets, once per
-    process), "values" (the data and base: one per sync), "rules" (the conditional formats)."""
+    process), "values" (the data and base: one per sync; again, smaller, to check it before a write that
+    rewrites rows), "rules" (the conditional formats)."""
     out = []
     for r in e2e.google.world.log:
         if r.is_sheets_read:
@@ -119,7 +120,7 @@ def test_a_persons_formatting_survives_later_syncs_and_new_rows_get_the_columns_
     result = e2e.cli("--once")
     assert result.returncode == 0 and "3 new, 2 updated" in result.stdout, result.stdout + result.stderr
     writes = [r for r in e2e.google.world.log if r.is_sheets_write]
-    assert len(writes) == 1 and _reads(e2e) == ["sheets", "values"]
+    assert len(writes) == 1 and _reads(e2e) == ["sheets", "values", "values"]  # the read, the check before the write
     assert sheet.get(1, col["loss"]).value == 0.123456 and sheet.get(1, col["loss"]).fmt == mine
     assert all(_pattern(sheet, r, col["accuracy"]) == ("PERCENT", "0%") for r in range(1, 6))
     assert sheet.get(2, col["accuracy"]).value == 0.987654
