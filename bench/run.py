@@ -30,6 +30,7 @@ from tests.fakes.google_api import FakeGoogle  # noqa: E402
 from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb  # noqa: E402
 
 PHASES = ("first", "changed", "no-change")
+REQUEST_BYTES = 2_097_152  # the default REQUEST_BYTES
 FIXED = ["run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes"]
 MAX_CELLS = 9_000_000  # leave room under Google's 10,000,000 for the base and the baseline's sheet
 
@@ -95,10 +96,13 @@ def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: 
                     out.update(
                         sheets_requests=len(sheets), sheets_reads=sum(r.is_sheets_read for r in sheets),
                         sheets_writes=sum(r.is_sheets_write for r in sheets),
+                        largest_request=max((r.bytes_in for r in sheets), default=0),
+                        write_bytes=sum(r.bytes_in for r in sheets if r.is_sheets_write),
                         wandb_requests=len(ops), wandb_pages=ops.count("Runs"), wandb_per_run=ops.count("Run"),
                         cells_written=sum(cells_written(r) for r in google.world.log),
                         bytes_sent=sum(r.bytes_in for r in google.world.log + wandb_fake.world.log),
                         bytes_received=sum(r.bytes_out for r in google.world.log + wandb_fake.world.log))
+                    out["bytes_per_cell"] = out["write_bytes"] / out["cells_written"] if out["cells_written"] else 0
                     results[(impl, phase)] = out
         finally:
             child.stdin.close()
@@ -130,7 +134,9 @@ def median_results(reps: list[dict]) -> dict:
 
 
 METRICS = [("wall s", "wall", "{:.2f}"), ("CPU s", "cpu", "{:.2f}"), ("peak RSS MB", "rss_mb", "{:.0f}"),
-           ("Sheets req", "sheets_requests", "{:.0f}"), ("W&B req", "wandb_requests", "{:.0f}"),
+           ("Sheets req", "sheets_requests", "{:.0f}"), ("writes", "sheets_writes", "{:.0f}"),
+           ("largest req MB", "largest_request", "{:.2f}"), ("bytes / cell", "bytes_per_cell", "{:.0f}"),
+           ("W&B req", "wandb_requests", "{:.0f}"),
            ("cells written", "cells_written", "{:,.0f}"), ("MB sent", "bytes_sent", "{:.1f}"),
            ("MB received", "bytes_received", "{:.1f}")]
 
@@ -146,7 +152,7 @@ def table(all_results: dict) -> str:
                     continue
                 cells = []
                 for _, key, fmt in METRICS:
-                    v = r[key] / 1e6 if key.startswith("bytes") else r[key]
+                    v = r[key] / 1e6 if key.startswith("bytes_") or key == "largest_request" else r[key]
                     cells.append(fmt.format(v))
                 label = "baseline" if impl == "baseline" else "**ours**"
                 if r.get("error"):
@@ -171,10 +177,20 @@ def check(all_results: dict, help_s: float) -> list[str]:
                 misses.append(f"{size} runs: the {name} sync failed: {r['error']}")
             if r["wandb_per_run"]:
                 misses.append(f"{size} runs: the {name} sync made {r['wandb_per_run']} per-run W&B requests")
-        if first["sheets_requests"] > 3:
-            misses.append(f"{size} runs: first sync made {first['sheets_requests']} Sheets requests (budget 3)")
-        if changed["sheets_requests"] > 2:
-            misses.append(f"{size} runs: changed sync made {changed['sheets_requests']} Sheets requests (budget 2)")
+        for name, r in (("first", first), ("changed", changed)):
+            if r["largest_request"] > REQUEST_BYTES:
+                misses.append(f"{size} runs: a {name}-sync request of {r['largest_request']:,} bytes "
+                              f"(budget {REQUEST_BYTES:,})")
+        writes_needed = -(-first["write_bytes"] // (REQUEST_BYTES * 3 // 4))  # chunks at least 3/4 full
+        if first["sheets_writes"] > max(1, writes_needed) or first["sheets_reads"] > 1:
+            misses.append(f"{size} runs: first sync made {first['sheets_reads']} reads and {first['sheets_writes']} "
+                          f"writes for {first['write_bytes']:,} bytes (budget 1 read, {max(1, writes_needed)} writes)")
+        if changed["sheets_reads"] > 2 or changed["sheets_writes"] > 1:
+            misses.append(f"{size} runs: changed sync made {changed['sheets_reads']} reads and "
+                          f"{changed['sheets_writes']} writes (budget 2: the read and the check; 1 write)")
+        if first["rss_mb"] > quiet["rss_mb"] + 100:
+            misses.append(f"{size} runs: first sync peak RSS {first['rss_mb']:.0f} MB, more than the no-change "
+                          f"sync's {quiet['rss_mb']:.0f} MB + 100")
         if quiet["sheets_requests"] != 1:
             misses.append(f"{size} runs: no-change sync made {quiet['sheets_requests']} Sheets requests (budget 1)")
         if size // 100 <= 1000 and changed["wandb_pages"] > 2:
