@@ -39,6 +39,8 @@ class World(BaseWorld):
     service_accounts: dict[str, Any] = field(default_factory=dict)  # e-mail -> RSA public key
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (e-mail, expiry)
     quota_per_minute: int | None = None
+    max_request_bytes: int = 10_485_760  # Google refuses bodies over 10 MiB; tests lower it to exercise chunking
+    largest_request_bytes: int = 0  # the largest body seen, refused or not
     token_lifetime: int = 3600
     validate: bool = True
     violations: list[str] = field(default_factory=list)
@@ -130,6 +132,11 @@ class _Handler(BaseHandler):
 
     def respond(self, method: str, raw_path: str, query: dict, raw_body: bytes,
                 entry: LoggedRequest) -> tuple[int, Any, dict]:
+        with self.world.lock:
+            self.world.largest_request_bytes = max(self.world.largest_request_bytes, len(raw_body))
+            cap = self.world.max_request_bytes
+        if len(raw_body) > cap and raw_path != "/token":  # refused at the API front door: nothing applied
+            return 400, _payload_too_large(cap).envelope(), {}
         with self.world.lock:
             over_quota = self._over_quota(raw_path)
         if over_quota:
@@ -346,6 +353,11 @@ class _Handler(BaseHandler):
     def _file(ss: Spreadsheet) -> dict:
         return {"kind": "drive#file", "id": ss.spreadsheet_id, "name": ss.title, "mimeType": SPREADSHEET_MIME,
                 "createdTime": ss.created, "modifiedTime": ss.modified}
+
+
+def _payload_too_large(cap: int) -> ApiError:
+    msg = f"Request payload size exceeds the limit: {cap} bytes."
+    return ApiError(400, msg, errors=[{"message": msg, "domain": "global", "reason": "badRequest"}])
 
 
 def _invalid_payload(problems: list[str], body: Any) -> ApiError:
