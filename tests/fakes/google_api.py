@@ -41,6 +41,7 @@ class World(BaseWorld):
     quota_per_minute: int | None = None
     max_request_bytes: int = 10_485_760  # Google refuses bodies over 10 MiB; tests lower it to exercise chunking
     largest_request_bytes: int = 0  # the largest body seen, refused or not
+    ms_per_1000_cells: float = 0  # processing time a write takes before its answer, per 1,000 cells it sends
     token_lifetime: int = 3600
     validate: bool = True
     violations: list[str] = field(default_factory=list)
@@ -150,6 +151,8 @@ class _Handler(BaseHandler):
             status, payload = exc.code, exc.envelope()
         except OAuthError as exc:
             status, payload = 400, exc.payload
+        if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
+            self.stopping.wait(_cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6)
         return status, payload, {}
 
     def _over_quota(self, raw_path: str) -> bool:
@@ -358,6 +361,19 @@ class _Handler(BaseHandler):
 def _payload_too_large(cap: int) -> ApiError:
     msg = f"Request payload size exceeds the limit: {cap} bytes."
     return ApiError(400, msg, errors=[{"message": msg, "domain": "global", "reason": "badRequest"}])
+
+
+def _cells_sent(body: Any) -> int:
+    """Cells a write carries: values of a values write, CellData of updateCells/appendCells."""
+    if not isinstance(body, dict):
+        return 0
+    ranges = body.get("data") if isinstance(body.get("data"), list) else [body]
+    cells = sum(len(row) for vr in ranges if isinstance(vr, dict) for row in vr.get("values") or []
+                if isinstance(row, list))
+    for req in body.get("requests") or []:
+        for args in (req.get("updateCells"), req.get("appendCells")):
+            cells += sum(len(row.get("values") or []) for row in (args or {}).get("rows") or [])
+    return cells
 
 
 def _invalid_payload(problems: list[str], body: Any) -> ApiError:

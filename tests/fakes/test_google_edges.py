@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gspread
 import pytest
 import requests
@@ -101,3 +103,15 @@ def test_a_lowered_cap_refuses_one_byte_over_it_and_keeps_body_sizes(google, tok
     assert refused.value.response.status_code == 400
     assert google.world.grid(ss.spreadsheet_id, "Sheet1")[1:] == []
     assert google.world.largest_request_bytes > 300
+
+
+def test_processing_time_grows_with_the_cells_a_write_sends(google, token):
+    ss = google.world.add_spreadsheet("s")
+    google.world.ms_per_1000_cells = 300
+    started = time.monotonic()
+    assert put(google, token, ss.spreadsheet_id, "A1", [[1] * 10] * 100).status_code == 200  # 1,000 cells
+    wrote = time.monotonic() - started
+    started = time.monotonic()
+    assert api(google, token, "GET", f"/v4/spreadsheets/{ss.spreadsheet_id}/values/A1").status_code == 200
+    read = time.monotonic() - started
+    assert wrote >= 0.3 > read
