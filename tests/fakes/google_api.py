@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from . import a1, discovery, fieldmask
+from . import a1, discovery, fieldmask, quota
 from .cells import ApiError
 from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, html_error
 from .sheets_model import Sheet, Spreadsheet, new_id
@@ -25,8 +25,6 @@ from .sheets_model import Sheet, Spreadsheet, new_id
 SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FAULT_MESSAGES = {
-    429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user' "
-         "of service 'sheets.googleapis.com'.",
     500: "Internal error encountered.", 502: "Bad Gateway", 503: "The service is currently unavailable.",
 }
 
@@ -38,7 +36,13 @@ class World(BaseWorld):
     spreadsheets: dict[str, Spreadsheet] = field(default_factory=dict)
     service_accounts: dict[str, Any] = field(default_factory=dict)  # e-mail -> RSA public key
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (e-mail, expiry)
-    quota_per_minute: int | None = None
+    # Sheets' default per-minute quotas; a long soak raises them as for a project whose quota was raised.
+    read_requests_per_user: int = 60
+    write_requests_per_user: int = 60
+    read_requests_per_project: int = 300
+    write_requests_per_project: int = 300
+    quota_window: float = 60.0  # seconds
+    project_number: int = 123456789012
     max_request_bytes: int = 10_485_760  # Google refuses bodies over 10 MiB; tests lower it to exercise chunking
     largest_request_bytes: int = 0  # the largest body seen, refused or not
     ms_per_1000_cells: float = 0  # processing time a write takes before its answer, per 1,000 cells it sends
@@ -46,7 +50,7 @@ class World(BaseWorld):
     validate: bool = True
     violations: list[str] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
-    _stamps: list[float] = field(default_factory=list)
+    meter: quota.Meter = field(default_factory=quota.Meter)
 
     # -- helpers for tests -------------------------------------------------------------------
     def add_spreadsheet(self, title: str, sheets: dict[str, list[list]] | None = None,
@@ -73,6 +77,17 @@ class World(BaseWorld):
             ss = self.spreadsheets[spreadsheet_id]
             return ss.values_get(a1.quote_title(ss.sheet_by_title(title).title), render,
                                  "SERIAL_NUMBER").get("values", [])
+
+    def raise_quota(self, per_user: int, per_project: int | None = None) -> None:
+        """Every read and write limit per minute, as for a project whose quota Google raised."""
+        self.read_requests_per_user = self.write_requests_per_user = per_user
+        self.read_requests_per_project = self.write_requests_per_project = per_project or 5 * per_user
+
+    def quota_limits(self) -> dict[quota.Limit, int]:
+        return {quota.Limit("read", True): self.read_requests_per_user,
+                quota.Limit("write", True): self.write_requests_per_user,
+                quota.Limit("read", False): self.read_requests_per_project,
+                quota.Limit("write", False): self.write_requests_per_project}
 
     def sheets_requests(self) -> list[LoggedRequest]:
         with self.lock:
@@ -129,6 +144,10 @@ class _Handler(BaseHandler):
     def fault_response(self, fault: Fault) -> tuple[int, Any, dict]:
         if fault.html:
             return fault.status, html_error(fault.status), {}
+        if fault.status == 429:
+            limit = quota.Limit(quota.kind_of(self.command, self.path.split("?")[0]), per_user=True)
+            value = self.world.quota_limits()[limit]
+            return 429, quota.exceeded(limit, value, self.world.project_number).envelope(), {}
         return fault.status, ApiError(fault.status, FAULT_MESSAGES.get(fault.status, "Error")).envelope(), {}
 
     def respond(self, method: str, raw_path: str, query: dict, raw_body: bytes,
@@ -138,11 +157,6 @@ class _Handler(BaseHandler):
             cap = self.world.max_request_bytes
         if len(raw_body) > cap and raw_path != "/token":  # refused at the API front door: nothing applied
             return 400, _payload_too_large(cap).envelope(), {}
-        with self.world.lock:
-            over_quota = self._over_quota(raw_path)
-        if over_quota:
-            return 429, ApiError(429, "Quota exceeded for quota metric 'Read requests' and limit 'Read requests "
-                                      "per minute per user' of service 'sheets.googleapis.com'.").envelope(), {}
         try:
             body = self._parse_body(raw_body, entry)
             with self.world.lock:
@@ -154,14 +168,6 @@ class _Handler(BaseHandler):
         if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
             self.stopping.wait(_cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6)
         return status, payload, {}
-
-    def _over_quota(self, raw_path: str) -> bool:
-        quota = self.world.quota_per_minute
-        if quota is None or not raw_path.startswith("/v4/"):
-            return False
-        now = time.monotonic()
-        self.world._stamps = [t for t in self.world._stamps if now - t < 60] + [now]
-        return len(self.world._stamps) > quota
 
     def _parse_body(self, raw: bytes, entry: LoggedRequest) -> Any:
         if not raw:
@@ -187,6 +193,7 @@ class _Handler(BaseHandler):
             return 200, self.world.dump()
         caller = self._caller()
         if raw_path.startswith("/v4/"):
+            self._admit(method, raw_path, caller)
             if self.world.validate:
                 problems = discovery.validate(method, raw_path, query, body)
                 if problems:
@@ -196,6 +203,13 @@ class _Handler(BaseHandler):
         if raw_path.startswith("/drive/v3/files"):
             return self._drive(method, raw_path, query, body, caller)
         raise ApiError(404, f"Not found: {method} {raw_path}")
+
+    def _admit(self, method: str, raw_path: str, caller: str) -> None:
+        """Sheets' quotas, checked after authentication (they are the caller's) and before the request is read."""
+        w = self.world
+        over = w.meter.admit(quota.kind_of(method, raw_path), caller, w.quota_limits(), w.quota_window)
+        if over is not None:
+            raise quota.exceeded(*over, w.project_number)
 
     def _token(self, form: dict) -> dict:
         if form.get("grant_type") != JWT_GRANT:

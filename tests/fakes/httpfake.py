@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,6 +44,7 @@ class LoggedRequest:
     fault: str = ""
     bytes_in: int = 0  # request body as received
     bytes_out: int = 0  # response body as sent
+    at: float = field(default_factory=time.monotonic)  # when it arrived: lets a test count requests per minute
 
     @property
     def is_sheets(self) -> bool:

@@ -10,7 +10,8 @@ import requests
 from google.auth.transport.requests import Request
 from google.oauth2.service_account import Credentials
 
-from tests.fakes.test_google_fake import client
+from sheetsync.sinks.google_http import GoogleSession
+from tests.fakes.test_google_fake import client, token_for
 
 
 
@@ -115,3 +116,72 @@ def test_processing_time_grows_with_the_cells_a_write_sends(google, token):
     assert api(google, token, "GET", f"/v4/spreadsheets/{ss.spreadsheet_id}/values/A1").status_code == 200
     read = time.monotonic() - started
     assert wrote >= 0.3 > read
+
+
+# ---- quotas -------------------------------------------------------------------------------------------
+
+def quota_error(kind: str, limit: str, quota_limit: str, value: int) -> dict:
+    n = 123456789012
+    return {"error": {"code": 429, "message": f"Quota exceeded for quota metric '{kind} requests' and limit "
+                                              f"'{limit}' of service 'sheets.googleapis.com' for consumer "
+                                              f"'project_number:{n}'.",
+                      "status": "RESOURCE_EXHAUSTED",
+                      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",
+                                   "domain": "googleapis.com", "metadata": {
+                                       "quota_metric": f"sheets.googleapis.com/{kind.lower()}_requests",
+                                       "quota_limit": quota_limit, "service": "sheets.googleapis.com",
+                                       "consumer": f"projects/{n}", "quota_limit_value": str(value),
+                                       "quota_location": "global"}}]}}
+
+
+def test_the_61st_read_in_a_minute_gets_googles_429_and_writes_count_apart(google, token):
+    ss = google.world.add_spreadsheet("s")
+    path = f"/v4/spreadsheets/{ss.spreadsheet_id}/values/A1"
+    with requests.Session() as http:
+        http.headers["Authorization"] = f"Bearer {token}"
+        codes = [http.get(google.url + path, timeout=10).status_code for _ in range(60)]
+        refused = http.get(google.url + path, timeout=10)
+        assert codes == [200] * 60
+        assert refused.status_code == 429 and "Retry-After" not in refused.headers
+        assert refused.json() == quota_error("Read", "Read requests per minute per user",
+                                             "ReadRequestsPerMinutePerUser", 60)
+        writes = [http.put(google.url + path, params={"valueInputOption": "RAW"}, json={"values": [[i]]},
+                           timeout=10).status_code for i in range(61)]
+        assert writes == [200] * 60 + [429]
+        assert http.get(google.url + "/drive/v3/files", timeout=10).status_code == 200  # Drive counts apart
+    assert google.world.grid(ss.spreadsheet_id, "Sheet1") == [[59]]  # the refused write changed nothing
+
+
+def test_the_project_quota_is_shared_by_every_caller(google):
+    ss = google.world.add_spreadsheet("s")
+    google.world.read_requests_per_project = 4
+    tokens = [token_for(google) for _ in range(3)]
+    codes = [api(google, t, "GET", f"/v4/spreadsheets/{ss.spreadsheet_id}").status_code for t in tokens * 2]
+    assert codes == [200] * 4 + [429] * 2
+    assert api(google, tokens[2], "GET", f"/v4/spreadsheets/{ss.spreadsheet_id}").json() == quota_error(
+        "Read", "Read requests per minute", "ReadRequestsPerMinutePerProject", 4)
+
+
+def test_quota_refills_after_the_window_and_can_be_raised(google, token):
+    ss = google.world.add_spreadsheet("s")
+    google.world.write_requests_per_user, google.world.quota_window = 2, 0.5
+    codes = [put(google, token, ss.spreadsheet_id, "A1", [[i]]).status_code for i in range(3)]
+    time.sleep(0.5)
+    codes.append(put(google, token, ss.spreadsheet_id, "A1", [["again"]]).status_code)
+    assert codes == [200, 200, 429, 200]
+    google.world.raise_quota(per_user=1000)
+    google.world.quota_window = 60
+    assert {put(google, token, ss.spreadsheet_id, "A1", [[i]]).status_code for i in range(100)} == {200}
+
+
+def test_real_gspread_sees_the_quota_error(google, key_file):
+    ss = google.world.add_spreadsheet("s", {"runs": [["run_id"]]})
+    google.world.read_requests_per_user = 3
+    creds = Credentials.from_service_account_file(key_file, scopes=gspread.auth.DEFAULT_SCOPES)
+    gc = gspread.Client(auth=creds, session=GoogleSession(creds, google.url, timeout=10, attempts=1))
+    ws = gc.open_by_key(ss.spreadsheet_id).worksheet("runs")  # two reads
+    assert ws.get_all_values() == [["run_id"]]
+    with pytest.raises(gspread.exceptions.APIError) as refused:
+        ws.get_all_values()
+    assert refused.value.response.status_code == 429
+    assert refused.value.response.json()["error"]["details"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
