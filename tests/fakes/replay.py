@@ -16,7 +16,7 @@ import requests
 BATCH_KINDS = {"addSheet", "deleteSheet", "updateSheetProperties", "appendDimension", "insertDimension",
                "deleteDimension", "updateCells", "appendCells", "repeatCell", "addConditionalFormatRule",
                "updateDimensionProperties", "updateSpreadsheetProperties", "updateConditionalFormatRule",
-               "deleteConditionalFormatRule"}
+               "deleteConditionalFormatRule", "sortRange", "moveDimension"}
 IGNORED_KEYS = {"createdTime", "modifiedTime", "defaultFormat", "spreadsheetTheme"}
 ID_KEYS = {"spreadsheetId", "id", "sheetId"}
 
