@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import json
 import re
 import secrets
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from . import a1, discovery, fieldmask, quota
+from . import a1, discovery, fieldmask, person, quota
 from .cells import ApiError
 from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, html_error
 from .sheets_model import Sheet, Spreadsheet, new_id
@@ -51,6 +52,7 @@ class World(BaseWorld):
     violations: list[str] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
     meter: quota.Meter = field(default_factory=quota.Meter)
+    people: list[person.PersonAction] = field(default_factory=list)
 
     # -- helpers for tests -------------------------------------------------------------------
     def add_spreadsheet(self, title: str, sheets: dict[str, list[list]] | None = None,
@@ -77,6 +79,18 @@ class World(BaseWorld):
             ss = self.spreadsheets[spreadsheet_id]
             return ss.values_get(a1.quote_title(ss.sheet_by_title(title).title), render,
                                  "SERIAL_NUMBER").get("values", [])
+
+    def arm_person(self, spreadsheet_id: str, action: str, **kw) -> person.PersonAction:
+        """Right after the fake answers the next read of the spreadsheet (values.get, values.batchGet or
+        spreadsheets.get), and before any later request, a person does `action` to it (see person.ACTIONS):
+        sort(column, ascending=True), insert_rows(index, count=1), delete_rows(start, end), move_column(column,
+        to), edit(cell, value), type_row_below(values); each takes sheet=title (default: the first worksheet).
+        Every action armed for the spreadsheet is done after that one read, in the order armed."""
+        person.check(action, kw)
+        armed = person.PersonAction(spreadsheet_id, action, kw)
+        with self.lock:
+            self.people.append(armed)
+        return armed
 
     def raise_quota(self, per_user: int, per_project: int | None = None) -> None:
         """Every read and write limit per minute, as for a project whose quota Google raised."""
@@ -161,6 +175,8 @@ class _Handler(BaseHandler):
             body = self._parse_body(raw_body, entry)
             with self.world.lock:
                 status, payload = self._route(method, raw_path, query, body)
+                if status == 200 and method == "GET" and raw_path.startswith("/v4/spreadsheets/"):
+                    payload = self._people_act(raw_path, payload)
         except ApiError as exc:
             status, payload = exc.code, exc.envelope()
         except OAuthError as exc:
@@ -168,6 +184,23 @@ class _Handler(BaseHandler):
         if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
             self.stopping.wait(_cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6)
         return status, payload, {}
+
+    def _people_act(self, raw_path: str, payload: Any) -> Any:
+        """Armed people act now, under the lock: the answer already shows the sheet as read, and no later
+        request can come between."""
+        sid = unquote(re.match(r"^/v4/spreadsheets/([^/:]+)", raw_path).group(1))
+        due = [p for p in self.world.people if p.spreadsheet_id == sid and not p.done]
+        if not due:
+            return payload
+        payload = copy.deepcopy(payload)  # nothing in the answer may share state the person changes
+        for p in due:
+            p.done = True
+            try:
+                person.act(self.world.spreadsheets[sid], p.action, self.world.rng, **p.kw)
+            except (ApiError, ValueError) as exc:
+                p.error = str(exc)
+                self.world.crashes.append(f"a person could not {p.action} {p.kw}: {exc}")
+        return payload
 
     def _parse_body(self, raw: bytes, entry: LoggedRequest) -> Any:
         if not raw:

@@ -185,3 +185,145 @@ def test_real_gspread_sees_the_quota_error(google, key_file):
         ws.get_all_values()
     assert refused.value.response.status_code == 429
     assert refused.value.response.json()["error"]["details"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
+
+
+# ---- a person acts between the tool's read and its next write -------------------------------------------
+
+RUNS = [["run_id", "loss", "note"], ["a", 0.5, "x"], ["b", 0.1], ["c", None, "blank loss"], ["d", 0.3],
+        ["e", "n/a"]]
+
+
+def batch(google, token: str, sid: str, *requests_: dict, **extra) -> requests.Response:
+    return api(google, token, "POST", f"/v4/spreadsheets/{sid}:batchUpdate",
+               json={"requests": list(requests_), **extra})
+
+
+def bold_row(row: int) -> dict:
+    return {"repeatCell": {"range": {"sheetId": 0, "startRowIndex": row, "endRowIndex": row + 1},
+                           "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
+                           "fields": "userEnteredFormat.textFormat.bold"}}
+
+
+def rule_on(**bounds) -> dict:
+    return {"addConditionalFormatRule": {"rule": {"ranges": [{"sheetId": 0, **bounds}], "booleanRule": {
+        "condition": {"type": "NUMBER_GREATER", "values": [{"userEnteredValue": "0.2"}]},
+        "format": {"textFormat": {"italic": True}}}}}}
+
+
+def bold_rows(ss) -> list[int]:
+    return sorted(r for r, row in ss.sheets[0].cells.items()
+                  if any((c.fmt or {}).get("textFormat", {}).get("bold") for c in row.values()))
+
+
+def rule_ranges(ss) -> list[list[dict]]:
+    return [[{k: v for k, v in gr.items() if k != "sheetId"} for gr in rule["ranges"]]
+            for rule in ss.sheets[0].conditional_formats]
+
+
+def test_a_person_sorts_after_the_read_and_rows_move_with_their_formats(google, key_file, token):
+    ss = google.world.add_spreadsheet("s", {"runs": RUNS})
+    assert batch(google, token, ss.spreadsheet_id, bold_row(2), rule_on(startColumnIndex=1, endColumnIndex=2),
+                 ).status_code == 200  # row "b" bold, a rule on the loss column
+    ws = client(key_file, google).open_by_key(ss.spreadsheet_id).worksheet("runs")
+    google.world.arm_person(ss.spreadsheet_id, "sort", column="loss")
+    read = ws.get_all_values()
+    assert [r[0] for r in read] == ["run_id", "a", "b", "c", "d", "e"]  # the answer shows the sheet as read
+    grid = google.world.grid(ss.spreadsheet_id, "runs")
+    # Numbers, then text, blanks last; the header stays; a row keeps its own cells and formats.
+    assert grid == [["run_id", "loss", "note"], ["b", 0.1], ["d", 0.3], ["a", 0.5, "x"], ["e", "n/a"],
+                    ["c", "", "blank loss"]]
+    assert bold_rows(ss) == [1]
+    assert rule_ranges(ss) == [[{"startColumnIndex": 1, "endColumnIndex": 2}]]  # a sort leaves rules be
+    google.world.arm_person(ss.spreadsheet_id, "sort", column=1, ascending=False)
+    ws.get_all_values()
+    assert [r[0] for r in google.world.grid(ss.spreadsheet_id, "runs")] == ["run_id", "e", "a", "d", "b", "c"]
+
+
+def test_a_person_inserts_rows_and_ranges_and_formats_follow(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": RUNS})
+    sid = ss.spreadsheet_id
+    batch(google, token, sid, bold_row(1), rule_on(startRowIndex=1, endRowIndex=5, startColumnIndex=1,
+                                                   endColumnIndex=2),
+          rule_on(startColumnIndex=2, endColumnIndex=3), rule_on(startRowIndex=4, endRowIndex=6))
+    google.world.arm_person(sid, "insert_rows", index=2, count=2)
+    assert api(google, token, "GET", f"/v4/spreadsheets/{sid}").status_code == 200
+    assert [r[0] if r else "" for r in google.world.grid(sid, "Sheet1")] == ["run_id", "a", "", "", "b", "c",
+                                                                             "d", "e"]
+    assert bold_rows(ss) == [1, 2, 3]  # the new rows take the formats of the row above
+    assert rule_ranges(ss) == [[{"startRowIndex": 6, "endRowIndex": 8}],  # below the insert: moved down
+                               [{"startColumnIndex": 2, "endColumnIndex": 3}],  # whole column: unchanged
+                               [{"startRowIndex": 1, "endRowIndex": 7, "startColumnIndex": 1,
+                                 "endColumnIndex": 2}]]  # across the insert: grown
+    assert ss.sheets[0].rows == 1002
+
+
+def test_a_person_deletes_rows_and_ranges_shrink_or_go(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": RUNS})
+    sid = ss.spreadsheet_id
+    batch(google, token, sid, rule_on(startRowIndex=1, endRowIndex=5), rule_on(startRowIndex=2, endRowIndex=3))
+    google.world.arm_person(sid, "delete_rows", start=2, end=4)
+    assert api(google, token, "GET", f"/v4/spreadsheets/{sid}/values:batchGet",
+               params={"ranges": "A1:A2"}).status_code == 200
+    assert [r[0] for r in google.world.grid(sid, "Sheet1")] == ["run_id", "a", "d", "e"]
+    assert rule_ranges(ss) == [[{"startRowIndex": 1, "endRowIndex": 3}]]  # the rule on a deleted row went
+
+
+def test_a_person_moves_a_column_with_its_width_formats_and_rules(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": [["run_id", "loss", "note", "acc"], ["a", 0.5, "x", 1]]})
+    sid = ss.spreadsheet_id
+    width = {"updateDimensionProperties": {"range": {"sheetId": 0, "dimension": "COLUMNS", "startIndex": 1,
+                                                     "endIndex": 2}, "properties": {"pixelSize": 180},
+                                           "fields": "pixelSize"}}
+    bold_loss = {"repeatCell": {"range": {"sheetId": 0, "startColumnIndex": 1, "endColumnIndex": 2},
+                                "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
+                                "fields": "userEnteredFormat.textFormat.bold"}}
+    batch(google, token, sid, width, bold_loss, rule_on(startColumnIndex=1, endColumnIndex=2),
+          rule_on(startColumnIndex=0, endColumnIndex=3))
+    google.world.arm_person(sid, "move_column", column="loss", to=3)
+    assert api(google, token, "GET", f"/v4/spreadsheets/{sid}/values/A1").status_code == 200
+    assert google.world.grid(sid, "Sheet1") == [["run_id", "note", "acc", "loss"], ["a", "x", 1, 0.5]]
+    assert ss.sheets[0].dimension_props == {("COLUMNS", 3): {"pixelSize": 180}}
+    assert {c for row in ss.sheets[0].cells.values() for c, cell in row.items() if cell.fmt} == {3}
+    # A rule on the moved column goes with it (assumed, as Google moves references to a moved column);
+    # a rule the column leaves from the middle of is split around the hole.
+    assert rule_ranges(ss) == [[{"startColumnIndex": 0, "endColumnIndex": 2},
+                                {"startColumnIndex": 3, "endColumnIndex": 4}],
+                               [{"startColumnIndex": 3, "endColumnIndex": 4}]]
+
+
+def test_a_person_edits_and_types_a_row_below_only_after_a_read(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": RUNS[:3]}, rows=3)
+    other = google.world.add_spreadsheet("other")
+    sid = ss.spreadsheet_id
+    google.world.arm_person(sid, "edit", cell="C3", value="person's note")
+    google.world.arm_person(sid, "type_row_below", values=["mine", "=1+1"])
+    assert put(google, token, sid, "D1", [["a write"]]).status_code == 200  # a write is not a read
+    assert api(google, token, "GET", f"/v4/spreadsheets/{other.spreadsheet_id}").status_code == 200  # nor another
+    assert google.world.grid(sid, "Sheet1")[2:] == [["b", 0.1]]
+    read = api(google, token, "GET", f"/v4/spreadsheets/{sid}/values/Sheet1").json()
+    assert read["values"][2:] == [["b", "0.1"]]
+    assert google.world.grid(sid, "Sheet1")[2:] == [["b", 0.1, "person's note"], ["mine", 2]]
+    assert ss.sheets[0].rows == 4  # the person added a row to type into
+    assert all(p.done and not p.error for p in google.world.people)
+
+
+def test_a_person_action_is_checked_when_armed(google):
+    ss = google.world.add_spreadsheet("s")
+    with pytest.raises(ValueError, match="valid: delete_rows, edit, insert_rows, move_column, sort"):
+        google.world.arm_person(ss.spreadsheet_id, "shuffle")
+    with pytest.raises(TypeError):
+        google.world.arm_person(ss.spreadsheet_id, "sort", colum="loss")
+
+
+def test_append_cells_lands_under_a_row_a_person_typed_after_the_read(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": RUNS[:3]}, rows=4)
+    sid = ss.spreadsheet_id
+    google.world.arm_person(sid, "type_row_below", values=["mine"])
+    seen = api(google, token, "GET", f"/v4/spreadsheets/{sid}/values/Sheet1").json()["values"]
+    assert len(seen) == 3
+    row = {"values": [{"userEnteredValue": {"stringValue": v}} for v in ("new1", "new2")]}
+    appended = batch(google, token, sid, {"appendCells": {"sheetId": 0, "rows": [row, row],
+                                                          "fields": "userEnteredValue"}})
+    assert appended.status_code == 200
+    assert google.world.grid(sid, "Sheet1")[3:] == [["mine"], ["new1", "new2"], ["new1", "new2"]]
+    assert ss.sheets[0].rows == 6  # grown by what did not fit
