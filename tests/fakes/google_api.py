@@ -285,18 +285,16 @@ class _Handler(BaseHandler):
         value_render = q.get("valueRenderOption", "FORMATTED_VALUE")
         dt_render = q.get("dateTimeRenderOption", "SERIAL_NUMBER")
         if rest == "" and method == "GET":
-            ranges = query.get("ranges", [])
             grid = q.get("includeGridData", "false").lower() == "true"
-            if "fields" in q and ("data" in q["fields"]):
-                grid = True
-            payload = ss.grid_data(ranges) if grid else ss.metadata()
-            return 200, _mask(payload, q.get("fields"))
+            return 200, _mask(_spreadsheet(ss, query.get("ranges", []), grid, q.get("fields")), q.get("fields"))
         if rest == ":batchUpdate" and method == "POST":
-            replies = ss.batch_update((body or {}).get("requests") or [], self.world.rng)
+            body = body or {}
+            replies = ss.batch_update(body.get("requests") or [], self.world.rng)
             out: dict[str, Any] = {"spreadsheetId": ss.spreadsheet_id, "replies": replies}
-            if (body or {}).get("includeSpreadsheetInResponse"):
-                out["updatedSpreadsheet"] = ss.metadata()
-            return 200, out
+            if body.get("includeSpreadsheetInResponse"):  # the spreadsheet after the write, as a get shows it
+                out["updatedSpreadsheet"] = _spreadsheet(ss, body.get("responseRanges") or [],
+                                                         bool(body.get("responseIncludeGridData")), q.get("fields"))
+            return 200, _mask(out, q.get("fields"))
         if rest == "/values:batchGet" and method == "GET":
             major = q.get("majorDimension", "ROWS")
             return 200, {"spreadsheetId": ss.spreadsheet_id,
@@ -437,6 +435,13 @@ def _invalid_payload(problems: list[str], body: Any) -> ApiError:
         return ApiError(400, f'Invalid JSON payload received. Unknown name "{m.group(2)}" at \'{where}\': '
                              f"Cannot find field.")
     return ApiError(400, "Invalid JSON payload received. " + "; ".join(problems[:3]))
+
+
+def _spreadsheet(ss: Spreadsheet, ranges: list[str], grid: bool, fields: str | None) -> dict:
+    """A Spreadsheet resource; a field mask that names grid data asks for it, whatever `grid` says."""
+    if fields and "data" in fields:
+        grid = True
+    return ss.grid_data(ranges) if grid else ss.metadata()
 
 
 def _mask(payload: Any, fields: str | None) -> Any:

@@ -327,3 +327,46 @@ def test_append_cells_lands_under_a_row_a_person_typed_after_the_read(google, to
     assert appended.status_code == 200
     assert google.world.grid(sid, "Sheet1")[3:] == [["mine"], ["new1", "new2"], ["new1", "new2"]]
     assert ss.sheets[0].rows == 6  # grown by what did not fit
+
+
+# ---- batchUpdate answers with the spreadsheet after the write ---------------------------------------------
+
+def test_batch_update_answers_with_the_written_cells_of_the_response_ranges(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": [["h1", "h2", "h3"]], "other": [["o"]]})
+    sid = ss.spreadsheet_id
+    write = {"updateCells": {"start": {"sheetId": 0, "rowIndex": 1, "columnIndex": 1}, "fields": "userEnteredValue",
+                             "rows": [{"values": [{"userEnteredValue": {"stringValue": "run-b"}},
+                                                  {"userEnteredValue": {"numberValue": 0.25}}]}]}}
+    r = batch(google, token, sid, write, includeSpreadsheetInResponse=True, responseRanges=["Sheet1!B2:C3"],
+              responseIncludeGridData=True)
+    assert r.status_code == 200
+    got = r.json()
+    assert got["spreadsheetId"] == sid and got["replies"] == [{}]
+    updated = got["updatedSpreadsheet"]
+    assert [s["properties"]["title"] for s in updated["sheets"]] == ["Sheet1"]  # only the sheets ranges name
+    assert updated["sheets"][0]["data"] == [{
+        "startRow": 1, "startColumn": 1,
+        "rowData": [{"values": [
+            {"userEnteredValue": {"stringValue": "run-b"}, "effectiveValue": {"stringValue": "run-b"},
+             "formattedValue": "run-b"},
+            {"userEnteredValue": {"numberValue": 0.25}, "effectiveValue": {"numberValue": 0.25},
+             "formattedValue": "0.25"}]}],
+        "rowMetadata": [{"pixelSize": 21}] * 2, "columnMetadata": [{"pixelSize": 100}] * 2}]
+    get = api(google, token, "GET", f"/v4/spreadsheets/{sid}",
+              params={"ranges": "Sheet1!B2:C3", "includeGridData": "true"}).json()
+    assert updated == get  # the same resource spreadsheets.get answers (its shape is checked by the replay)
+
+
+def test_batch_update_spreadsheet_without_grid_data_or_through_a_field_mask(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": [["h1"]]})
+    sid = ss.spreadsheet_id
+    plain = batch(google, token, sid, bold_row(0), includeSpreadsheetInResponse=True,
+                  responseRanges=["Sheet1!A1"]).json()["updatedSpreadsheet"]
+    assert "data" not in plain["sheets"][0] and plain["sheets"][0]["properties"]["title"] == "Sheet1"
+    masked = api(google, token, "POST", f"/v4/spreadsheets/{sid}:batchUpdate",
+                 params={"fields": "updatedSpreadsheet.sheets.data.rowData.values.formattedValue"},
+                 json={"requests": [bold_row(0)], "includeSpreadsheetInResponse": True,
+                       "responseRanges": ["Sheet1!A1"]}).json()
+    assert masked == {"updatedSpreadsheet": {"sheets": [{"data": [{"rowData": [{"values": [
+        {"formattedValue": "h1"}]}]}]}]}}
+    assert batch(google, token, sid, bold_row(0)).json() == {"spreadsheetId": sid, "replies": [{}]}
