@@ -51,6 +51,16 @@ class Sheet:
             return
         self.cells.setdefault(r, {})[c] = cell
 
+    def length(self, dim: str) -> int:
+        return self.rows if dim == "ROWS" else self.cols
+
+    def extend(self, dim: str, n: int) -> None:
+        """Adds n rows or columns at the end (fewer for a negative n)."""
+        if dim == "ROWS":
+            self.rows += n
+        else:
+            self.cols += n
+
     def last_data_row(self) -> int:
         """The last row holding a value (formats alone do not count); -1 for a sheet without data."""
         return max((r for r, row in self.cells.items() if any(not c.is_empty() for c in row.values())), default=-1)
@@ -513,51 +523,44 @@ class Spreadsheet:
     def _req_insertDimension(self, args: dict, rng: random.Random) -> None:
         rng_ = args.get("range") or {}
         sheet = self.sheet_by_id(rng_.get("sheetId", 0))
+        dim = rng_.get("dimension")
         start, end = rng_.get("startIndex", 0), rng_.get("endIndex", 0)
-        limit = sheet.rows if rng_.get("dimension") == "ROWS" else sheet.cols
+        limit = sheet.length(dim)
         if not 0 <= start < end or start > limit:
             raise ApiError(400, f"Invalid insert range [{start}, {end}) for a grid of {limit}")
         before = bool(args.get("inheritFromBefore"))
         if before and start == 0:
             raise ApiError(400, "Cannot inherit from before the first row or column.")
-        self._insert(sheet, rng_.get("dimension"), start, end)
+        self._insert(sheet, dim, start, end)
         # Google's documented example: new rows take the background of the row before or after them.
         neighbour = start - 1 if before else end
-        if neighbour < (sheet.rows if rng_.get("dimension") == "ROWS" else sheet.cols):
-            _inherit(sheet, rng_.get("dimension"), neighbour, start, end)
+        if neighbour < sheet.length(dim):
+            _inherit(sheet, dim, neighbour, start, end)
 
     def _insert(self, sheet: Sheet, dim: str, start: int, end: int) -> None:
-        n = end - start
-        sheet.reindex(dim, [(-FAR, start, 0), (start, FAR, n)], inserted=(start, end))
-        if dim == "ROWS":
-            sheet.rows += n
-        else:
-            sheet.cols += n
+        sheet.reindex(dim, [(-FAR, start, 0), (start, FAR, end - start)], inserted=(start, end))
+        sheet.extend(dim, end - start)
+
+    def _span(self, dr: dict) -> tuple[Sheet, str, int, int]:
+        """A DimensionRange's sheet, dimension and [start, end); no end means the end of the grid."""
+        sheet = self.sheet_by_id(dr.get("sheetId", 0))
+        dim = dr.get("dimension")
+        return sheet, dim, dr.get("startIndex", 0), dr.get("endIndex", sheet.length(dim))
 
     def _req_deleteDimension(self, args: dict, rng: random.Random) -> None:
-        rng_ = args.get("range") or {}
-        sheet = self.sheet_by_id(rng_.get("sheetId", 0))
-        dim = rng_.get("dimension")
-        limit = sheet.rows if dim == "ROWS" else sheet.cols
-        start, end = rng_.get("startIndex", 0), rng_.get("endIndex", limit)
+        sheet, dim, start, end = self._span(args.get("range") or {})
+        limit = sheet.length(dim)
         if not 0 <= start < end <= limit:
             raise ApiError(400, f"Invalid delete range [{start}, {end}) for a grid of {limit}")
         if end - start >= limit:
             raise ApiError(400, "You can't delete all the rows on the sheet." if dim == "ROWS"
                            else "You can't delete all the columns on the sheet.")
-        n = end - start
-        sheet.reindex(dim, [(-FAR, start, 0), (end, FAR, -n)])
-        if dim == "ROWS":
-            sheet.rows -= n
-        else:
-            sheet.cols -= n
+        sheet.reindex(dim, [(-FAR, start, 0), (end, FAR, start - end)])
+        sheet.extend(dim, start - end)
 
     def _req_moveDimension(self, args: dict, rng: random.Random) -> None:
-        src = args.get("source") or {}
-        sheet = self.sheet_by_id(src.get("sheetId", 0))
-        dim = src.get("dimension")
-        limit = sheet.rows if dim == "ROWS" else sheet.cols
-        start, end, dest = src.get("startIndex", 0), src.get("endIndex", limit), args.get("destinationIndex", 0)
+        sheet, dim, start, end = self._span(args.get("source") or {})
+        limit, dest = sheet.length(dim), args.get("destinationIndex", 0)
         if not 0 <= start < end <= limit or not 0 <= dest <= limit:
             raise ApiError(400, f"Invalid move of [{start}, {end}) to {dest} for a grid of {limit}")
         # destinationIndex counts from before the source is taken out (Google's own example: rows [1, 3) to 4
@@ -586,13 +589,10 @@ class Spreadsheet:
                 sheet.cells.pop(ri, None)
 
     def _req_updateDimensionProperties(self, args: dict, rng: random.Random) -> None:
-        rng_ = args.get("range") or {}
-        sheet = self.sheet_by_id(rng_.get("sheetId", 0))
-        dim = rng_.get("dimension")
+        sheet, dim, start, end = self._span(args.get("range") or {})
         props = args.get("properties") or {}
         fields = _split_fields(args.get("fields"), props)
-        limit = sheet.rows if dim == "ROWS" else sheet.cols
-        for i in range(rng_.get("startIndex", 0), rng_.get("endIndex", limit)):
+        for i in range(start, end):
             cur = dict(sheet.dimension_props.get((dim, i), {}))
             for f in fields:
                 if f in props:
