@@ -1,6 +1,8 @@
 """A fake of Google's OAuth token endpoint, Sheets v4 and Drive v3 on one loopback URL, with fault injection.
 
-Run standalone: python -m tests.fakes.google_api --port 0 [--state FILE] [--write-credentials FILE]
+Google's edges are on by default: the 10 MiB request cap, per-minute quotas, and (when armed) a person acting
+between a read and the next write. Run standalone:
+python -m tests.fakes.google_api --port 0 [--state FILE] [--write-credentials FILE] [--quota-per-user N]
 """
 
 from __future__ import annotations
@@ -238,7 +240,7 @@ class _Handler(BaseHandler):
         raise ApiError(404, f"Not found: {method} {raw_path}")
 
     def _admit(self, method: str, raw_path: str, caller: str) -> None:
-        """Sheets' quotas, checked after authentication (they are the caller's) and before the request is read."""
+        """Sheets' quotas, checked after authentication (they are the caller's) and before the body is checked."""
         w = self.world
         over = w.meter.admit(quota.kind_of(method, raw_path), caller, w.quota_limits(), w.quota_window)
         if over is not None:
@@ -518,8 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", help="JSON file with initial spreadsheets")
     parser.add_argument("--service-account", action="append", default=[], help="trust this key file")
     parser.add_argument("--write-credentials", help="write a fresh service-account JSON for this server here")
+    parser.add_argument("--quota-per-user", type=int, default=60,
+                        help="read and write requests a minute per user (Google's default 60; per project 5x)")
     args = parser.parse_args(argv)
     server = FakeGoogle(host=args.host, port=args.port)
+    server.world.raise_quota(per_user=args.quota_per_user)
     if args.state:
         with open(args.state) as fh:
             server.world.load(json.load(fh))
