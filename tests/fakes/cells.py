@@ -20,13 +20,15 @@ class ApiError(Exception):
     STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
               404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
-    def __init__(self, code: int, message: str, details: list | None = None):
+    def __init__(self, code: int, message: str, details: list | None = None, errors: list | None = None):
         super().__init__(message)
-        self.code, self.message, self.details = code, message, details
+        self.code, self.message, self.details, self.errors = code, message, details, errors
 
     def envelope(self) -> dict:
-        err: dict[str, Any] = {"code": self.code, "message": self.message,
-                               "status": self.STATUS.get(self.code, "UNKNOWN")}
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.errors:  # the legacy list some front-end errors still carry
+            err["errors"] = self.errors
+        err["status"] = self.STATUS.get(self.code, "UNKNOWN")
         if self.details:
             err["details"] = self.details
         return {"error": err}

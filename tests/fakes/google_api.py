@@ -1,12 +1,15 @@
 """A fake of Google's OAuth token endpoint, Sheets v4 and Drive v3 on one loopback URL, with fault injection.
 
-Run standalone: python -m tests.fakes.google_api --port 0 [--state FILE] [--write-credentials FILE]
+Google's edges are on by default: the 10 MiB request cap, per-minute quotas, and (when armed) a person acting
+between a read and the next write. Run standalone:
+python -m tests.fakes.google_api --port 0 [--state FILE] [--write-credentials FILE] [--quota-per-user N]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import json
 import re
 import secrets
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from . import a1, discovery, fieldmask
+from . import a1, discovery, fieldmask, person, quota
 from .cells import ApiError
 from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, html_error
 from .sheets_model import Sheet, Spreadsheet, new_id
@@ -25,8 +28,6 @@ from .sheets_model import Sheet, Spreadsheet, new_id
 SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FAULT_MESSAGES = {
-    429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user' "
-         "of service 'sheets.googleapis.com'.",
     500: "Internal error encountered.", 502: "Bad Gateway", 503: "The service is currently unavailable.",
 }
 
@@ -38,12 +39,22 @@ class World(BaseWorld):
     spreadsheets: dict[str, Spreadsheet] = field(default_factory=dict)
     service_accounts: dict[str, Any] = field(default_factory=dict)  # e-mail -> RSA public key
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (e-mail, expiry)
-    quota_per_minute: int | None = None
+    # Sheets' default per-minute quotas; a long soak raises them as for a project whose quota was raised.
+    read_requests_per_user: int = 60
+    write_requests_per_user: int = 60
+    read_requests_per_project: int = 300
+    write_requests_per_project: int = 300
+    quota_window: float = 60.0  # seconds
+    project_number: int = 123456789012
+    max_request_bytes: int = 10_485_760  # Google refuses bodies over 10 MiB; tests lower it to exercise chunking
+    largest_request_bytes: int = 0  # the largest body seen, refused or not
+    ms_per_1000_cells: float = 0  # processing time a write takes before its answer, per 1,000 cells it sends
     token_lifetime: int = 3600
     validate: bool = True
     violations: list[str] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
-    _stamps: list[float] = field(default_factory=list)
+    meter: quota.Meter = field(default_factory=quota.Meter)
+    people: list[person.PersonAction] = field(default_factory=list)
 
     # -- helpers for tests -------------------------------------------------------------------
     def add_spreadsheet(self, title: str, sheets: dict[str, list[list]] | None = None,
@@ -70,6 +81,29 @@ class World(BaseWorld):
             ss = self.spreadsheets[spreadsheet_id]
             return ss.values_get(a1.quote_title(ss.sheet_by_title(title).title), render,
                                  "SERIAL_NUMBER").get("values", [])
+
+    def arm_person(self, spreadsheet_id: str, action: str, **kw) -> person.PersonAction:
+        """Right after the fake answers the next read of the spreadsheet (values.get, values.batchGet or
+        spreadsheets.get), and before any later request, a person does `action` to it (see person.ACTIONS):
+        sort(column, ascending=True), insert_rows(index, count=1), delete_rows(start, end), move_column(column,
+        to), edit(cell, value), type_row_below(values); each takes sheet=title (default: the first worksheet).
+        Every action armed for the spreadsheet is done after that one read, in the order armed."""
+        person.check(action, kw)
+        armed = person.PersonAction(spreadsheet_id, action, kw)
+        with self.lock:
+            self.people.append(armed)
+        return armed
+
+    def raise_quota(self, per_user: int, per_project: int | None = None) -> None:
+        """Every read and write limit per minute, as for a project whose quota Google raised."""
+        self.read_requests_per_user = self.write_requests_per_user = per_user
+        self.read_requests_per_project = self.write_requests_per_project = per_project or 5 * per_user
+
+    def quota_limits(self) -> dict[quota.Limit, int]:
+        return {quota.Limit("read", True): self.read_requests_per_user,
+                quota.Limit("write", True): self.write_requests_per_user,
+                quota.Limit("read", False): self.read_requests_per_project,
+                quota.Limit("write", False): self.write_requests_per_project}
 
     def sheets_requests(self) -> list[LoggedRequest]:
         with self.lock:
@@ -126,32 +160,49 @@ class _Handler(BaseHandler):
     def fault_response(self, fault: Fault) -> tuple[int, Any, dict]:
         if fault.html:
             return fault.status, html_error(fault.status), {}
+        if fault.status == 429:
+            limit = quota.Limit(quota.kind_of(self.command, self.path.split("?")[0]), per_user=True)
+            value = self.world.quota_limits()[limit]
+            return 429, quota.exceeded(limit, value, self.world.project_number).envelope(), {}
         return fault.status, ApiError(fault.status, FAULT_MESSAGES.get(fault.status, "Error")).envelope(), {}
 
     def respond(self, method: str, raw_path: str, query: dict, raw_body: bytes,
                 entry: LoggedRequest) -> tuple[int, Any, dict]:
         with self.world.lock:
-            over_quota = self._over_quota(raw_path)
-        if over_quota:
-            return 429, ApiError(429, "Quota exceeded for quota metric 'Read requests' and limit 'Read requests "
-                                      "per minute per user' of service 'sheets.googleapis.com'.").envelope(), {}
+            self.world.largest_request_bytes = max(self.world.largest_request_bytes, len(raw_body))
+            cap = self.world.max_request_bytes
+        if len(raw_body) > cap and raw_path != "/token":  # refused at the API front door: nothing applied
+            return 400, _payload_too_large(cap).envelope(), {}
         try:
             body = self._parse_body(raw_body, entry)
             with self.world.lock:
                 status, payload = self._route(method, raw_path, query, body)
+                if status == 200 and method == "GET" and raw_path.startswith("/v4/spreadsheets/"):
+                    payload = self._people_act(raw_path, payload)
         except ApiError as exc:
             status, payload = exc.code, exc.envelope()
         except OAuthError as exc:
             status, payload = 400, exc.payload
+        if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
+            self.stopping.wait(_cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6)
         return status, payload, {}
 
-    def _over_quota(self, raw_path: str) -> bool:
-        quota = self.world.quota_per_minute
-        if quota is None or not raw_path.startswith("/v4/"):
-            return False
-        now = time.monotonic()
-        self.world._stamps = [t for t in self.world._stamps if now - t < 60] + [now]
-        return len(self.world._stamps) > quota
+    def _people_act(self, raw_path: str, payload: Any) -> Any:
+        """Armed people act now, under the lock: the answer already shows the sheet as read, and no later
+        request can come between."""
+        sid = unquote(re.match(r"^/v4/spreadsheets/([^/:]+)", raw_path).group(1))
+        due = [p for p in self.world.people if p.spreadsheet_id == sid and not p.done]
+        if not due:
+            return payload
+        payload = copy.deepcopy(payload)  # nothing in the answer may share state the person changes
+        for p in due:
+            p.done = True
+            try:
+                person.act(self.world.spreadsheets[sid], p.action, self.world.rng, **p.kw)
+            except (ApiError, ValueError) as exc:
+                p.error = str(exc)
+                self.world.crashes.append(f"a person could not {p.action} {p.kw}: {exc}")
+        return payload
 
     def _parse_body(self, raw: bytes, entry: LoggedRequest) -> Any:
         if not raw:
@@ -177,6 +228,7 @@ class _Handler(BaseHandler):
             return 200, self.world.dump()
         caller = self._caller()
         if raw_path.startswith("/v4/"):
+            self._admit(method, raw_path, caller)
             if self.world.validate:
                 problems = discovery.validate(method, raw_path, query, body)
                 if problems:
@@ -186,6 +238,13 @@ class _Handler(BaseHandler):
         if raw_path.startswith("/drive/v3/files"):
             return self._drive(method, raw_path, query, body, caller)
         raise ApiError(404, f"Not found: {method} {raw_path}")
+
+    def _admit(self, method: str, raw_path: str, caller: str) -> None:
+        """Sheets' quotas, checked after authentication (they are the caller's) and before the body is checked."""
+        w = self.world
+        over = w.meter.admit(quota.kind_of(method, raw_path), caller, w.quota_limits(), w.quota_window)
+        if over is not None:
+            raise quota.exceeded(*over, w.project_number)
 
     def _token(self, form: dict) -> dict:
         if form.get("grant_type") != JWT_GRANT:
@@ -228,18 +287,16 @@ class _Handler(BaseHandler):
         value_render = q.get("valueRenderOption", "FORMATTED_VALUE")
         dt_render = q.get("dateTimeRenderOption", "SERIAL_NUMBER")
         if rest == "" and method == "GET":
-            ranges = query.get("ranges", [])
             grid = q.get("includeGridData", "false").lower() == "true"
-            if "fields" in q and ("data" in q["fields"]):
-                grid = True
-            payload = ss.grid_data(ranges) if grid else ss.metadata()
-            return 200, _mask(payload, q.get("fields"))
+            return 200, _mask(_spreadsheet(ss, query.get("ranges", []), grid, q.get("fields")), q.get("fields"))
         if rest == ":batchUpdate" and method == "POST":
-            replies = ss.batch_update((body or {}).get("requests") or [], self.world.rng)
+            body = body or {}
+            replies = ss.batch_update(body.get("requests") or [], self.world.rng)
             out: dict[str, Any] = {"spreadsheetId": ss.spreadsheet_id, "replies": replies}
-            if (body or {}).get("includeSpreadsheetInResponse"):
-                out["updatedSpreadsheet"] = ss.metadata()
-            return 200, out
+            if body.get("includeSpreadsheetInResponse"):  # the spreadsheet after the write, as a get shows it
+                out["updatedSpreadsheet"] = _spreadsheet(ss, body.get("responseRanges") or [],
+                                                         bool(body.get("responseIncludeGridData")), q.get("fields"))
+            return 200, _mask(out, q.get("fields"))
         if rest == "/values:batchGet" and method == "GET":
             major = q.get("majorDimension", "ROWS")
             return 200, {"spreadsheetId": ss.spreadsheet_id,
@@ -348,6 +405,24 @@ class _Handler(BaseHandler):
                 "createdTime": ss.created, "modifiedTime": ss.modified}
 
 
+def _payload_too_large(cap: int) -> ApiError:
+    msg = f"Request payload size exceeds the limit: {cap} bytes."
+    return ApiError(400, msg, errors=[{"message": msg, "domain": "global", "reason": "badRequest"}])
+
+
+def _cells_sent(body: Any) -> int:
+    """Cells a write carries: values of a values write, CellData of updateCells/appendCells."""
+    if not isinstance(body, dict):
+        return 0
+    ranges = body.get("data") if isinstance(body.get("data"), list) else [body]
+    cells = sum(len(row) for vr in ranges if isinstance(vr, dict) for row in vr.get("values") or []
+                if isinstance(row, list))
+    for req in body.get("requests") or []:
+        for args in (req.get("updateCells"), req.get("appendCells")):
+            cells += sum(len(row.get("values") or []) for row in (args or {}).get("rows") or [])
+    return cells
+
+
 def _invalid_payload(problems: list[str], body: Any) -> ApiError:
     """Google's wording for a body that breaks the schema."""
     m = re.search(r"\.values: expected a list, got", problems[0])
@@ -362,6 +437,13 @@ def _invalid_payload(problems: list[str], body: Any) -> ApiError:
         return ApiError(400, f'Invalid JSON payload received. Unknown name "{m.group(2)}" at \'{where}\': '
                              f"Cannot find field.")
     return ApiError(400, "Invalid JSON payload received. " + "; ".join(problems[:3]))
+
+
+def _spreadsheet(ss: Spreadsheet, ranges: list[str], grid: bool, fields: str | None) -> dict:
+    """A Spreadsheet resource; a field mask that names grid data asks for it, whatever `grid` says."""
+    if fields and "data" in fields:
+        grid = True
+    return ss.grid_data(ranges) if grid else ss.metadata()
 
 
 def _mask(payload: Any, fields: str | None) -> Any:
@@ -438,8 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", help="JSON file with initial spreadsheets")
     parser.add_argument("--service-account", action="append", default=[], help="trust this key file")
     parser.add_argument("--write-credentials", help="write a fresh service-account JSON for this server here")
+    parser.add_argument("--quota-per-user", type=int, default=60,
+                        help="read and write requests a minute per user (Google's default 60; per project 5x)")
     args = parser.parse_args(argv)
     server = FakeGoogle(host=args.host, port=args.port)
+    server.world.raise_quota(per_user=args.quota_per_user)
     if args.state:
         with open(args.state) as fh:
             server.world.load(json.load(fh))

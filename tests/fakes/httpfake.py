@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,8 +16,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 class Fault:
     """What the next matching request gets instead of a normal answer."""
 
-    kind: str  # "status": an error answer; "slow": answer after `delay` s; "drop": close without answering;
-    #            "drop_after": do what was asked, then close without answering (the answer is lost)
+    kind: str  # "status": an error answer; "slow": answer after `delay` s; "drop": close without answering.
+    #            The *_after kinds first do what was asked, then: "drop_after" closes without answering (the
+    #            answer is lost), "status_after" answers `status` anyway (a 5xx for a write that landed),
+    #            "slow_after" answers only after `delay` s (the client times out, yet the write landed).
     status: int = 503
     retry_after: float | None = None
     html: bool = False
@@ -41,6 +44,7 @@ class LoggedRequest:
     fault: str = ""
     bytes_in: int = 0  # request body as received
     bytes_out: int = 0  # response body as sent
+    at: float = field(default_factory=time.monotonic)  # when it arrived: lets a test count requests per minute
 
     @property
     def is_sheets(self) -> bool:
@@ -183,12 +187,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             if fault.kind == "slow":
                 self.stopping.wait(fault.delay)
             elif fault.kind == "status":
-                entry.status = fault.status
-                status, payload, headers = self.fault_response(fault)
-                if fault.retry_after is not None:
-                    ra = fault.retry_after
-                    headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
-                return self.send(status, payload, headers)
+                return self._send_fault(fault, entry)
         try:
             status, payload, headers = self.respond(method, raw_path, query, raw_body, entry)
         except Exception:  # a bug in the fake: answer 500 and keep the traceback for the test to see
@@ -197,8 +196,21 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.world.crashes.append(traceback.format_exc())
             status, payload, headers = 500, {"error": {"code": 500, "message": "fake crashed"}}, {}
         entry.status = status
-        if fault is not None and fault.kind == "drop_after":
+        kind = fault.kind if fault is not None else ""
+        if kind == "drop_after":
             return self._drop(entry)
+        if kind == "status_after":
+            return self._send_fault(fault, entry)
+        if kind == "slow_after":
+            self.stopping.wait(fault.delay)
+        self.send(status, payload, headers)
+
+    def _send_fault(self, fault: Fault, entry: LoggedRequest) -> None:
+        entry.status = fault.status
+        status, payload, headers = self.fault_response(fault)
+        if fault.retry_after is not None:
+            ra = fault.retry_after
+            headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
         self.send(status, payload, headers)
 
     def _drop(self, entry: LoggedRequest) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import string
+from functools import cmp_to_key
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -12,6 +13,8 @@ from .cells import ApiError, Cell, cell_data, extended_to_cell, parse_input, ren
 
 MAX_CELLS = 10_000_000
 DEFAULT_ROWS, DEFAULT_COLS = 1000, 26
+FAR = 1 << 40  # beyond any grid: an unbounded side of a range stays unbounded however indices move
+BOUNDS = {"ROWS": ("startRowIndex", "endRowIndex"), "COLUMNS": ("startColumnIndex", "endColumnIndex")}
 
 
 def new_id(rng: random.Random, n: int = 44) -> str:
@@ -48,6 +51,20 @@ class Sheet:
             return
         self.cells.setdefault(r, {})[c] = cell
 
+    def length(self, dim: str) -> int:
+        return self.rows if dim == "ROWS" else self.cols
+
+    def extend(self, dim: str, n: int) -> None:
+        """Adds n rows or columns at the end (fewer for a negative n)."""
+        if dim == "ROWS":
+            self.rows += n
+        else:
+            self.cols += n
+
+    def last_data_row(self) -> int:
+        """The last row holding a value (formats alone do not count); -1 for a sheet without data."""
+        return max((r for r, row in self.cells.items() if any(not c.is_empty() for c in row.values())), default=-1)
+
     def snapshot(self) -> dict:
         return {"cells": {r: dict(row) for r, row in self.cells.items()},
                 "cf": list(self.conditional_formats), "dp": dict(self.dimension_props),
@@ -58,6 +75,34 @@ class Sheet:
         self.cells, self.conditional_formats, self.dimension_props = snap["cells"], snap["cf"], snap["dp"]
         (self.title, self.rows, self.cols, self.hidden, self.frozen_rows, self.frozen_cols,
          self.extra_props, self.extra_grid) = snap["scalars"]
+
+    def reindex(self, dim: str, pieces: list[tuple[int, int, int]], inserted: tuple[int, int] | None = None) -> None:
+        """Moves what sits on rows or columns as Google moves it when they are inserted, deleted or moved: cells
+        (with their formats), row/column properties and conditional-format ranges. `pieces` are (start, end,
+        delta): an index in [start, end) moves by delta, one in no piece is deleted. A range that spans the
+        `inserted` indices grows over them; one whose indices land apart is split; one with none left goes."""
+        if dim == "ROWS":
+            self.cells = _remap(self.cells, pieces)
+        else:
+            self.cells = {r: kept for r, row in self.cells.items() if (kept := _remap(row, pieces))}
+        along = {i: props for (d, i), props in self.dimension_props.items() if d == dim}
+        self.dimension_props = ({key: props for key, props in self.dimension_props.items() if key[0] != dim}
+                                | {(dim, i): props for i, props in _remap(along, pieces).items()})
+        lo, hi = BOUNDS[dim]
+        rules = []
+        for rule in self.conditional_formats:
+            ranges = []
+            for gr in rule.get("ranges") or []:
+                for start, end in _moved_span(pieces, gr.get(lo, -FAR), gr.get(hi, FAR), inserted):
+                    new = dict(gr)  # a new dict: a rolled-back batch keeps the old one
+                    if lo in gr:
+                        new[lo] = start
+                    if hi in gr:
+                        new[hi] = end
+                    ranges.append(new)
+            if ranges:
+                rules.append(rule | {"ranges": ranges})
+        self.conditional_formats = rules
 
     def properties(self, index: int) -> dict:
         grid: dict[str, Any] = {"rowCount": self.rows, "columnCount": self.cols}
@@ -478,54 +523,76 @@ class Spreadsheet:
     def _req_insertDimension(self, args: dict, rng: random.Random) -> None:
         rng_ = args.get("range") or {}
         sheet = self.sheet_by_id(rng_.get("sheetId", 0))
+        dim = rng_.get("dimension")
         start, end = rng_.get("startIndex", 0), rng_.get("endIndex", 0)
-        limit = sheet.rows if rng_.get("dimension") == "ROWS" else sheet.cols
+        limit = sheet.length(dim)
         if not 0 <= start < end or start > limit:
             raise ApiError(400, f"Invalid insert range [{start}, {end}) for a grid of {limit}")
-        self._insert(sheet, rng_.get("dimension"), start, end)
+        before = bool(args.get("inheritFromBefore"))
+        if before and start == 0:
+            raise ApiError(400, "Cannot inherit from before the first row or column.")
+        self._insert(sheet, dim, start, end)
+        # Google's documented example: new rows take the background of the row before or after them.
+        neighbour = start - 1 if before else end
+        if neighbour < sheet.length(dim):
+            _inherit(sheet, dim, neighbour, start, end)
 
     def _insert(self, sheet: Sheet, dim: str, start: int, end: int) -> None:
-        n = end - start
-        if dim == "ROWS":
-            sheet.cells = {(r + n if r >= start else r): row for r, row in sheet.cells.items()}
-            sheet.rows += n
-        else:
-            sheet.cells = {r: {(c + n if c >= start else c): cell for c, cell in row.items()}
-                           for r, row in sheet.cells.items()}
-            sheet.cols += n
+        sheet.reindex(dim, [(-FAR, start, 0), (start, FAR, end - start)], inserted=(start, end))
+        sheet.extend(dim, end - start)
+
+    def _span(self, dr: dict) -> tuple[Sheet, str, int, int]:
+        """A DimensionRange's sheet, dimension and [start, end); no end means the end of the grid."""
+        sheet = self.sheet_by_id(dr.get("sheetId", 0))
+        dim = dr.get("dimension")
+        return sheet, dim, dr.get("startIndex", 0), dr.get("endIndex", sheet.length(dim))
 
     def _req_deleteDimension(self, args: dict, rng: random.Random) -> None:
-        rng_ = args.get("range") or {}
-        sheet = self.sheet_by_id(rng_.get("sheetId", 0))
-        dim = rng_.get("dimension")
-        limit = sheet.rows if dim == "ROWS" else sheet.cols
-        start, end = rng_.get("startIndex", 0), rng_.get("endIndex", limit)
+        sheet, dim, start, end = self._span(args.get("range") or {})
+        limit = sheet.length(dim)
         if not 0 <= start < end <= limit:
             raise ApiError(400, f"Invalid delete range [{start}, {end}) for a grid of {limit}")
         if end - start >= limit:
             raise ApiError(400, "You can't delete all the rows on the sheet." if dim == "ROWS"
                            else "You can't delete all the columns on the sheet.")
-        n = end - start
-        if dim == "ROWS":
-            sheet.cells = {(r - n if r >= end else r): row for r, row in sheet.cells.items() if not start <= r < end}
-            sheet.rows -= n
-        else:
-            new = {}
-            for r, row in sheet.cells.items():
-                kept = {(c - n if c >= end else c): cell for c, cell in row.items() if not start <= c < end}
-                if kept:
-                    new[r] = kept
-            sheet.cells = new
-            sheet.cols -= n
+        sheet.reindex(dim, [(-FAR, start, 0), (end, FAR, start - end)])
+        sheet.extend(dim, start - end)
+
+    def _req_moveDimension(self, args: dict, rng: random.Random) -> None:
+        sheet, dim, start, end = self._span(args.get("source") or {})
+        limit, dest = sheet.length(dim), args.get("destinationIndex", 0)
+        if not 0 <= start < end <= limit or not 0 <= dest <= limit:
+            raise ApiError(400, f"Invalid move of [{start}, {end}) to {dest} for a grid of {limit}")
+        # destinationIndex counts from before the source is taken out (Google's own example: rows [1, 3) to 4
+        # turns 0 1 2 3 4 into 0 3 1 2 4); a destination inside the source moves nothing.
+        if dest > end:
+            sheet.reindex(dim, [(-FAR, start, 0), (start, end, dest - end), (end, dest, start - end), (dest, FAR, 0)])
+        elif dest < start:
+            sheet.reindex(dim, [(-FAR, dest, 0), (dest, start, end - start), (start, end, dest - start),
+                                (end, FAR, 0)])
+
+    def _req_sortRange(self, args: dict, rng: random.Random) -> None:
+        """Whole rows of the range move, formats and all; what lies outside the range stays put."""
+        sheet, r = self._grid_range(args.get("range") or {})
+        specs = args.get("sortSpecs") or []
+        if not all("dimensionIndex" in spec for spec in specs):
+            raise ApiError(400, "Unsupported sortSpecs in this fake: only dimensionIndex")
+        inside = range(r.start_col, r.end_col)
+        lines = [{c: cell for c, cell in (sheet.cells.get(ri) or {}).items() if c in inside}
+                 for ri in range(r.start_row, r.end_row)]
+        lines.sort(key=cmp_to_key(lambda a, b: _compare_lines(a, b, specs)))
+        for ri, line in zip(range(r.start_row, r.end_row), lines):
+            row = {c: cell for c, cell in (sheet.cells.get(ri) or {}).items() if c not in inside} | line
+            if row:
+                sheet.cells[ri] = row
+            else:
+                sheet.cells.pop(ri, None)
 
     def _req_updateDimensionProperties(self, args: dict, rng: random.Random) -> None:
-        rng_ = args.get("range") or {}
-        sheet = self.sheet_by_id(rng_.get("sheetId", 0))
-        dim = rng_.get("dimension")
+        sheet, dim, start, end = self._span(args.get("range") or {})
         props = args.get("properties") or {}
         fields = _split_fields(args.get("fields"), props)
-        limit = sheet.rows if dim == "ROWS" else sheet.cols
-        for i in range(rng_.get("startIndex", 0), rng_.get("endIndex", limit)):
+        for i in range(start, end):
             cur = dict(sheet.dimension_props.get((dim, i), {}))
             for f in fields:
                 if f in props:
@@ -585,8 +652,7 @@ class Spreadsheet:
         sheet = self.sheet_by_id(args.get("sheetId", 0))
         rows = args.get("rows") or []
         fields = _cell_fields(args.get("fields"), rows)
-        last = max((r for r, row in sheet.cells.items() if any(not c.is_empty() for c in row.values())), default=-1)
-        start = last + 1
+        start = sheet.last_data_row() + 1  # at write time: a row a person typed since the tool's read counts
         width = max((len(r.get("values") or []) for r in rows), default=0)
         if start + len(rows) > sheet.rows:
             self._grow(sheet, start + len(rows) - sheet.rows, 0)
@@ -637,6 +703,77 @@ class Spreadsheet:
                 self.time_zone = props.get("timeZone", "Etc/GMT")
             else:
                 raise ApiError(400, f"Unsupported field in this fake: {f}")
+
+
+def _inherit(sheet: Sheet, dim: str, source: int, start: int, end: int) -> None:
+    """Inserted rows or columns take the formats and the properties of their neighbour `source`."""
+    for r, row in list(sheet.cells.items()):
+        if dim == "ROWS" and r == source:
+            for c, cell in row.items():
+                for new in range(start, end):
+                    sheet.put(new, c, Cell(fmt=cell.fmt))
+        elif dim == "COLUMNS" and source in row:
+            for new in range(start, end):
+                sheet.put(r, new, Cell(fmt=row[source].fmt))
+    props = sheet.dimension_props.get((dim, source))
+    for new in range(start, end) if props else ():
+        sheet.dimension_props[(dim, new)] = dict(props)
+
+
+def _sort_key(cell: Cell | None) -> tuple | None:
+    """Numbers, then text (case ignored), then booleans, then errors; None for a blank."""
+    v = cell.value if cell is not None else None
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return (2, v)
+    if isinstance(v, float):
+        return (0, v)
+    if isinstance(v, str):
+        return (1, v.casefold())
+    return (3, 0)
+
+
+def _compare_lines(a: dict, b: dict, specs: list[dict]) -> int:
+    """Blanks sort last whichever the order, as in Sheets; equal rows keep their order (the sort is stable)."""
+    for spec in specs:
+        ka, kb = _sort_key(a.get(spec["dimensionIndex"])), _sort_key(b.get(spec["dimensionIndex"]))
+        if ka == kb:
+            continue
+        if ka is None or kb is None:
+            return 1 if ka is None else -1
+        order = -1 if ka < kb else 1
+        return -order if spec.get("sortOrder") == "DESCENDING" else order
+    return 0
+
+
+def _moved(pieces: list[tuple[int, int, int]], i: int) -> int | None:
+    for start, end, delta in pieces:
+        if start <= i < end:
+            return i + delta
+    return None
+
+
+def _remap(items: dict[int, Any], pieces: list[tuple[int, int, int]]) -> dict[int, Any]:
+    out = {}
+    for i, value in items.items():
+        n = _moved(pieces, i)
+        if n is not None:
+            out[n] = value
+    return out
+
+
+def _moved_span(pieces: list[tuple[int, int, int]], start: int, end: int,
+                inserted: tuple[int, int] | None) -> list[tuple[int, int]]:
+    """Where the indices [start, end) land, as runs; runs that touch (or meet across `inserted`) are one."""
+    runs = sorted((max(start, lo) + d, min(end, hi) + d) for lo, hi, d in pieces if max(start, lo) < min(end, hi))
+    out: list[tuple[int, int]] = []
+    for s, e in runs:
+        if out and (out[-1][1] == s or (out[-1][1], s) == inserted):
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
 
 
 def normalise_colors(value: Any) -> Any:

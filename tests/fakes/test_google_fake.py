@@ -274,7 +274,7 @@ def test_slow_answers_and_dropped_connections(google, sheet):
 
 def test_per_minute_quota(google, sheet):
     ss, token = sheet
-    google.world.quota_per_minute = 3
+    google.world.read_requests_per_user = 3
     codes = [api(google, token, "GET", f"/v4/spreadsheets/{ss.spreadsheet_id}").status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
 
