@@ -19,6 +19,7 @@ import fnmatch
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -66,7 +67,8 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts to dotted keys, as W&B's own runs table shows them; media objects stay whole."""
     out: dict[str, Any] = {}
     for key, value in d.items():
-        name = f"{prefix}{key}"
+        key = key if isinstance(key, str) else str(key)
+        name = sys.intern(prefix + key) if prefix else key  # one string per name, not one per run and name
         if isinstance(value, dict) and value and "_type" not in value:
             out.update(flatten(value, name + "."))
         else:
@@ -86,10 +88,9 @@ def is_internal(key: str, value: Any) -> bool:
 class RunView:
     """One run's values by header: built-ins, then config, then summary, then a normalised match."""
 
-    __slots__ = ("run", "builtins", "config", "summary", "_norm")
+    __slots__ = ("builtins", "config", "summary", "_norm")
 
     def __init__(self, run: Run):
-        self.run = run
         self.builtins = _builtins(run)
         self.config = flatten(run.config)
         self.summary = flatten(run.summary)

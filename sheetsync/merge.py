@@ -181,7 +181,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
             plan.new_rows.append(full)
             plan.new_run_ids.append(run_id)
             changed = True
-            new_base.runs[run_id] = {h: fingerprint(v) for h, v in cells.items()}
+            new_base.add_new(run_id, {h: fingerprint(v) for h, v in cells.items()})
             digest_key = _exact(tuple(cells), cells.values())
             if digest_key is not None:
                 new_base.digests[run_id] = row_digest(digest_key)

@@ -96,38 +96,42 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
         fetched = source.fetch(target, since=since, progress=progress)
         runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                    r.id))
-        views = [RunView(r) for r in runs]
+        read = (len(runs), fetched.pages, fetched.full)
+        beats = [r.updated_at for r in runs if r.updated_at]
         links = {r.id: r.url for r in runs if r.url}
+        views = [RunView(r) for r in runs]
+        del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
+        snap = sink.read(target.worksheet)
+        sent += snap.requests
+        existing = Layout.of(snap.grid).named
+        choice = choose_headers(existing, views, rules)
+        headers = tuple(existing + choice.headers)
+        rows = [row_for(v, headers, tz) for v in views]
+        del views
+        if choice.dropped:
+            log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
+                        ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
+        merging = MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
+                                cell_form=caps.cell_form, look=look)
         for attempt in (1, 2):
-            snap = sink.read(target.worksheet)
-            sent += snap.requests
-            existing = Layout.of(snap.grid).named
-            choice = choose_headers(existing, views, rules)
-            headers = tuple(existing + choice.headers)
-            rows = [row_for(v, headers, tz) for v in views]
-            plan = merge(snap.grid, snap.base, rows,
-                         MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
-                                       cell_form=caps.cell_form, look=look), links)
-            del rows
+            plan = merge(snap.grid, snap.base, rows, merging, links)
             if not plan.has_changes or settings.dry_run:
                 break
             try:
                 sent += sink.apply(snap, plan)
                 break
-            except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest
+            except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest again
                 if attempt == 2:
                     raise
                 log.debug("%s; reading the sheet again before writing", exc.message)
-        if choice.dropped:
-            log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
-                        ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
-        beats = [r.updated_at for r in runs if r.updated_at]
+                snap = sink.read(target.worksheet)
+                sent += snap.requests
+        del rows
         if beats:
             history.watermark[target.path] = max([*beats, history.watermark.get(target.path, beats[0])])
-        if fetched.full:
+        if read[2]:
             history.last_full[target.path] = now
-        report.targets.append(TargetReport(target, plan.counts, len(runs), fetched.pages, fetched.full,
-                                           choice.dropped, plan))
+        report.targets.append(TargetReport(target, plan.counts, read[0], read[1], read[2], choice.dropped, plan))
     report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started

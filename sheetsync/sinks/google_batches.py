@@ -15,9 +15,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-# Requests that would act twice if sent twice: an insert shifts rows again, a rule is added (or deleted by
-# index) again, a sheet is added again. A body holding one is never re-sent blind.
-NOT_REPEATABLE = ("insertDimension", "addConditionalFormatRule", "deleteConditionalFormatRule", "addSheet")
+# Requests that would act twice if sent twice: an insert shifts rows again, the grid grows again, a rule is
+# added (or deleted by index) again, a sheet is added again. A body holding one is never re-sent blind.
+NOT_REPEATABLE = ("insertDimension", "appendDimension", "addConditionalFormatRule", "deleteConditionalFormatRule",
+                  "addSheet")
 _OVERHEAD = 1024  # the body's brackets and the new-row block's insert, kept free in every budget
 
 

@@ -10,10 +10,12 @@ harmless twice (reads, and writes to absolute cells). A write the caller marks n
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import random
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 
 import requests
 from google.auth.transport.requests import AuthorizedSession
@@ -21,22 +23,26 @@ from google.auth.transport.requests import AuthorizedSession
 from ..errors import RETRY_STATUS, Interrupted, OutcomeUnknown, may_resend
 
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
+PER_MINUTE = 60  # Google's default Sheets quota: read and write requests per minute per user, each
+log = logging.getLogger("wandb_spreadsheet_sync")
 
 
 class GoogleSession(AuthorizedSession):
     """An AuthorizedSession that can send every Sheets and Drive call to another base URL
     (GOOGLE_API_ENDPOINT: an emulator, a proxy, or the test world's fake), with timeouts and retries."""
 
-    def __init__(self, credentials, endpoint: str | None = None, timeout: float = 60.0, attempts: int = 6,
-                 stop: threading.Event | None = None):
+    def __init__(self, credentials, endpoint: str | None = None, timeout: float = 60.0, attempts: int = 8,
+                 stop: threading.Event | None = None, per_minute: int = PER_MINUTE):
         super().__init__(credentials)
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.default_timeout = timeout
         self.attempts = attempts
         self.stop = stop or threading.Event()
         self.base_delay = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))
-        self.max_delay = 32.0
+        self.max_delay = 64.0  # the backoff's last waits outlast Google's one-minute quota window
         self.counts: Counter = Counter()  # "read" / "write" / "retry", for the sync report
+        self.per_minute, self.window = per_minute, 60.0
+        self.sent: dict[str, deque] = {"read": deque(), "write": deque()}  # when each was sent, last minute
         if self.endpoint:
             _no_regional_boundary_lookup(credentials)
 
@@ -54,6 +60,7 @@ class GoogleSession(AuthorizedSession):
         for attempt in range(1, self.attempts + 1):
             if self.stop.is_set():
                 raise Interrupted("Stopped before sending a request to Google.")
+            self._pace(kind)
             self.counts[kind] += 1
             try:
                 response = super().request(method, url, data=data, headers=headers,
@@ -61,6 +68,7 @@ class GoogleSession(AuthorizedSession):
                                            timeout=timeout if timeout is not None else self.default_timeout,
                                            **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.sent[kind].append(time.monotonic())
                 if not may_resend(None, repeatable):
                     raise OutcomeUnknown(f"Google did not answer a write ({type(exc).__name__}); it may have "
                                          "landed.", "The next sync reads the sheet before it writes again, so "
@@ -69,6 +77,7 @@ class GoogleSession(AuthorizedSession):
                     raise
                 self._wait(self._backoff(attempt))
                 continue
+            self.sent[kind].append(time.monotonic())  # when the answer came: Google has counted it by then
             if response.status_code not in RETRY_STATUS:
                 return response
             if not may_resend(response.status_code, repeatable):
@@ -79,6 +88,19 @@ class GoogleSession(AuthorizedSession):
                 return response
             self._wait(self._retry_after(response) or self._backoff(attempt))
         raise AssertionError("unreachable")
+
+    def _pace(self, kind: str) -> None:
+        """Google counts reads and writes per minute per user (60 each by default) and answers 429 beyond:
+        a long write (a first sync of many requests) waits for room instead of being refused."""
+        sent, now = self.sent[kind], time.monotonic()
+        while sent and now - sent[0] >= self.window:
+            sent.popleft()
+        if len(sent) >= self.per_minute:
+            wait = self.window - (now - sent[0])
+            log.info("pacing: %d %s requests in the last minute (Google's quota); waiting %.0f s",
+                     len(sent), kind, wait)
+            if self.stop.wait(wait):
+                raise Interrupted("Stopped while pacing requests to Google; nothing more was sent.")
 
     def _backoff(self, attempt: int) -> float:
         return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)

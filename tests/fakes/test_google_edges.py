@@ -187,6 +187,27 @@ def test_real_gspread_sees_the_quota_error(google, key_file):
     assert refused.value.response.json()["error"]["details"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
 
 
+def test_the_session_paces_itself_under_the_per_minute_quota(google, key_file):
+    """The product's session keeps within Google's per-user quota instead of meeting its 429s (the window is
+    shortened here to keep the test quick; the rule is the same at 60 s)."""
+    ss = google.world.add_spreadsheet("s", {"runs": [["run_id"]]})
+    google.world.read_requests_per_user, google.world.quota_window = 3, 1.0
+    creds = Credentials.from_service_account_file(key_file, scopes=gspread.auth.DEFAULT_SCOPES)
+    session = GoogleSession(creds, google.url, timeout=10, attempts=1, per_minute=3)
+    session.window = 1.0
+    ws = gspread.Client(auth=creds, session=session).open_by_key(ss.spreadsheet_id).worksheet("runs")
+    google.world.clear_log()
+    for _ in range(7):
+        assert ws.get_all_values() == [["run_id"]]
+    reads = [r for r in google.world.log if r.is_sheets_read]
+    assert len(reads) == 7 and all(r.status == 200 for r in reads)
+    session.per_minute = 1000  # no pacing: the same reads meet the quota
+    with pytest.raises(gspread.exceptions.APIError) as refused:
+        for _ in range(7):
+            ws.get_all_values()
+    assert refused.value.response.status_code == 429
+
+
 # ---- a person acts between the tool's read and its next write -------------------------------------------
 
 RUNS = [["run_id", "loss", "note"], ["a", 0.5, "x"], ["b", 0.1], ["c", None, "blank loss"], ["d", 0.3],
