@@ -152,7 +152,7 @@ def table(all_results: dict) -> str:
                     continue
                 cells = []
                 for _, key, fmt in METRICS:
-                    v = r[key] / 1e6 if key.startswith("bytes_") or key == "largest_request" else r[key]
+                    v = r[key] / 1e6 if key in ("bytes_sent", "bytes_received", "largest_request") else r[key]
                     cells.append(fmt.format(v))
                 label = "baseline" if impl == "baseline" else "**ours**"
                 if r.get("error"):
