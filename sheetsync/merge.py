@@ -5,6 +5,9 @@ managed cell: sheet == base and W&B changed -> write W&B's value; sheet != base 
 no base (adopting a sheet) -> equal after normalisation is adopted, empty is filled, anything else is kept.
 A run with a base but no row was deleted by a person and stays deleted; rows without a run id and manual
 columns are never touched. Every write names an absolute position, so applying a plan twice is harmless.
+A run id in several rows that hold only what the tool wrote (a write that landed twice) keeps its first row
+and the others are deleted; if any of them holds a person's typing, nothing is written and the error says
+which rows to fix.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Plan:
     new_rows: list[list[Any]] = field(default_factory=list)  # full-width rows, in sheet order
     new_run_ids: list[str] = field(default_factory=list)
     run_rows: dict[str, int] = field(default_factory=dict)  # run id -> its row in the grid as read
+    delete_rows: list[int] = field(default_factory=list)  # rows as read that repeat a run, only the tool's cells
     links: dict[str, str] = field(default_factory=dict)  # run id -> W&B page, for the new rows' run-id cells
     look: Look | None = None  # formats and highlight rules, for a sink that keeps styles
     base: Base = field(default_factory=Base)
@@ -55,7 +59,13 @@ class Plan:
 
     @property
     def writes_cells(self) -> bool:
-        return bool(self.new_headers or self.updates or self.new_rows)
+        return bool(self.new_headers or self.updates or self.new_rows or self.delete_rows)
+
+    def deleted_after_inserts(self) -> list[int]:
+        """delete_rows as they stand once the new rows are in, from the bottom up (each deletion leaves the
+        rows above it where they were)."""
+        shift = len(self.new_rows)
+        return sorted((r + shift if r >= self.insert_at else r for r in self.delete_rows), reverse=True)
 
     @property
     def has_changes(self) -> bool:
@@ -75,8 +85,12 @@ class MergeSettings:
     look: LookRules | None = None  # None: the sink keeps no styles, so nothing is formatted or remembered
 
 
-def _rows_of_runs(grid: list[list[Any]], layout: Layout) -> dict[str, int]:
-    """The row of every run id; raises if a row cannot be told from another or has no run-id column."""
+def _rows_of_runs(grid: list[list[Any]], layout: Layout, base: Base, managed: set[str]
+                  ) -> tuple[dict[str, int], list[int]]:
+    """The row of every run id, and the extra rows to delete: a run id found in several rows that all hold
+    only what the tool wrote there is the tool's own doing (a write it could not confirm, landed twice), and
+    all but the first go. Rows holding a person's typing are never guessed about: that raises, as does a
+    sheet with no run-id column."""
     key_col = layout.key_col
     if key_col is None:
         has_data = any(any(c not in (None, "") for c in row) for row in grid[1:])
@@ -85,25 +99,42 @@ def _rows_of_runs(grid: list[list[Any]], layout: Layout) -> dict[str, int]:
                 f"The sheet has data but no {layout.key!r} column, so rows cannot be matched to runs.",
                 f"Add a column headed {layout.key!r} holding each row's W&B run id (or sync into an empty "
                 "worksheet); nothing was written.")
-        return {}
-    rows: dict[str, int] = {}
+        return {}, []
+    rows: dict[str, list[int]] = {}
     for r, row in enumerate(grid[1:], start=1):
         run_id = key_text(row[key_col]) if key_col < len(row) else ""
-        if not run_id:
+        if run_id:
+            rows.setdefault(run_id, []).append(r)
+    row_of: dict[str, int] = {}
+    extra: list[int] = []
+    for run_id, found in rows.items():
+        if len(found) > 1:
+            cells = base.runs.get(run_id) if run_id in base.runs else None
+            if cells is None or not all(_only_the_tools(grid[r], layout, cells, managed) for r in found):
+                raise SheetLayoutError(
+                    f"Run id {run_id!r} appears twice, in rows {found[0] + 1} and {found[1] + 1}.",
+                    "Delete one of the two rows (or clear its run id); nothing was written.")
+            extra += found[1:]
+        row_of[run_id] = found[0]
+    return row_of, sorted(extra)
+
+
+def _only_the_tools(row: list[Any], layout: Layout, cells: dict[str, int], managed: set[str]) -> bool:
+    """Whether a row holds nothing but what the tool last wrote for its run (no person's typing in it)."""
+    for c, value in enumerate(row):
+        h = layout.keys[c] if c < len(layout.keys) else ""
+        if h == layout.key or is_blank(value):
             continue
-        if run_id in rows:
-            raise SheetLayoutError(
-                f"Run id {run_id!r} appears twice, in rows {rows[run_id] + 1} and {r + 1}.",
-                "Delete one of the two rows (or clear its run id); nothing was written.")
-        rows[run_id] = r
-    return rows
+        if h not in managed or cells.get(h) != fingerprint(value):
+            return False
+    return True
 
 
 def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], settings: MergeSettings,
           links: Mapping[str, str] | None = None) -> Plan:
     """The plan for one worksheet; links (run id -> W&B page) travel with it for the new rows."""
     before = Layout.of(grid, settings.key)
-    row_of = _rows_of_runs(grid, before)
+    row_of, extra_rows = _rows_of_runs(grid, before, base, set(base.headers()))
     width = max((len(r) for r in grid), default=0)
     new_headers: list[tuple[int, str]] = []
     next_col = width if before.named else 0
@@ -111,7 +142,8 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
         if key_text(h) not in before.col_of:
             new_headers.append((next_col, h))
             next_col += 1
-    plan = Plan(before.with_columns(new_headers), max(width, next_col), new_headers, run_rows=row_of)
+    plan = Plan(before.with_columns(new_headers), max(width, next_col), new_headers, run_rows=row_of,
+                delete_rows=extra_rows)
     col_of = plan.layout.col_of
     plan.counts.columns_added = len(plan.new_headers)
     if plan.width > settings.max_columns:
@@ -286,4 +318,6 @@ def apply(grid: list[list[Any]], plan: Plan) -> list[list[Any]]:
     for r, c, v in plan.updates:
         put(r, c, v)
     out[plan.insert_at:plan.insert_at] = [list(row) for row in plan.new_rows]
+    for r in plan.deleted_after_inserts():
+        del out[r]
     return out

@@ -17,8 +17,8 @@ from typing import Callable, Iterable, Iterator
 
 # Requests that would act twice if sent twice: an insert shifts rows again, the grid grows again, a rule is
 # added (or deleted by index) again, a sheet is added again. A body holding one is never re-sent blind.
-NOT_REPEATABLE = ("insertDimension", "appendDimension", "addConditionalFormatRule", "deleteConditionalFormatRule",
-                  "addSheet")
+NOT_REPEATABLE = ("insertDimension", "appendDimension", "deleteDimension", "addConditionalFormatRule",
+                  "deleteConditionalFormatRule", "addSheet")
 _OVERHEAD = 1024  # the body's brackets and the new-row block's insert, kept free in every budget
 
 
@@ -55,10 +55,11 @@ def as_text(request: dict | str) -> str:
 
 def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], new_rows: list[list],
             new_ids: list[str], placing: NewRows, base_id: int | None, base_rows: dict[int, list[str]],
-            base_owner: dict[str, list[int]], budget: int) -> Iterator[Batch]:
+            base_owner: dict[str, list[int]], budget: int, last: list[dict] = ()) -> Iterator[Batch]:
     """Bodies under `budget` bytes: `first` (the structure, which goes whole into the first body), then
     (run id, requests) of existing rows, then the new rows; each run brings its base rows (by index);
-    base rows no run claims go with the structure."""
+    base rows no run claims go with the structure; `last` (deleting repeated rows, which moves the rows
+    below them) goes after everything else."""
     claimed = {i for rows in base_owner.values() for i in rows}
     room = budget - _OVERHEAD - sum(_size(as_text(r)) + 1 for r in placing.formats(0, 1))
     body = _Open(requests=[as_text(r) for r in first])
@@ -89,6 +90,10 @@ def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], 
         body.new_rows.append(text)
         body.size += _size(text) + 1
         _claim(body, run_id, base_owner, base_rows)
+    closing = [as_text(r) for r in last]
+    if body.runs and body.size + sum(map(_size, closing)) > room:
+        yield flush()
+    body.requests += closing
     if body.requests or body.new_rows or body.base_rows:
         yield flush()
 

@@ -313,8 +313,11 @@ class GoogleSheetsSink:
         if not new_sheet and snap.grid and plan.writes_cells:
             self._check_unmoved(snap, as_read, plan, sorted(by_row), inserting)
         sent = 0
+        deletes = [{"deleteDimension": {"range": {"sheetId": grid.sheet_id, "dimension": "ROWS", "startIndex": r,
+                                                  "endIndex": r + 1}}} for r in plan.deleted_after_inserts()]
+        grid.rows -= len(deletes)
         for batch in batches(first, updates, plan.new_rows, plan.new_run_ids, placing, grid.base_id, changed_base,
-                             owner, self.capabilities.request_bytes):
+                             owner, self.capabilities.request_bytes, deletes):
             self._send(batch)
             self._load_sizes(snap.worksheet, grid)
             sent += batch.runs

@@ -132,10 +132,7 @@ class XlsxSink:
             at = plan.insert_at
             if at < max(len(snap.grid), 1):
                 ws.insert_rows(at + 1, amount=len(plan.new_rows))
-                for row in ws.iter_rows(min_row=at + 1 + len(plan.new_rows)):
-                    for cell in row:  # openpyxl moves a link with its cell but not the cell name it is saved under
-                        if cell.hyperlink is not None:
-                            cell.hyperlink.ref = cell.coordinate
+                _relink(ws, at + 1 + len(plan.new_rows))
             key = plan.layout.key_col
             for i, row in enumerate(plan.new_rows):
                 for c, value in enumerate(row):
@@ -149,6 +146,9 @@ class XlsxSink:
                         cell.hyperlink = plan.links[value]
                         cell.font = Font(name=cell.font.name, size=cell.font.size, color=LINK_BLUE,
                                          underline="single")
+        for r in plan.deleted_after_inserts():
+            ws.delete_rows(r + 1)
+            _relink(ws, r + 1)
         _style(ws, look)
         if plan.base_changed:
             title = base_title(snap.worksheet)
@@ -161,6 +161,15 @@ class XlsxSink:
         with _exclusive(self.path):
             _replace(self.path, book.save)
         return Counter()  # a file sends no requests
+
+
+def _relink(ws, from_row: int) -> None:
+    """openpyxl moves a link with its cell when rows are inserted or deleted, but not the cell name the link
+    is saved under: name it again from this row down."""
+    for row in ws.iter_rows(min_row=from_row):
+        for cell in row:
+            if cell.hyperlink is not None:
+                cell.hyperlink.ref = cell.coordinate
 
 
 def _put(cell, value: Any) -> None:

@@ -216,3 +216,27 @@ def test_base_survives_encoding_and_ignores_garbage():
     rows[2][1] = "garbage!"  # a person typed into the hidden sheet
     assert Base.decode(rows).runs["b"] == {}  # unknown -> the run's cells count as a person's
     assert Base.decode([["something else"]]) == Base()
+
+
+def test_a_run_twice_with_only_the_tools_cells_is_repaired_by_deleting_the_extra_row():
+    grid, base = first(RUNS)
+    grid = grid + [list(grid[1])]  # a write that landed twice: run a's row again, below b
+    later = [dict(RUNS[0], loss=0.5), RUNS[1]]
+    grid, base, plan = sync(grid, base, later, order="newest_first")
+    assert plan.delete_rows == [3]
+    assert grid == [["run_id", "lr", "loss"], ["a", 0.1, 0.5], ["b", 0.01, 2.5]]
+    _, _, again = sync(grid, base, later)
+    assert not again.has_changes
+
+
+def test_a_run_twice_where_a_person_typed_in_one_row_is_refused():
+    grid, base = first(RUNS)
+    grid = grid + [["a", 0.1, "my note"]]
+    with pytest.raises(SheetLayoutError, match="Run id 'a' appears twice, in rows 2 and 4"):
+        sync(grid, base, RUNS)
+
+
+def test_a_run_twice_in_a_sheet_the_tool_never_wrote_is_refused():
+    grid = [["run_id", "lr", "loss"], ["a", 0.1, 1.5], ["a", 0.1, 1.5]]
+    with pytest.raises(SheetLayoutError, match="appears twice"):
+        sync(grid, Base(), RUNS)

@@ -73,3 +73,32 @@ def test_a_thousand_columns_of_sixty_character_keys_sync_and_no_cell_passes_5000
     assert e2e.rows()["wide2"][keys[999]] == float(f"{2 + 999 / 7:.15g}")
     again = e2e.cli("--once")
     assert again.returncode == 0 and "0 new, 0 updated, 0 kept edits, 0 columns added" in again.stdout
+
+
+def _type_row_below(e2e, values: list) -> None:
+    import random
+
+    from tests.fakes import person
+
+    with e2e.google.world.lock:
+        person.act(e2e.google.world.spreadsheets[e2e.spreadsheet_id], "type_row_below", random.Random(0),
+                   sheet="runs", values=values)
+
+
+def test_a_run_written_twice_by_the_tool_is_repaired_and_one_with_a_persons_typing_is_refused(e2e):
+    e2e.wandb.world.generate(6)
+    assert e2e.cli("--once").returncode == 0
+    grid = e2e.sheet()
+    _type_row_below(e2e, grid[3])  # run 3's row again, exactly as the tool wrote it: a write that landed twice
+    repaired = e2e.cli("--once")
+    assert repaired.returncode == 0, repaired.stderr
+    assert _ids(e2e) == [row[0] for row in grid[1:]]  # the extra row went, the rest stayed in place
+    assert e2e.cli("--once").stdout.count("0 new, 0 updated") == 1
+    header = e2e.sheet()[0]
+    copy = list(e2e.sheet()[2]) + [None] * (len(header) - len(e2e.sheet()[2]))
+    copy[header.index("notes")] = "keep this one"  # a person's typing in the repeated row
+    _type_row_below(e2e, copy)
+    refused = e2e.cli("--once")
+    assert refused.returncode == 1
+    assert f"Run id {copy[0]!r} appears twice, in rows 3 and 8" in refused.stderr
+    assert "Delete one of the two rows" in refused.stderr
