@@ -34,3 +34,24 @@ def test_real_project_into_a_real_sheet_twice(tmp_path):
     assert first.returncode == 0, first.stderr
     second = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0 and "0 new, 0 updated" in second.stdout and "0 sheet writes" in second.stdout
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not all(ORIGINAL_ENV.get(k) for k in NEEDED),
+                    reason="live test: set " + ", ".join(NEEDED))
+def test_real_google_takes_a_write_split_into_small_requests(tmp_path):
+    """What the fake assumes of Google and real Google must confirm: a write split into requests of at most
+    REQUEST_BYTES (the smallest allowed) lands whole, with insertDimension/appendDimension and the base in the
+    same requests, and a second sync finds nothing to do."""
+    entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"SPREADSHEET": ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"],
+                                  "WORKSHEET": f"live-split-{int(time.time())}", "WANDB_ENTITY": entity,
+                                  "WANDB_PROJECT": project, "REQUEST_BYTES": 100_000, "ORDER": "newest_first"}))
+    cmd = [sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path", str(config),
+           "--log_level", "DEBUG"]
+    first = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr
+    print(first.stdout[-2000:])
+    second = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0 and "0 new, 0 updated" in second.stdout and "0 sheet writes" in second.stdout
