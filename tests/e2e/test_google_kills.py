@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from sheetsync.sinks.google_sheets import base_title
 from tests.e2e.test_failures import _ids
 from tests.e2e.test_google_edges import BUDGET, _writes
 from tests.e2e.test_look import _best, _rules
@@ -134,3 +135,15 @@ def test_unknown_outcomes_on_each_kind_of_write(e2e, fault, write):
     expected = [("best", loss, _best(loss, "MIN"))] if "HIGHLIGHT" in config else []
     assert _rules(sheet) == expected
     _writes_nothing(e2e)
+
+
+def test_a_write_that_grows_the_grid_and_loses_its_answer_grows_it_once(e2e):
+    _appended(e2e, {})  # the tool sized both grids to their rows: 11 each; the 5 new runs need 5 more
+    e2e.google.world.clear_log()
+    e2e.google.world.arm("drop_after", path=":batchUpdate")
+    result = e2e.cli("--once")
+    assert result.returncode == 0, result.stderr
+    _as_in_wandb(e2e)
+    sheets = e2e.google.world.spreadsheets[e2e.spreadsheet_id].sheets
+    grown = {s.title: s.rows for s in sheets if s.title != "Sheet1"}
+    assert grown == {"runs": 16, base_title("runs"): 16}, f"{len(_writes(e2e))} batchUpdates"
