@@ -20,6 +20,8 @@ class Fault:
     #            The *_after kinds first do what was asked, then: "drop_after" closes without answering (the
     #            answer is lost), "status_after" answers `status` anyway (a 5xx for a write that landed),
     #            "slow_after" answers only after `delay` s (the client times out, yet the write landed).
+    #            "hold" keeps the request unapplied for `delay` s (or until the server stops), then closes
+    #            without answering: with `skip`, the process killed while that write is on its way.
     status: int = 503
     retry_after: float | None = None
     html: bool = False
@@ -28,6 +30,7 @@ class Fault:
     method: str = ""  # only this HTTP method ("" any)
     body_contains: str = ""  # only requests whose body contains this (a GraphQL operation name, say)
     remaining: int = 1
+    skip: int = 0  # the first `skip` matching requests pass untouched; the fault meets the next one
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
         return (self.path in path and (not self.method or self.method == method)
@@ -84,6 +87,9 @@ class BaseWorld:
     def take_fault(self, method: str, path: str, body: bytes) -> Fault | None:
         for fault in self.faults:
             if fault.remaining > 0 and fault.matches(method, path, body):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self.faults.remove(fault)
@@ -183,6 +189,9 @@ class BaseHandler(BaseHTTPRequestHandler):
         if fault is not None:
             entry.fault = fault.kind
             if fault.kind == "drop":
+                return self._drop(entry)
+            if fault.kind == "hold":  # never applied: the sender is gone (killed) before any answer
+                self.stopping.wait(fault.delay)
                 return self._drop(entry)
             if fault.kind == "slow":
                 self.stopping.wait(fault.delay)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import gspread
@@ -11,6 +12,7 @@ from google.auth.transport.requests import Request
 from google.oauth2.service_account import Credentials
 
 from sheetsync.sinks.google_http import GoogleSession
+from tests.fakes.google_api import FakeGoogle
 from tests.fakes.test_google_fake import client, token_for
 
 
@@ -61,6 +63,45 @@ def test_drop_after_applies_the_write_and_loses_the_answer(google, token):
         put(google, token, ss.spreadsheet_id, "A1", [["landed"]])
     assert google.world.grid(ss.spreadsheet_id, "Sheet1") == [["landed"]]
 
+
+
+# ---- a process killed while its write is on its way -------------------------------------------------
+
+def test_skip_lets_the_first_matching_requests_through_and_hold_drops_the_next_unapplied(google, token):
+    ss = google.world.add_spreadsheet("s")
+    google.world.arm("hold", skip=2, delay=0.5, path="/values/")
+    assert [put(google, token, ss.spreadsheet_id, f"A{i}", [[i]]).status_code for i in (1, 2)] == [200, 200]
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        put(google, token, ss.spreadsheet_id, "A3", [[3]])
+    assert time.monotonic() - started >= 0.5  # held, then let go without an answer
+    assert google.world.grid(ss.spreadsheet_id, "Sheet1") == [[1], [2]]  # the held write never landed
+    assert [(r.fault, r.status) for r in google.world.log[-3:]] == [("", 200), ("", 200), ("hold", -1)]
+    assert put(google, token, ss.spreadsheet_id, "A3", [[3]]).status_code == 200  # the fault is spent
+
+
+def test_a_held_request_is_let_go_unapplied_when_the_server_stops():
+    server = FakeGoogle().start()
+    server.world.arm("hold", delay=60)
+    failed: list[Exception] = []
+
+    def send() -> None:
+        try:
+            requests.put(server.url + "/v4/spreadsheets/x/values/A1", json={"values": [[1]]}, timeout=30)
+        except requests.exceptions.ConnectionError as exc:
+            failed.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    deadline = time.monotonic() + 5
+    while not server.world.log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [r.fault for r in server.world.log] == ["hold"]
+    started = time.monotonic()
+    server.stop()
+    sender.join(5)
+    assert not sender.is_alive() and len(failed) == 1 and time.monotonic() - started < 5
+    assert server.world.log[0].status == -1
 
 # ---- request payload cap ----------------------------------------------------------------------------
 
