@@ -3,7 +3,8 @@
 A simulated sheet (a grid of lists) is synced again and again while runs appear and change and a simulated
 person edits cells, fills manual columns, adds rows of their own, deletes rows, sorts and moves columns.
 After every sync: no hand edit lost, no run twice, every live run present with W&B's values where nobody
-edited, and syncing again at once writes nothing.
+edited, and syncing again at once writes nothing; a write that lands twice, as a retried one does, changes
+nothing more.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sheetsync.base import Base, fingerprint
-from sheetsync.merge import MergeSettings, apply, key_text, merge
+from sheetsync.merge import MergeSettings, Plan, apply, key_text, merge
 
 KEYS = ("lr", "loss", "acc", "note_w", "steps")
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
@@ -27,8 +28,9 @@ EXAMPLES = settings(max_examples=500, deadline=None, suppress_health_check=[Heal
 class World:
     """W&B (runs), the sheet (grid), the stored base, and what the simulated person did."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, order: str = "append"):
         self.rng = random.Random(seed)
+        self.order = order
         self.runs: dict[str, dict] = {}
         self.grid: list[list] = []
         self.base = Base()
@@ -115,8 +117,11 @@ class World:
         row[c] = value
 
     # -- the tool ------------------------------------------------------------------------------------
+    def settings(self) -> MergeSettings:
+        return MergeSettings(headers=self.headers(), order=self.order)
+
     def sync(self):
-        plan = merge(self.grid, self.base, self.incoming(), MergeSettings(headers=self.headers()))
+        plan = merge(self.grid, self.base, self.incoming(), self.settings())
         self.grid = apply(self.grid, plan)
         self.base = plan.base
         return plan
@@ -151,6 +156,21 @@ class World:
                     assert fingerprint(got) == fingerprint(_clean(v)), (rid, k, got, v)
 
 
+def written_again(sheet: list[list], plan: Plan) -> list[list]:
+    """The plan's write sent a second time and landing on `sheet`, the grid as the first copy left it: every
+    cell at the absolute position the plan names (header cells, updated cells, the new rows from row
+    insert_at on), over whatever is there. This is how a resent Google write lands; a write that inserts rows
+    is never resent (GoogleSheetsSink.apply), so it is not modelled."""
+    out = [list(row) for row in sheet]
+    cells = [(0, c, h) for c, h in plan.new_headers] + plan.updates
+    cells += [(plan.insert_at + i, c, v) for i, row in enumerate(plan.new_rows) for c, v in enumerate(row)]
+    for r, c, v in cells:
+        out.extend([] for _ in range(r + 1 - len(out)))
+        out[r].extend([None] * (c + 1 - len(out[r])))
+        out[r][c] = v
+    return out
+
+
 def _cell(row: list, c: int):
     return row[c] if c < len(row) else None
 
@@ -172,6 +192,40 @@ def test_histories_of_syncs_and_edits_keep_every_promise(data, seed):
         world.check()
         again = merge(world.grid, world.base, world.incoming(), MergeSettings(headers=world.headers()))
         assert not again.has_changes, "a second sync in a row wrote something"
+        world.person_step(data.draw)
+
+
+@EXAMPLES
+@given(st.data(), st.integers(0, 2**32), st.sampled_from(["append", "newest_first"]))
+def test_plan_applied_twice_gives_the_same_sheet(data, seed, order):
+    """What "applying a plan twice is harmless" (merge.py) truly promises, over histories of syncs and edits.
+
+    A Google write whose answer was lost is sent again, and the second copy lands on the sheet as the first
+    left it. That is harmless only if every cell the plan writes names an absolute position that the first copy
+    did not move: the header cells, the updated cells, and the new rows, placed below every row the sheet had.
+    Then the second copy rewrites the same cells with the same values: the sheet is the one the first copy
+    gave, with every run once. In append order this must hold for every plan. A newest-first plan that puts
+    rows above existing ones inserts them; a second copy would insert them again, so the sink never resends
+    it. For every plan, resent or not, the next sync reads what landed and plans no change at all.
+    (Running apply() again on its own result would add the new rows again: apply() inserts them, as the first
+    copy does; the second copy overwrites the rows the first one wrote.)
+    """
+    world = World(seed, order)
+    for _ in range(data.draw(st.integers(1, 6))):
+        world.wandb_step(data.draw)
+        before = world.grid
+        plan = world.sync()
+        once = world.grid
+        resent = not plan.new_rows or plan.insert_at >= max(len(before), 1)  # as GoogleSheetsSink.apply decides
+        assert resent or order == "newest_first", \
+            f"append order inserts new rows at row {plan.insert_at} of {len(before)}: a resent write adds them again"
+        twice = written_again(once, plan) if resent else once
+        assert twice == once, "the write sent a second time changed the sheet"
+        key = twice[0].index("run_id")
+        ids = [key_text(row[key]) for row in twice[1:] if key < len(row) and row[key]]
+        assert len(ids) == len(set(ids)), f"a run is in the sheet twice: {sorted({i for i in ids if ids.count(i) > 1})}"
+        next_sync = merge(twice, world.base, world.incoming(), world.settings())
+        assert not next_sync.has_changes, "the sync after the write landed would write again"
         world.person_step(data.draw)
 
 

@@ -5,7 +5,8 @@ SOAK_SEED picks the history. 100 rounds by default, 1,000 with --soak. After eve
 no hand edit / manual cell / person's row changed; after a fault-free round every live run is in the sheet
 with W&B's values wherever nobody edited; a round whose write never landed left the sheet as it was. The
 HIGHLIGHT rules are never added twice, and after a fault-free round sit on their columns, which the person
-keeps shuffling.
+keeps shuffling. After a last quiet round, lost runs and cells, duplicates and stuck runs are counted from the
+final sheet, printed, and must all be 0.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 
 import pytest
 
@@ -27,6 +29,7 @@ from sheetsync.sources.wandb_api import WandbSource
 from sheetsync.sync import ReadHistory, sync
 from sheetsync.look import formula_column
 from tests.fakes.cells import parse_input
+from tests.soak.conftest import Tally, by_kind, tally
 
 SEED = int(os.environ.get("SOAK_SEED", "20261122"))
 ENTRY = os.path.join(os.path.dirname(__file__), "..", "..", "wandb_spreadsheet_sync.py")
@@ -49,7 +52,8 @@ class Chaos:
         self.manual: dict[str, str] = {}  # run id -> what the person typed in 'comment'
         self.own_rows: set[str] = set()
         self.deleted: set[str] = set()
-        self.stats = dict(rounds=0, faults=0, kills=0, edits=0, checks=0, lost=0, duplicates=0, failed_syncs=0)
+        self.stats = dict(rounds=0, faults=0, kills=0, edits=0, failed_syncs=0)
+        self.actions: Counter = Counter()  # what the person did, by kind
 
     # -- W&B changes -------------------------------------------------------------------------
     def wandb_changes(self) -> None:
@@ -102,14 +106,17 @@ class Chaos:
         for _ in range(self.rng.randint(0, 3)):
             rows = [r for r in range(1, len(grid)) if key < len(grid[r]) and grid[r][key]]
             action = self.rng.choice(["edit", "manual", "own", "delete", "sort", "move", "blank"])
-            if action == "edit" and rows:
+            if action in ("edit", "manual", "delete") and not rows:
+                continue
+            self.actions[action] += 1
+            if action == "edit":
                 r = self.rng.choice(rows)
                 h = self.rng.choice([m for m in METRICS if m in header])
                 value = f"person-{self.stats['edits']}"
                 _set(grid[r], header.index(h), value)
                 self.edited[(grid[r][key], h)] = value
                 self.stats["edits"] += 1
-            elif action == "manual" and rows:
+            elif action == "manual":
                 if "comment" not in header:
                     header.append("comment")
                 r = self.rng.choice(rows)
@@ -122,7 +129,7 @@ class Chaos:
                 row[(key + 1) % len(header)] = text
                 grid.append(row)
                 self.own_rows.add(text)
-            elif action == "delete" and rows:
+            elif action == "delete":
                 r = self.rng.choice(rows)
                 self.deleted.add(grid[r][key])
                 del grid[r]
@@ -173,6 +180,15 @@ class Chaos:
         return armed
 
     # -- checks ---------------------------------------------------------------------------------
+    def wandb_values(self) -> dict[str, dict]:
+        """Run id -> header -> what W&B has now, for the columns the soak follows."""
+        return {run.name: {**{h: run.summary.get(h, run.config.get(h)) for h in METRICS}, "state": run.state}
+                for run in self.w.project("alice", "proj")}
+
+    def typed(self) -> dict[tuple[str, str], object]:
+        """(run id, header) -> what the person typed there and the tool must keep: hand edits and notes."""
+        return {**self.edited, **{(rid, "comment"): value for rid, value in self.manual.items()}}
+
     def check(self, converged: bool) -> None:
         grid = self.grid()
         if not grid:
@@ -180,16 +196,11 @@ class Chaos:
         header = grid[0]
         key = header.index("run_id")
         ids = [row[key] for row in grid[1:] if key < len(row) and row[key]]
-        if len(ids) != len(set(ids)):
-            self.stats["duplicates"] += 1
         assert len(ids) == len(set(ids)), "a run id appears twice"
         rows = {row[key]: row for row in grid[1:] if key < len(row) and row[key]}
         for (rid, h), value in self.edited.items():
             if rid in rows:
-                self.stats["checks"] += 1
                 got = _get(rows[rid], header.index(h))
-                if got != value:
-                    self.stats["lost"] += 1
                 assert got == value, f"hand edit lost: {rid}.{h}: {value!r} -> {got!r}"
         for rid, value in self.manual.items():
             if rid in rows:
@@ -267,6 +278,7 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
     state, source = ReadHistory(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop)
     for n in range(rounds):
+        chaos.stats["rounds"] += 1
         chaos.wandb_changes()
         chaos.person()
         before = chaos.grid()
@@ -294,14 +306,13 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
         if not ok and not landed:
             assert chaos.grid() == before, "a failed sync changed the sheet"
         chaos.check(converged=ok and faults == 0)
-        chaos.stats["rounds"] += 1
-    # a last, quiet round: everything converges
+    # a last, quiet round: everything converges; then the final sheet is counted
     sync(source, sink, settings, state)
-    chaos.check(converged=True)
-    s = chaos.stats
-    kept = sum(1 for (rid, _h) in chaos.edited if rid not in chaos.deleted)
+    final = tally(chaos.grid(), chaos.wandb_values(), chaos.typed(), chaos.deleted, chaos.own_rows)
+    s, people = chaos.stats, chaos.actions
     with capsys.disabled():
-        print(f"\nsoak google (seed {SEED}): rounds {s['rounds'] + s['kills']}, faults {s['faults']}, "
-              f"kills {s['kills']}, hand edits {kept} kept ({s['checks']} checks), lost {s['lost']}, "
-              f"duplicates {s['duplicates']}; failed syncs {s['failed_syncs']}")
-    assert s["lost"] == 0 and s["duplicates"] == 0
+        print(f"\nsoak google (seed {SEED}): rounds {s['rounds']}, faults {s['faults']}, kills {s['kills']}, "
+              f"failed syncs {s['failed_syncs']}, people's actions {by_kind(people)}; final sheet: {final}")
+    assert final.runs and final.typed, f"the soak checked nothing: {final}"
+    assert final == Tally(), f"the final sheet: {final}"
+    chaos.check(converged=True)
