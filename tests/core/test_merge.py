@@ -183,14 +183,6 @@ def test_datetimes_match_their_serial_numbers():
     assert not plan.has_changes
 
 
-def test_plan_applied_twice_gives_the_same_sheet():
-    grid, base = first(RUNS)
-    plan = merge(grid, base, [{"run_id": "a", "lr": 0.1, "loss": 0.2}], MergeSettings(headers=H))
-    once = apply(grid, plan)
-    twice_updates = apply(once, type(plan)(plan.layout, width=plan.width, updates=plan.updates))
-    assert once == twice_updates
-
-
 def test_newest_first_puts_new_runs_under_the_header():
     grid, base = first(RUNS)
     runs = RUNS + [{"run_id": "c", "lr": 1, "loss": 1}, {"run_id": "d", "lr": 2, "loss": 2}]
