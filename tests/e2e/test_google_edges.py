@@ -102,3 +102,30 @@ def test_a_run_written_twice_by_the_tool_is_repaired_and_one_with_a_persons_typi
     assert refused.returncode == 1
     assert f"Run id {copy[0]!r} appears twice, in rows 3 and 8" in refused.stderr
     assert "Delete one of the two rows" in refused.stderr
+
+
+def _first_sync_at_size(e2e, runs: int) -> None:
+    """A first sync of runs x ~100 columns at the default REQUEST_BYTES, then a sync that writes nothing."""
+    e2e.wandb.world.generate(runs, config_keys=46, summary_keys=48)
+    e2e.config(PER_PAGE=1000, REQUEST_TIMEOUT=300)
+    result = e2e.cli("--once", timeout=900)
+    assert result.returncode == 0, result.stderr
+    writes = _writes(e2e)
+    assert len(e2e.sheet()[0]) >= 100
+    assert all(w.bytes_in <= 2_097_152 for w in writes), max(w.bytes_in for w in writes)
+    assert sum(w.bytes_in for w in writes) > 2_097_152 * (len(writes) - 1) * 0.75  # requests are well filled
+    ids = _ids(e2e)
+    assert len(ids) == runs == len(set(ids))
+    print(f"\n{runs:,} x {len(e2e.sheet()[0])}: {len(writes)} writes, largest {max(w.bytes_in for w in writes):,} B")
+    e2e.google.world.clear_log()
+    again = e2e.cli("--once", timeout=900)
+    assert again.returncode == 0 and "0 new, 0 updated" in again.stdout
+    assert _writes(e2e) == []
+
+
+def test_a_first_sync_of_2000_runs_by_100_columns_stays_under_the_budget(e2e):
+    _first_sync_at_size(e2e, 2000)
+
+
+def test_a_first_sync_of_10000_runs_by_100_columns_stays_under_the_budget(e2e):
+    _first_sync_at_size(e2e, 10_000)

@@ -27,6 +27,7 @@ from sheetsync.errors import SyncError
 from sheetsync.sinks.google_sheets import GoogleSheetsSink
 from sheetsync.sources.wandb_api import WandbSource
 from sheetsync.sync import ReadHistory, sync
+from sheetsync.columns import column_letters
 from sheetsync.look import formula_column
 from tests.fakes.cells import parse_input
 from tests.soak.conftest import Tally, by_kind, tally
@@ -54,6 +55,7 @@ class Chaos:
         self.deleted: set[str] = set()
         self.stats = dict(rounds=0, faults=0, kills=0, edits=0, failed_syncs=0)
         self.actions: Counter = Counter()  # what the person did, by kind
+        self.mid_sync: Counter = Counter()  # what a person did between a sync's read and its write
 
     # -- W&B changes -------------------------------------------------------------------------
     def wandb_changes(self) -> None:
@@ -148,11 +150,61 @@ class Chaos:
                 grid.insert(self.rng.randint(1, len(grid)), [])
         self.set_grid(grid)
 
+    def arm_mid_sync(self):
+        """A person who acts right after the sync's read, before its write (the fake does it then). Returns
+        the armed action and what to remember once it was done, or None."""
+        grid = self.grid()
+        if len(grid) < 3 or self.rng.random() < 0.7:
+            return None
+        header, g, sid = grid[0], self.e2e.google.world, self.e2e.spreadsheet_id
+        key = header.index("run_id")
+        rows = [r for r in range(1, len(grid)) if key < len(grid[r]) and grid[r][key]]
+        action = self.rng.choice(["sort", "insert_rows", "delete_rows", "move_column", "edit", "type_row_below"])
+        remember = lambda: None  # noqa: E731
+        if action == "sort":
+            kw = dict(column=self.rng.randrange(len(header)), ascending=self.rng.random() < 0.5)
+        elif action == "insert_rows":
+            kw = dict(index=self.rng.randint(1, len(grid)), count=1)
+        elif action == "delete_rows" and rows:
+            r = self.rng.choice(rows)
+            kw = dict(start=r, end=r + 1)
+            remember = lambda: self.deleted.add(grid[r][key])  # noqa: E731
+        elif action == "move_column":
+            kw = dict(column=self.rng.randrange(len(header)), to=self.rng.randrange(len(header)))
+        elif action == "edit" and rows and any(m in header for m in METRICS):
+            r, h = self.rng.choice(rows), self.rng.choice([m for m in METRICS if m in header])
+            value = f"mid-sync-{self.rng.randint(0, 10**6)}"
+            kw = dict(cell=f"{column_letters(header.index(h))}{r + 1}", value=value)
+            remember = lambda: self.edited.__setitem__((grid[r][key], h), value)  # noqa: E731
+        elif action == "type_row_below":
+            text = f"my-row-{len(self.own_rows)}-mid"
+            values = [None] * len(header)
+            values[(key + 1) % len(header)] = text
+            kw = dict(values=values)
+            remember = lambda: self.own_rows.add(text)  # noqa: E731
+        else:
+            return None
+        return g.arm_person(sid, action, sheet="runs", **kw), remember
+
+    def mid_sync_done(self, armed) -> bool:
+        """After the sync: what the armed person did, if they got to it (the sync may have failed first)."""
+        if armed is None:
+            return False
+        action, remember = armed
+        self.e2e.google.world.people.clear()  # an action whose read never came lapses
+        if not action.done:
+            return False
+        assert not action.error, action.error
+        remember()
+        self.mid_sync[action.action] += 1
+        return True
+
     # -- faults ---------------------------------------------------------------------------------
     def arm_faults(self) -> int:
         armed = 0
         for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3])):
-            kind = self.rng.choice(["429", "429ra", "500", "502html", "503", "slow", "drop", "drop_after"])
+            kind = self.rng.choice(["429", "429ra", "500", "502html", "503", "slow", "drop", "drop_after",
+                                    "status_after", "slow_after"])
             path = self.rng.choice([":batchUpdate", "/values:batchGet", "/v4/spreadsheets/", "/token"])
             g = self.e2e.google.world
             if kind == "429":
@@ -167,6 +219,10 @@ class Chaos:
                 g.arm("status", status=503, path=path)
             elif kind == "slow":
                 g.arm("slow", delay=1.5, path=path)
+            elif kind == "status_after":  # Google applied the write, then answered 503
+                g.arm("status_after", status=503, path=path)
+            elif kind == "slow_after":  # applied, but answered after the client gave up (a timeout that landed)
+                g.arm("slow_after", delay=1.5, path=path)
             else:
                 g.arm(kind, path=path)
             armed += 1
@@ -243,14 +299,18 @@ def _set(row: list, c: int, value) -> None:
 
 
 def killed_sync(chaos: Chaos) -> None:
-    """A sync process killed with SIGKILL while its write is in flight; Google applies what it received."""
+    """A sync process killed with SIGKILL: while a write is in flight (Google applies what it received), or
+    between two requests of a write split under REQUEST_BYTES (the next is held and never applied)."""
     e2e = chaos.e2e
     g = e2e.google.world
-    g.arm("slow", delay=0.5, path=":batchUpdate")
+    between = chaos.rng.random() < 0.5
+    kind = "hold" if between else "slow"
+    g.arm(kind, delay=0.5 if kind == "slow" else 30, skip=chaos.rng.randint(0, 2) if between else 0,
+          path=":batchUpdate")
     proc = subprocess.Popen([sys.executable, ENTRY, "--once", "--config_path", str(e2e.tmp / "config.json")],
                             env=e2e.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None and not any(r.fault == "slow" for r in g.log[-5:]):
+    while time.time() < deadline and proc.poll() is None and not any(r.fault == kind for r in g.log[-5:]):
         time.sleep(0.02)
     time.sleep(chaos.rng.random() * 0.3)
     proc.send_signal(signal.SIGKILL)
@@ -272,8 +332,11 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
     monkeypatch.setenv("WSS_RETRY_BASE_SECONDS", "0.01")
     rng = random.Random(SEED)
     chaos = Chaos(e2e, rng)
+    # a write of a few dozen runs already takes several requests; a project whose quota was raised (the soak
+    # sends far more than 60 requests a minute)
     settings = e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50,
-                            HIGHLIGHT=HIGHLIGHT)
+                            HIGHLIGHT=HIGHLIGHT, REQUEST_BYTES=100_000)
+    e2e.google.world.raise_quota(per_user=100_000)
     stop = threading.Event()
     state, source = ReadHistory(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop)
@@ -291,6 +354,7 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
             continue
         faults = chaos.arm_faults()
         chaos.stats["faults"] += faults
+        acted = chaos.arm_mid_sync()
         e2e.google.world.clear_log()
         try:
             sync(source, sink, settings, state)
@@ -301,18 +365,20 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
         e2e.google.world.disarm()
         e2e.wandb.world.disarm()
         settle(e2e)
-        landed = any(":batchUpdate" in r.path and (r.status == 200 or r.fault == "drop_after")
+        acted = chaos.mid_sync_done(acted)
+        landed = any(":batchUpdate" in r.path and (r.status == 200 or r.fault.endswith("_after"))
                      for r in e2e.google.world.log)
-        if not ok and not landed:
+        if not ok and not landed and not acted:
             assert chaos.grid() == before, "a failed sync changed the sheet"
-        chaos.check(converged=ok and faults == 0)
+        chaos.check(converged=ok and faults == 0 and not acted)
     # a last, quiet round: everything converges; then the final sheet is counted
     sync(source, sink, settings, state)
     final = tally(chaos.grid(), chaos.wandb_values(), chaos.typed(), chaos.deleted, chaos.own_rows)
     s, people = chaos.stats, chaos.actions
     with capsys.disabled():
         print(f"\nsoak google (seed {SEED}): rounds {s['rounds']}, faults {s['faults']}, kills {s['kills']}, "
-              f"failed syncs {s['failed_syncs']}, people's actions {by_kind(people)}; final sheet: {final}")
+              f"failed syncs {s['failed_syncs']}, people's actions {by_kind(people)}, mid-sync actions "
+              f"{by_kind(chaos.mid_sync)}; final sheet: {final}")
     assert final.runs and final.typed, f"the soak checked nothing: {final}"
     assert final == Tally(), f"the final sheet: {final}"
     chaos.check(converged=True)
