@@ -236,35 +236,44 @@ def hex_color(rgb: tuple[float, float, float]) -> str:
     return "".join(f"{round(x * 255):02X}" for x in rgb)
 
 
-def rule_kind(formula: str | None, scale: list[str] | None) -> str | None:
-    """Which of the tool's rules a conditional format is, from its formula or its colour scale's two colours
-    (RRGGBB, low end first), in any column; None for a rule the tool did not make."""
-    if formula and formula_column(formula):
-        return "best"
+def rule_kind(formula: str | None, scale: list[str] | None) -> tuple[str, str] | None:
+    """Which of the tool's rules a conditional format is, as (kind, goal), from its formula or its colour
+    scale's two colours (RRGGBB, low end first), in any column; None for a rule the tool did not make."""
+    if formula and (made := formula_column(formula)):
+        return "best", made[1]
     if scale is not None and sorted(scale) == sorted([hex_color(SCALE_BEST), hex_color(SCALE_WORST)]):
-        return "scale"
+        return "scale", "min" if scale[0] == hex_color(SCALE_BEST) else "max"
     return None
 
 
-def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str]]
+def rule_changes(highlights: list[Highlight], found: list[tuple[int, int, str, str]]
                  ) -> tuple[list[tuple[int, Highlight, str]], list[int], list[tuple[Highlight, str]]]:
-    """Given the tool's rules found in a sheet as (index, column, kind): the rules to rewrite in place for
-    their column's new place, the indexes to delete, and the rules to add, in the order they should end up
-    (config order; a column's best-value rule above its colour scale, so its fill wins)."""
+    """Given the tool's rules found in a sheet as (index, column, kind, goal): the rules to rewrite in place
+    for their column's new place, the indexes to delete, and the rules to add, in the order they should end up
+    (config order; a column's best-value rule above its colour scale, so its fill wins). A column that moved
+    finds its rules by its goal where they were (the rules stayed) or where it is now (the spreadsheet moved
+    them with it), never another column's rules that moved into its old place."""
     updates: list[tuple[int, Highlight, str]] = []
     deletes: list[int] = []
     adds: list[tuple[Highlight, str]] = []
     claimed = {h.previous for h in highlights if h.previous is not None}
+
+    taken: set[int] = set()  # a rule belongs to one column at most
+
+    def of(h: Highlight, col: int) -> list[tuple[int, int, str, str]]:
+        return [f for f in found if f[1] == col and f[0] not in taken and (h.reason != "move" or f[3] == h.goal)]
+
     for h in highlights:
-        its_rules = [f for f in found if f[1] == h.previous]  # none when previous is None: nothing to look for
-        if not its_rules and h.col not in claimed:
+        its_rules = of(h, h.previous)  # none when previous is None: nothing to look for
+        if not its_rules and (h.col not in claimed or h.reason == "move"):
             # moved: the spreadsheet may have moved them with the column itself; added: a sheet whose base
             # was lost may hold them already, and they must not be added twice
-            its_rules = [f for f in found if f[1] == h.col]
+            its_rules = of(h, h.col)
         if not its_rules and h.reason == "move":
             continue  # a person deleted them: they stay deleted
         rewritten = set()
-        for index, _, kind in its_rules:
+        taken.update(f[0] for f in its_rules)
+        for index, _, kind, _goal in its_rules:
             if kind in h.wanted and kind not in rewritten:
                 updates.append((index, h, kind))
                 rewritten.add(kind)

@@ -24,7 +24,7 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 from ..base import Base, serial_days
 from ..columns import SHEETS_MAX_COLUMNS, column_letters
 from ..config import key_is_json
-from ..errors import (AccessError, CredentialsError, Kind, OutcomeUnknown, SinkError, SyncError, TransientError,
+from ..errors import (AccessError, CredentialsError, Kind, SheetMoved, SinkError, SyncError, TransientError,
                       kind_of_status)
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, hex_color,
                     kind_of, rule_changes, rule_kind)
@@ -390,8 +390,8 @@ class GoogleSheetsSink:
             out += rule_requests(sheet_id, look.highlights, found)
         return out
 
-    def _tool_rules(self, sheet_id: int) -> list[tuple[int, int, str]]:
-        """(index, column, kind) of the rules this tool made on a sheet: one read, made only when highlight
+    def _tool_rules(self, sheet_id: int) -> list[tuple[int, int, str, str]]:
+        """(index, column, kind, goal) of the rules this tool made on a sheet: one read, made only when highlight
         rules must change on a sheet that existed before this sync (a column moved, HIGHLIGHT changed, rules
         to add where a lost base may have left some)."""
         meta = self._call("reading the conditional formats", self.http.fetch_sheet_metadata, self.id,
@@ -570,8 +570,8 @@ def rule(sheet_id: int, col: int, goal: str, kind: str) -> dict:
                                                "maxpoint": {"color": _color(high), "type": "MAX"}}}
 
 
-def _tool_rule(found: dict) -> tuple[int, str] | None:
-    """(column, kind) of a rule this tool made, as Google gives it back (colours normalised, range closed)."""
+def _tool_rule(found: dict) -> tuple[int, str, str] | None:
+    """(column, kind, goal) of a rule this tool made, as Google gives it back (colours normalised, range closed)."""
     ranges = found.get("ranges") or []
     if len(ranges) != 1:
         return None
@@ -585,10 +585,11 @@ def _tool_rule(found: dict) -> tuple[int, str] | None:
         scale = [hex_color(tuple(float((gradient[p].get("color") or {}).get(k, 0)) for k in ("red", "green", "blue")))
                  for p in ("minpoint", "maxpoint")]
     kind = rule_kind(str(values[0].get("userEnteredValue", "")), scale)
-    return (col, kind) if kind else None
+    return (col, *kind) if kind else None
 
 
-def rule_requests(sheet_id: int, highlights: list[Highlight], found: list[tuple[int, int, str]]) -> list[dict]:
+def rule_requests(sheet_id: int, highlights: list[Highlight], found: list[tuple[int, int, str, str]]
+                  ) -> list[dict]:
     """The rule changes as requests: rewrites in place first (indexes as read), then deletions from the
     highest index down, then additions at the top of the list, ahead of a person's own rules."""
     updates, deletes, adds = rule_changes(highlights, found)

@@ -195,7 +195,7 @@ def _style(ws, look: Look) -> None:
             ws.column_dimensions[letter].width = setup.width + 1
     if not look.highlights:
         return
-    found = []  # (index, column, kind) of this tool's rules, and where each lives
+    found = []  # (index, column, kind, goal) of this tool's rules, and where each lives
     places = []
     for cf in ws.conditional_formatting:
         for r in cf.rules:
@@ -226,8 +226,8 @@ def _rule(col: int, goal: str, kind: str):
     return ColorScaleRule(start_type="min", start_color=hex_color(low), end_type="max", end_color=hex_color(high))
 
 
-def _tool_rule(cf, r) -> tuple[int, str] | None:
-    """(column, kind) of a rule this tool made, over one column; None for anyone else's."""
+def _tool_rule(cf, r) -> tuple[int, str, str] | None:
+    """(column, kind, goal) of a rule this tool made, over one column; None for anyone else's."""
     ranges = list(cf.sqref.ranges)
     if len(ranges) != 1 or ranges[0].min_col != ranges[0].max_col:
         return None
@@ -235,7 +235,7 @@ def _tool_rule(cf, r) -> tuple[int, str] | None:
     formula = r.formula[0] if r.type == "expression" and r.formula else None
     scale = [str(c.rgb)[-6:].upper() for c in r.colorScale.color] if r.type == "colorScale" and r.colorScale else None
     kind = rule_kind(formula, scale)
-    return (col, kind) if kind else None
+    return (col, *kind) if kind else None
 
 
 def _rows(ws) -> list[list[Any]]:

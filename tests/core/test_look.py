@@ -64,9 +64,10 @@ def test_best_formula_is_recognised_in_any_column_and_nothing_else_is():
     assert formula_column(best_formula(0, "min", "1048576")) == ("A", "min")
     assert formula_column("=AND(ISNUMBER(C2),D2=MIN($C$2:$C))") is None  # not the same column throughout
     assert formula_column("=C2>0.5") is None
-    assert rule_kind("=" + best_formula(4, "max"), None) == "best"
+    assert rule_kind("=" + best_formula(4, "max"), None) == ("best", "max")
     read_back = hex_color((0.34117648, 0.73333335, 0.5411765))  # Google's floats for 57BB8A
-    assert rule_kind(None, ["FFFFFF", read_back]) == rule_kind(None, [read_back, "FFFFFF"]) == "scale"
+    assert rule_kind(None, ["FFFFFF", read_back]) == ("scale", "max")
+    assert rule_kind(None, [read_back, "FFFFFF"]) == ("scale", "min")
     assert rule_kind(None, ["FFFFFF", "F8696B"]) is None and rule_kind("=C2>0.5", None) is None  # a person's
 
 
@@ -132,18 +133,23 @@ def test_highlights_moved_changed_removed_and_readded_with_a_recreated_column():
 def test_rule_changes_move_in_place_keep_deletions_and_never_take_anothers_rules():
     moved = Highlight("loss", 0, "min", True, 5, "move")
     swapped = Highlight("acc", 5, "max", False, 0, "move")
-    found = [(0, 5, "best"), (1, 5, "scale"), (2, 0, "best"), (3, 9, "best")]
+    found = [(0, 5, "best", "min"), (1, 5, "scale", "min"), (2, 0, "best", "max"), (3, 9, "best", "min")]
     updates, deletes, adds = rule_changes([moved, swapped], found)
     assert updates == [(0, moved, "best"), (1, moved, "scale"), (2, swapped, "best")]
     assert deletes == [] and adds == []
     gone = Highlight("loss", 1, "min", False, 2, "move")
-    assert rule_changes([gone], [(0, 7, "best")]) == ([], [], [])  # deleted by a person: stays deleted
-    follow = rule_changes([gone], [(0, 1, "best")])  # the spreadsheet moved it with the column already
+    assert rule_changes([gone], [(0, 7, "best", "min")]) == ([], [], [])  # deleted by a person: stays deleted
+    follow = rule_changes([gone], [(0, 1, "best", "min")])  # the spreadsheet moved it with the column already
     assert follow == ([(0, gone, "best")], [], [])
     unscaled = Highlight("loss", 1, "min", False, 1, "change")
-    assert rule_changes([unscaled], [(0, 1, "best"), (1, 1, "scale")]) == ([(0, unscaled, "best")], [1], [])
+    assert rule_changes([unscaled], [(0, 1, "best", "max"), (1, 1, "scale", "max")]) == ([(0, unscaled, "best")], [1], [])
     removed = Highlight("loss", 1, None, False, 1, "remove")
-    assert rule_changes([removed], [(0, 1, "best"), (4, 1, "scale")]) == ([], [0, 4], [])
+    assert rule_changes([removed], [(0, 1, "best", "min"), (4, 1, "scale", "min")]) == ([], [0, 4], [])
+    # both columns moved one to the left and the spreadsheet moved their rules with them: acc's rule is now
+    # where loss's was, and must not be taken for it
+    loss, acc = Highlight("loss", 2, "min", False, 3, "move"), Highlight("acc", 3, "max", False, 4, "move")
+    assert rule_changes([loss, acc], [(0, 2, "best", "min"), (1, 3, "best", "max")]) == (
+        [(0, loss, "best"), (1, acc, "best")], [], [])
     fresh = Highlight("acc", 3, "max", True, None, "add")
     assert rule_changes([fresh], []) == ([], [], [(fresh, "best"), (fresh, "scale")])
 
