@@ -82,14 +82,18 @@ class World(BaseWorld):
             return ss.values_get(a1.quote_title(ss.sheet_by_title(title).title), render,
                                  "SERIAL_NUMBER").get("values", [])
 
-    def arm_person(self, spreadsheet_id: str, action: str, **kw) -> person.PersonAction:
+    def arm_person(self, spreadsheet_id: str, action: str, after: str = "", skip: int = 0,
+                   **kw) -> person.PersonAction:
         """Right after the fake answers the next read of the spreadsheet (values.get, values.batchGet or
         spreadsheets.get), and before any later request, a person does `action` to it (see person.ACTIONS):
         sort(column, ascending=True), insert_rows(index, count=1), delete_rows(start, end), move_column(column,
         to), edit(cell, value), type_row_below(values); each takes sheet=title (default: the first worksheet).
-        Every action armed for the spreadsheet is done after that one read, in the order armed."""
+        Every action armed for the spreadsheet is done after that one read, in the order armed.
+        `after` counts only reads whose path holds it: a sync opens a spreadsheet with spreadsheets.get before
+        its data read, so after="values:batchGet" is what puts the person between that read and the write;
+        `skip` lets that many of those reads pass first (skip=1: after the check a sync reads before writing)."""
         person.check(action, kw)
-        armed = person.PersonAction(spreadsheet_id, action, kw)
+        armed = person.PersonAction(spreadsheet_id, action, kw, after, skip)
         with self.lock:
             self.people.append(armed)
         return armed
@@ -191,7 +195,7 @@ class _Handler(BaseHandler):
         """Armed people act now, under the lock: the answer already shows the sheet as read, and no later
         request can come between."""
         sid = unquote(re.match(r"^/v4/spreadsheets/([^/:]+)", raw_path).group(1))
-        due = [p for p in self.world.people if p.spreadsheet_id == sid and not p.done]
+        due = [p for p in self.world.people if person.due(p, sid, raw_path)]
         if not due:
             return payload
         payload = copy.deepcopy(payload)  # nothing in the answer may share state the person changes

@@ -18,8 +18,20 @@ class PersonAction:
     spreadsheet_id: str
     action: str
     kw: dict = field(default_factory=dict)
+    after: str = ""  # only a read whose path holds this counts (e.g. "values:batchGet"); "" any read
+    skip: int = 0  # reads that count and still pass before it acts
     done: bool = False
     error: str = ""  # why it could not be done (a mistake in the test, reported as a crash of the fake)
+
+
+def due(p: PersonAction, spreadsheet_id: str, path: str) -> bool:
+    """Whether this read of spreadsheet_id (its path) is the one p waits for; a read it lets pass is counted."""
+    if p.done or p.spreadsheet_id != spreadsheet_id or p.after not in path:
+        return False
+    if p.skip:
+        p.skip -= 1
+        return False
+    return True
 
 
 def check(action: str, kw: dict) -> None:

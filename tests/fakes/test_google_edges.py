@@ -432,3 +432,20 @@ def test_batch_update_spreadsheet_without_grid_data_or_through_a_field_mask(goog
     assert masked == {"updatedSpreadsheet": {"sheets": [{"data": [{"rowData": [{"values": [
         {"formattedValue": "h1"}]}]}]}]}}
     assert batch(google, token, sid, bold_row(0)).json() == {"spreadsheetId": sid, "replies": [{}]}
+
+
+def test_a_person_armed_after_a_kind_of_read_lets_other_reads_pass(google, token):
+    ss = google.world.add_spreadsheet("s", {"Sheet1": RUNS[:3]})
+    sid = ss.spreadsheet_id
+    data_read = google.world.arm_person(sid, "edit", after="values:batchGet", cell="C2", value="after data read")
+    check_read = google.world.arm_person(sid, "edit", after="values:batchGet", skip=1, cell="C3", value="after check")
+    assert api(google, token, "GET", f"/v4/spreadsheets/{sid}").status_code == 200  # a sync opening the sheet
+    assert api(google, token, "GET", f"/v4/spreadsheets/{sid}/values/A1").status_code == 200
+    assert not data_read.done and not check_read.done
+    batch_get = f"/v4/spreadsheets/{sid}/values:batchGet"
+    assert api(google, token, "GET", batch_get, params={"ranges": "A1:C3"}).json()["valueRanges"][0]["values"] == \
+        [["run_id", "loss", "note"], ["a", "0.5", "x"], ["b", "0.1"]]  # the answer shows the sheet as read
+    assert data_read.done and not check_read.done
+    assert api(google, token, "GET", batch_get, params={"ranges": "A1"}).status_code == 200
+    assert check_read.done
+    assert [r[2:] for r in google.world.grid(sid, "Sheet1")[1:3]] == [["after data read"], ["after check"]]
