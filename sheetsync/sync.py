@@ -28,16 +28,17 @@ class Source(Protocol):
 
 @dataclass
 class ReadHistory:
-    """What the loop remembers between syncs: when each project was last read, and last read in full."""
+    """What the loop remembers between syncs: when each target (a project into a worksheet: one project may go
+    to two worksheets) was last read, and last read in full."""
 
-    watermark: dict[str, dt.datetime] = field(default_factory=dict)
-    last_full: dict[str, float] = field(default_factory=dict)
+    watermark: dict[Target, dt.datetime] = field(default_factory=dict)
+    last_full: dict[Target, float] = field(default_factory=dict)
 
     def since(self, target: Target, settings: Settings, now: float) -> dt.datetime | None:
-        last = self.last_full.get(target.path)
+        last = self.last_full.get(target)
         if last is None or now - last >= settings.full_resync_hours * 3600:
             return None
-        return self.watermark.get(target.path)
+        return self.watermark.get(target)
 
 
 @dataclass
@@ -128,9 +129,9 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
                 sent += snap.requests
         del rows
         if beats:
-            history.watermark[target.path] = max([*beats, history.watermark.get(target.path, beats[0])])
+            history.watermark[target] = max([*beats, history.watermark.get(target, beats[0])])
         if read[2]:
-            history.last_full[target.path] = now
+            history.last_full[target] = now
         report.targets.append(TargetReport(target, plan.counts, read[0], read[1], read[2], choice.dropped, plan))
     report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
     report.wandb_requests = source.requests - wandb_before

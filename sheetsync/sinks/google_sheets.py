@@ -41,7 +41,7 @@ CAPABILITIES = Capabilities(styles=True, max_columns=SHEETS_MAX_COLUMNS, max_cel
 _DATE_FORMAT = {"numberFormat": {"type": "DATE_TIME", "pattern": DATE_TIME}}
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{25,}$")
-CHECKED_ROWS = 200  # rows to rewrite that are read again before a write (more: only the key column and header)
+CHECKED_ROWS = 200  # rows to rewrite read one by one before a write (more: one span from the first to the last)
 BASE_MARK = "wandb_spreadsheet_sync base"  # how the base's own header rows begin (base.MAGIC)
 _RANGE = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
 
@@ -331,7 +331,7 @@ class GoogleSheetsSink:
         column and the rows about to be rewritten must be as the sync read them, and the rows and columns
         about to be filled must still be empty. If a person sorted, moved, inserted, deleted or edited any of
         them, or typed a row below the table, the positions the plan names are stale: SheetMoved, and the sync
-        reads again and plans again. (Over CHECKED_ROWS rows to rewrite: those rows are not compared.)"""
+        reads again and plans again."""
         key_col = plan.layout.key_col
         title = quote(snap.worksheet)
         letters = column_letters(key_col if key_col is not None else 0)
@@ -340,6 +340,9 @@ class GoogleSheetsSink:
         expected = [_trimmed(snap.grid[:1]),
                     _trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
                               for row in snap.grid])] + [_trimmed([snap.grid[r]]) for r in checked]
+        if rows and not checked:  # many rows: one span from the first to the last, as read
+            ranges.append(f"{title}!{rows[0] + 1}:{rows[-1] + 1}")
+            expected.append(_trimmed(snap.grid[rows[0]:rows[-1] + 1]))
         # rows and columns past the grid as read exist only once this write adds them: nobody typed there
         last_row = min(plan.insert_at + len(plan.new_rows), size.rows)
         if plan.new_rows and not inserting and plan.insert_at < last_row:  # new rows go into rows that were empty
@@ -349,12 +352,22 @@ class GoogleSheetsSink:
         if plan.new_headers and plan.new_headers[0][0] < last_col:  # new columns go where no row had a value
             ranges.append(f"{title}!{column_letters(plan.new_headers[0][0])}:{column_letters(last_col - 1)}")
             expected.append([])
-        got = self._call("checking the sheet before writing", self.http.values_batch_get, self.id, ranges, params={
-            "valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
-        if [_trimmed(v.get("values", [])) for v in got.get("valueRanges", [])] != expected:
-            raise SheetMoved("The sheet changed while this sync was planning its write (a person sorted, moved, "
-                             "edited or added rows or columns).",
-                             "The sync reads it again and plans again; nothing was written.")
+        moved = SheetMoved("The sheet changed while this sync was planning its write (a person sorted, moved, "
+                           "edited, added or deleted rows or columns).",
+                           "The sync reads it again and plans again; nothing was written.")
+        try:
+            got = self._call("checking the sheet before writing", self.http.values_batch_get, self.id, ranges,
+                             params={"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
+        except SinkError as exc:  # every range fitted the grid as read: rows or columns were deleted since
+            raise moved from exc
+        found = got.get("valueRanges", [])
+        # Google echoes a whole row or column clipped to the grid: rows or columns added at the bottom or the
+        # right since the read (where a person may have typed) lie past what the plan checked.
+        if (_size(found[0].get("range", ""), 0, 0)[1], _size(found[1].get("range", ""), 0, 0)[0]) != \
+                (size.cols, size.rows):
+            raise moved
+        if [_trimmed(v.get("values", [])) for v in found] != expected:
+            raise moved
 
     def _send(self, batch: Batch) -> None:
         """One atomic batchUpdate. One that would act twice if sent twice and whose answer is lost (or is a
