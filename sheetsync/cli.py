@@ -90,7 +90,7 @@ def build_clients(settings, stop: threading.Event):
 
         sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
                                 settings.request_timeout, stop, settings.request_bytes,
-                                _progress("writing to Google Sheets: {} runs"))
+                                _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute)
     return source, sink
 
 

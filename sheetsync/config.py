@@ -119,6 +119,8 @@ KEYS = {key.name: key for key in (
         '"append" (new runs at the bottom) or "newest_first" (new runs under the header)', "append"),
     Key("PER_PAGE", _whole(1, 1000), "a whole number of runs per W&B request, 1 to 1000", 200),
     Key("REQUEST_TIMEOUT", _positive, "seconds a single request may take, a number > 0", 60),
+    Key("REQUESTS_PER_MINUTE", _whole(1, 100_000), "Google Sheets read (and write) requests per minute the tool may "
+        "send, a whole number: Google's default quota is 60 per user; raise it only with the quota", 60),
     Key("REQUEST_BYTES", _whole(100_000, 10_485_760), "the largest write request in bytes, a whole number from "
         "100000 to 10485760 (Google's cap)", 2_097_152),
     Key("HIGHLIGHT", _map_of(lambda x: x in ("min", "max")), 'a map of header to "min" or "max", e.g. '
@@ -165,6 +167,7 @@ class Settings:
     per_page: int = 200
     request_timeout: float = 60.0
     request_bytes: int = 2_097_152  # a write is split into requests no larger (Google advises 2 MB)
+    requests_per_minute: int = 60  # the Sheets quota per user the tool paces itself under
     highlight: Mapping[str, str] = field(default_factory=dict)
     highlight_scale: bool = False
     number_formats: Mapping[str, str | int] = field(default_factory=dict)
@@ -391,7 +394,7 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         max_columns=values["MAX_COLUMNS"], schedule_minutes=values["SCHEDULE_TIME"], timezone=values["TIMEZONE"],
         full_resync_hours=float(values["FULL_RESYNC_HOURS"]), google_endpoint=values["GOOGLE_API_ENDPOINT"],
         order=values["ORDER"], per_page=values["PER_PAGE"], request_timeout=float(values["REQUEST_TIMEOUT"]),
-        request_bytes=values["REQUEST_BYTES"],
+        request_bytes=values["REQUEST_BYTES"], requests_per_minute=values["REQUESTS_PER_MINUTE"],
         highlight=dict(values["HIGHLIGHT"]), highlight_scale=values["HIGHLIGHT_SCALE"],
         number_formats=dict(values["NUMBER_FORMATS"]), once=bool(flags.get("once")),
         dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),

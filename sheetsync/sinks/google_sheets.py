@@ -112,7 +112,7 @@ class GoogleSheetsSink:
 
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
                  stop: threading.Event | None = None, request_bytes: int = 2_097_152,
-                 progress: Callable[[int], None] | None = None):
+                 progress: Callable[[int], None] | None = None, per_minute: int = 60):
         import gspread  # imported only when a sync runs, never for --help
 
         self.capabilities = dataclasses.replace(CAPABILITIES, request_bytes=request_bytes)
@@ -120,7 +120,7 @@ class GoogleSheetsSink:
 
         self.creds = load_credentials(key)
         self.email = getattr(self.creds, "service_account_email", "the service account")
-        self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop)
+        self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop, per_minute=per_minute)
         self.client = gspread.Client(auth=self.creds, session=self.session)
         self.http = self.client.http_client
         self.spec = spreadsheet

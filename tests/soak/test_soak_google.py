@@ -29,6 +29,7 @@ from sheetsync.sources.wandb_api import WandbSource
 from sheetsync.sync import ReadHistory, sync
 from sheetsync.columns import column_letters
 from sheetsync.look import formula_column
+from tests.fakes import person
 from tests.fakes.cells import parse_input
 from tests.soak.conftest import Tally, by_kind, tally
 
@@ -139,11 +140,13 @@ class Chaos:
                 body = grid[1:]
                 self.rng.shuffle(body)
                 grid[1:] = body
-            elif action == "move":
+            elif action == "move":  # dragged in the UI: the column's formats and rules go with it
+                self.set_grid(grid)
                 width = max(len(r) for r in grid)
-                order = list(range(width))
-                self.rng.shuffle(order)
-                grid = [[(row[i] if i < len(row) else None) for i in order] for row in grid]
+                with self.e2e.google.world.lock:
+                    person.act(self.e2e.google.world.spreadsheets[self.e2e.spreadsheet_id], "move_column",
+                               self.rng, sheet="runs", column=self.rng.randrange(width), to=self.rng.randrange(width))
+                grid = [list(r) for r in self.grid()]
                 header = grid[0]
                 key = header.index("run_id")
             elif action == "blank":
@@ -335,11 +338,12 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
     # a write of a few dozen runs already takes several requests; a project whose quota was raised (the soak
     # sends far more than 60 requests a minute)
     settings = e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50,
-                            HIGHLIGHT=HIGHLIGHT, REQUEST_BYTES=100_000)
+                            HIGHLIGHT=HIGHLIGHT, REQUEST_BYTES=100_000, REQUESTS_PER_MINUTE=100_000)
     e2e.google.world.raise_quota(per_user=100_000)
     stop = threading.Event()
     state, source = ReadHistory(), WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop)
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop,
+                            settings.request_bytes, per_minute=settings.requests_per_minute)
     for n in range(rounds):
         chaos.stats["rounds"] += 1
         chaos.wandb_changes()
@@ -349,7 +353,8 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
             killed_sync(chaos)
             chaos.stats["kills"] += 1
             state, sink = ReadHistory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
-                                                    settings.google_endpoint, 1, stop)  # the restart
+                                                          settings.google_endpoint, 1, stop, settings.request_bytes,
+                                                          per_minute=settings.requests_per_minute)  # the restart
             chaos.check(converged=False)
             continue
         faults = chaos.arm_faults()
