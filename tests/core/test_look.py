@@ -101,8 +101,7 @@ def test_a_column_first_empty_is_formatted_when_its_first_value_arrives():
 
 
 def test_an_adopted_sheet_keeps_its_columns_and_only_new_ones_are_set_up():
-    before = ["run_id", "loss"]
-    after = ["run_id", "loss", "accuracy"]
+    after = ["run_id", "loss", "accuracy"]  # the sheet had run_id and loss; the plan adds accuracy
     rows = [{"run_id": "a", "loss": 0.5, "accuracy": 0.9, "created_at": NOW}]
     look = plan_look(_layout(after), {2}, rows, None, LookRules(highlight={"loss": "min"}))
     assert not look.freeze_header
