@@ -75,7 +75,9 @@ def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], 
         body = _Open()
         return batch
 
+    seen: set[str] = set()
     for run_id, requests in updates:
+        seen.add(run_id)
         texts = [as_text(r) for r in requests]
         size = sum(_size(t) + 1 for t in texts)
         if body.runs and body.size + size + _base_cost(run_id, base_owner, base_rows) > room:
@@ -84,11 +86,16 @@ def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], 
         body.size += size
         _claim(body, run_id, base_owner, base_rows)
     for run_id, row in zip(new_ids, new_rows):
+        seen.add(run_id)
         text = placing.row_json(row)
         if body.runs and body.size + _size(text) + 1 + _base_cost(run_id, base_owner, base_rows) > room:
             yield flush()
         body.new_rows.append(text)
         body.size += _size(text) + 1
+        _claim(body, run_id, base_owner, base_rows)
+    for run_id in sorted(base_owner.keys() - seen):  # base rows alone (an adopted run, a kept edit): nothing to write
+        if body.runs and body.size + _base_cost(run_id, base_owner, base_rows) > room:
+            yield flush()
         _claim(body, run_id, base_owner, base_rows)
     closing = [as_text(r) for r in last]
     if body.runs and body.size + sum(map(_size, closing)) > room:

@@ -129,3 +129,21 @@ def test_a_first_sync_of_2000_runs_by_100_columns_stays_under_the_budget(e2e):
 
 def test_a_first_sync_of_10000_runs_by_100_columns_stays_under_the_budget(e2e):
     _first_sync_at_size(e2e, 10_000)
+
+
+def test_a_persons_value_in_an_adopted_sheet_stays_theirs_even_when_cleared(e2e):
+    """Adoption keeps a person's value and remembers it as an edit in the base, although nothing of that run
+    is written: the base row travels alone. Cleared later, the cell stays empty (the person's choice)."""
+    runs = e2e.wandb.world.generate(3)
+    losses = [float(f"{r.summary['loss']:.15g}") for r in runs]
+    sheet = e2e.google.world.add_spreadsheet("hand made", {"runs": [
+        ["run_id", "loss"], [runs[0].name, losses[0]], [runs[1].name, "my own value"], [runs[2].name, losses[2]]]})
+    e2e.config(SPREADSHEET=sheet.spreadsheet_id, FIXED_HEADERS=["run_id", "loss"], DYNAMIC_HEADERS=False)
+    adopted = e2e.cli("--once")
+    assert adopted.returncode == 0 and "1 kept edits" in adopted.stdout, adopted.stdout + adopted.stderr
+    rows = e2e.google.world.grid(sheet.spreadsheet_id, "runs")
+    assert rows[2] == [runs[1].name, "my own value"]
+    with e2e.google.world.lock:
+        sheet.sheet_by_title("runs").put(2, 1, None)  # the person clears their value
+    assert e2e.cli("--once").returncode == 0
+    assert e2e.google.world.grid(sheet.spreadsheet_id, "runs")[2] == [runs[1].name]  # not refilled
