@@ -167,6 +167,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
     new_base = base.copy()  # run dicts are copied only when they change; stored rows stay packed
     touched_rows: set[int] = set()
     pickers: dict[tuple, Callable] = {}
+    orders: dict[tuple, tuple] = {}  # a row's headers -> (the same sorted, a getter of their values in that order)
     changed = False
     for row in incoming:
         run_id = key_text(row.get(settings.key))
@@ -180,8 +181,8 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
         if run_id in row_of:
             r = row_of[run_id]
             sheet_row = grid[r]
-            headers = tuple(cells)
-            digest_key = _exact(headers, cells.values())
+            headers, values_of = orders.get(tuple(cells)) or orders.setdefault(tuple(cells), _in_order(cells))
+            digest_key = _exact(headers, values_of(cells))
             if digest_key is not None and base.digests.get(run_id) == row_digest(digest_key):
                 pick = pickers.get(headers) or pickers.setdefault(headers, _picker([col_of[h] for h in headers]))
                 if _exact(headers, pick(sheet_row)) == digest_key:
@@ -196,11 +197,13 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
             digest = row_digest(digest_key) if plan.counts.kept_edits == before[1] and digest_key is not None \
                 else None
             if new_base.digests.get(run_id) != digest:
-                changed = True
                 if digest is None:
+                    # A stale digest is harmless (the shortcut also compares the sheet's cells), so dropping one
+                    # is not worth a write of its own: a person's edit would otherwise cost a write after it.
                     new_base.digests.pop(run_id, None)
                 else:
                     new_base.digests[run_id] = digest
+                    changed = True
             if plan.counts.cells_written > before[0]:
                 touched_rows.add(r)
         elif run_id in base.runs:
@@ -214,7 +217,8 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
             plan.new_run_ids.append(run_id)
             changed = True
             new_base.add_new(run_id, {h: fingerprint(v) for h, v in cells.items()})
-            digest_key = _exact(tuple(cells), cells.values())
+            headers, values_of = orders.get(tuple(cells)) or orders.setdefault(tuple(cells), _in_order(cells))
+            digest_key = _exact(headers, values_of(cells))
             if digest_key is not None:
                 new_base.digests[run_id] = row_digest(digest_key)
             plan.counts.new += 1
@@ -234,6 +238,16 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
             new_base.look = plan.look.memory
             plan.base_changed = True
     return plan
+
+
+def _in_order(cells: dict[str, Any]) -> tuple[tuple[str, ...], Callable[[dict], tuple]]:
+    """A row's headers sorted by name, and a getter of its values in that order: the row digest must not
+    change when a person moves columns (it would then be rewritten for every run)."""
+    headers = tuple(sorted(cells))
+    if not headers:
+        return headers, lambda d: ()
+    get = itemgetter(*headers)
+    return headers, (get if len(headers) > 1 else lambda d: (get(d),))
 
 
 def _picker(cols: list[int]) -> Callable[[list], tuple]:
