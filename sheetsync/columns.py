@@ -88,10 +88,11 @@ def is_internal(key: str, value: Any) -> bool:
 class RunView:
     """One run's values by header: built-ins, then config, then summary, then a normalised match."""
 
-    __slots__ = ("builtins", "config", "summary", "_norm")
+    __slots__ = ("builtins", "config", "summary", "history", "_norm")
 
     def __init__(self, run: Run):
         self.builtins = _builtins(run)
+        self.history = run.history
         self.config = flatten(run.config)
         self.summary = flatten(run.summary)
         self._norm: dict[str, Any] | None = None
@@ -99,6 +100,8 @@ class RunView:
     def get(self, header: str) -> Any:
         if header in self.builtins:
             return self.builtins[header]
+        if header in self.history:
+            return self.history[header]
         if header.startswith("config."):
             return self.config.get(header[7:], MISSING)
         if header.startswith("summary."):
@@ -118,6 +121,7 @@ class RunView:
 @dataclass(frozen=True)
 class HeaderRules:
     fixed: tuple[str, ...] = ("run_id",)
+    derived: tuple[str, ...] = ()  # columns the tool computes (history): after the fixed ones, even if not dynamic
     dynamic: bool = True
     include: tuple[str, ...] = ()  # globs; empty means all
     exclude: tuple[str, ...] = ()
@@ -146,7 +150,7 @@ def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderR
             taken.add(header)
             wanted.append(header)
 
-    for header in rules.fixed:
+    for header in (*rules.fixed, *rules.derived):
         take(header)
     if rules.dynamic:
         config_keys: set[str] = set()
@@ -165,8 +169,9 @@ def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderR
             elif key not in BUILTIN_HEADERS and (key in taken or normalise_key(key) not in claimed):
                 take(key)
     room = max(0, min(rules.max_columns, SHEETS_MAX_COLUMNS) - len(existing))
-    fixed_missing = [h for h in wanted if h in rules.fixed]
-    dynamic = [h for h in wanted if h not in rules.fixed]
+    always = set(rules.fixed) | set(rules.derived)
+    fixed_missing = [h for h in wanted if h in always]
+    dynamic = [h for h in wanted if h not in always]
     keep = fixed_missing + dynamic[: max(0, room - len(fixed_missing))]
     return HeaderChoice(headers=keep, dropped=dynamic[max(0, room - len(fixed_missing)):])
 

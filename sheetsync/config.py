@@ -130,6 +130,14 @@ KEYS = {key.name: key for key in (
     Key("NUMBER_FORMATS", _map_of(lambda x: _text(x) and len(x) <= 100 or _whole(1, 15)(x)),
         "a map of header (or glob) to a number-format pattern or a count of significant digits from 1 to 15, "
         'e.g. {"accuracy": "0.00%", "lr": "0.0E+00", "*": 3}', {}),
+    # Beyond the last value (issue 17): the best value over a run's history, its step, and a text curve.
+    Key("HISTORY", lambda v: isinstance(v, dict) and all(_text(k) and x in ("min", "max") for k, x in v.items()),
+        'a map of a logged metric (as W&B names it) to "min" or "max", e.g. {"val_loss": "min", "val_acc": "max"}',
+        {}),
+    Key("HISTORY_STEPS", lambda v: isinstance(v, bool), 'true or false (a "<metric> (min) step" column beside each '
+        "HISTORY column)", False),
+    Key("CURVES", lambda v: _texts(v) and len(set(v)) == len(v), 'a list of logged metrics, each once, e.g. '
+        '["val_loss"] (a text sparkline column "val_loss (curve)" for each)', ()),
 )}
 
 
@@ -171,6 +179,9 @@ class Settings:
     highlight: Mapping[str, str] = field(default_factory=dict)
     highlight_scale: bool = False
     number_formats: Mapping[str, str | int] = field(default_factory=dict)
+    history: Mapping[str, str] = field(default_factory=dict)  # metric -> "min" | "max"
+    history_steps: bool = False
+    curves: tuple[str, ...] = ()
     once: bool = False
     dry_run: bool = False
     source: Path | None = None
@@ -396,6 +407,7 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         order=values["ORDER"], per_page=values["PER_PAGE"], request_timeout=float(values["REQUEST_TIMEOUT"]),
         request_bytes=values["REQUEST_BYTES"], requests_per_minute=values["REQUESTS_PER_MINUTE"],
         highlight=dict(values["HIGHLIGHT"]), highlight_scale=values["HIGHLIGHT_SCALE"],
-        number_formats=dict(values["NUMBER_FORMATS"]), once=bool(flags.get("once")),
+        number_formats=dict(values["NUMBER_FORMATS"]), history=dict(values["HISTORY"]),
+        history_steps=values["HISTORY_STEPS"], curves=tuple(values["CURVES"]), once=bool(flags.get("once")),
         dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),
         health_file=Path(health) if health else None)

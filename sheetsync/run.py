@@ -29,3 +29,4 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)  # nested, as the run logged it
     summary: dict[str, Any] = field(default_factory=dict)  # nested
     system_metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=dict)  # history cells by header (sheetsync.history)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Protocol
 from .columns import HeaderRules, RunView, choose_headers, row_for, zone
 from .config import Settings, Target
 from .errors import OutcomeUnknown, SheetMoved
+from .history import Wanted, headers as history_headers
 from .layout import Layout, key_text
 from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
@@ -87,7 +88,7 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
     tz = zone(settings.timezone)
     caps = sink.capabilities
     rules = HeaderRules(fixed=tuple(dict.fromkeys(key_text(h) for h in settings.fixed_headers)),
-                        dynamic=settings.dynamic, include=settings.include, exclude=settings.exclude,
+                        derived=history_headers(Wanted.of(settings)), dynamic=settings.dynamic, include=settings.include, exclude=settings.exclude,
                         max_columns=settings.max_columns)
     look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
                      scale=settings.highlight_scale) if caps.styles else None
