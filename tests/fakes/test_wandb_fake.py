@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import subprocess
 import sys
@@ -131,3 +132,44 @@ def test_offline_runs_are_written_by_wandb_itself(tmp_path):
         assert running.proc.poll() is None and any(running.dir.glob("run-*.wandb"))
     finally:
         running.stop()
+
+
+# ---- sampledHistory, as wandb's own client asks for it and reads it -----------------------------------------
+
+LOGGED = [{"val_loss": 2.0 - i / 10, "acc": i / 10} if i % 3 else {"acc": i / 10} for i in range(30)]
+
+
+def test_sampled_history_answers_wandbs_own_run_history_call(wandb_fake, api):
+    wandb_fake.world.add_run(name="h1", summary={"_step": 29}, history=LOGGED)
+    run = api.run("alice/proj/h1")
+    rows = run.history(keys=["val_loss"], samples=500, pandas=False)  # Run._sampled_history: sampledHistory[0]
+    assert rows == [{"_step": i, "val_loss": 2.0 - i / 10} for i in range(30) if i % 3]  # rows with ALL the keys
+    assert wandb_fake.world.operations()[-1] == "RunSampledHistory"
+    few = run.history(keys=["acc"], samples=4, pandas=False)
+    assert [r["_step"] for r in few] == [0, 10, 19, 29]  # evenly spread, the first and the last always in
+
+
+def test_sampled_history_in_a_runs_page_one_list_per_spec_from_literal_specs(wandb_fake):
+    wandb_fake.world.add_run(name="h1", history=LOGGED)
+    wandb_fake.world.add_run(name="h2")
+    specs = [json.dumps({"keys": ["_step", "val_loss"], "samples": 3}), json.dumps({"keys": ["_step", "nope"]})]
+    query = ("query Runs($project: String!, $entity: String!) { project(name: $project, entityName: $entity) "
+             "{ runs { edges { node { name sampledHistory(specs: [%s]) } } } } }" % ", ".join(map(json.dumps, specs)))
+    r = requests.post(wandb_fake.url + "/graphql", auth=("api", DEFAULT_KEY), timeout=5,
+                      json={"query": query, "variables": {"entity": "alice", "project": "proj"}})
+    nodes = [e["node"] for e in r.json()["data"]["project"]["runs"]["edges"]]
+    assert nodes[0]["sampledHistory"] == [[{"_step": 1, "val_loss": 1.9}, {"_step": 16, "val_loss": 2.0 - 1.6},
+                                           {"_step": 29, "val_loss": 2.0 - 2.9}], []]
+    assert nodes[1]["sampledHistory"] == [[], []]
+
+
+def test_sampled_history_refusals_are_graphql_errors_wandb_raises(wandb_fake, api):
+    wandb_fake.world.add_run(name="h1", history=LOGGED)
+    run = api.run("alice/proj/h1")
+    wandb_fake.world.history_row_limit = 100
+    with pytest.raises(Exception, match="too many samples requested"):
+        run.history(keys=["val_loss"], samples=500, pandas=False)
+    assert len(run.history(keys=["val_loss"], samples=100, pandas=False)) == 20
+    wandb_fake.world.history_refused = (400, 'Cannot query field "sampledHistory" on type "Run".')
+    with pytest.raises(Exception, match="Cannot query field"):
+        run.history(keys=["val_loss"], pandas=False)

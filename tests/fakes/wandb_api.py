@@ -1,4 +1,5 @@
-"""A fake W&B GraphQL server answering what wandb.Api 0.31 sends: Viewer, Runs (paged, filtered, ordered), Run.
+"""A fake W&B GraphQL server answering what wandb.Api 0.31 sends: Viewer, Runs (paged, filtered, ordered), Run,
+and the Run field sampledHistory (see sampled_history).
 
 Run standalone: python -m tests.fakes.wandb_api --port 0 --runs N [--entity E --project P --api-key K]
 """
@@ -53,6 +54,7 @@ class FakeRun:
     sweep: str | None = None
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1))
     heartbeat_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1))
+    history: list[dict] = field(default_factory=list)  # logged rows, in order; `_step` is the index unless given
 
     def node(self, wanted: set[str]) -> dict:
         full = {
@@ -101,6 +103,8 @@ class World(BaseWorld):
     default_entity: str = "alice"
     runs: dict[tuple[str, str], list[FakeRun]] = field(default_factory=dict)
     _ordered: dict = field(default_factory=dict)  # query -> (token, runs in order, their sort keys)
+    history_row_limit: int = 100_000  # sampled rows a request may ask for (specs x samples x runs); assumed
+    history_refused: tuple[int, str] | None = None  # (status, message): a server that refuses sampledHistory
 
     def project(self, entity: str, project: str) -> list[FakeRun]:
         return self.runs.setdefault((entity, project), [])
@@ -194,10 +198,15 @@ class _Handler(BaseHandler):
             if op == "GetDefaultEntity" or (op == "" and "defaultEntity" in text):
                 return 200, {"data": {"viewer": {"id": "VXNlcjox", "entity": self.world.default_entity}}}, {}
             wanted = set(re.findall(r"\b\w+\b", text))
+            specs = history_specs(text, variables) if "sampledHistory" in wanted else None
+            if specs is not None:
+                refusal = self._history_refusal(specs, op, variables)
+                if refusal:
+                    return refusal
             if op == "Runs":
-                return 200, {"data": {"project": self._runs(variables, wanted)}}, {}
-            if op == "Run":
-                return 200, {"data": {"project": self._run(variables, wanted)}}, {}
+                return 200, {"data": {"project": self._runs(variables, wanted, specs)}}, {}
+            if op in ("Run", "RunSampledHistory"):
+                return 200, {"data": {"project": self._run(variables, wanted, specs)}}, {}
         return 200, {"errors": [{"message": f"Cannot query operation {op!r} on this fake"}], "data": None}, {}
 
     def _authorised(self) -> bool:
@@ -214,7 +223,24 @@ class _Handler(BaseHandler):
         return {"id": "VXNlcjox", "entity": w.default_entity, "username": w.username,
                 "email": f"{w.username}@example.com", "flags": "{}", "teams": {"edges": []}}
 
-    def _runs(self, v: dict, wanted: set[str]) -> dict | None:
+    def _history_refusal(self, specs: list, op: str, v: dict) -> tuple[int, Any, dict] | None:
+        """W&B's refusals of sampledHistory: the field unknown (world.history_refused), or an answer with more
+        sampled rows than world.history_row_limit."""
+        w = self.world
+        if w.history_refused:
+            status, message = w.history_refused
+            return status, {"errors": [{"message": message, "path": ["project", "runs", "edges", 0, "node",
+                                                                   "sampledHistory"]}], "data": None}, {}
+        runs = w.runs.get((v.get("entity"), v.get("project")), [])
+        per_run = sum(int(spec.get("samples") or 0) for spec in specs)
+        count = min(len(runs), int(v.get("perPage") or 50)) if op == "Runs" else 1
+        if per_run * count > w.history_row_limit:
+            return 200, {"errors": [{"message": f"sampledHistory: too many samples requested ({per_run * count} "
+                                                f"> {w.history_row_limit}); ask for fewer",
+                                     "path": ["project", "runs"]}], "data": None}, {}
+        return None
+
+    def _runs(self, v: dict, wanted: set[str], specs: list | None = None) -> dict | None:
         key = (v.get("entity"), v.get("project"))
         if key not in self.world.runs:
             return None
@@ -232,7 +258,7 @@ class _Handler(BaseHandler):
         per_page = int(v.get("perPage") or 50)
         page = ordered[start:start + per_page]
         field_name = order.lstrip("+-")
-        edges = [{"node": r.node(wanted), "cursor": _cursor(r, field_name)} for r in page]
+        edges = [{"node": _with_history(r, wanted, specs), "cursor": _cursor(r, field_name)} for r in page]
         return {"internalId": "UHJvamVjdDox", "readOnly": False, "runCount": len(ordered),
                 "runs": {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
                                                       "hasNextPage": start + per_page < len(ordered)}}}
@@ -255,12 +281,58 @@ class _Handler(BaseHandler):
         self.world._ordered[cache_key] = (token, *result)
         return result
 
-    def _run(self, v: dict, wanted: set[str]) -> dict | None:
+    def _run(self, v: dict, wanted: set[str], specs: list | None = None) -> dict | None:
         key = (v.get("entity"), v.get("project"))
         if key not in self.world.runs:
             return None
         run = next((r for r in self.world.runs[key] if r.name == v.get("name")), None)
-        return {"run": run.node(wanted) if run else None}
+        return {"run": _with_history(run, wanted, specs) if run else None}
+
+
+# ---- sampledHistory ------------------------------------------------------------------------------------
+# The Run field `sampledHistory(specs: [JSONString!]!): [JSON]`, answered as wandb 0.31's client reads it
+# (Run._sampled_history takes `sampledHistory[0]` as a list of row dicts; wandb_controller concatenates the
+# lists): one list per spec, of the logged rows that have ALL the spec's keys, each row holding only those keys,
+# at most `samples` rows chosen evenly over the matching rows, the first and the last always among them.
+# How the real server chooses its samples is not documented; evenly spread is the assumption (tests/live checks
+# a real run), and it can miss a run's true extreme, as the real one can.
+_HISTORY_ARG = re.compile(r"sampledHistory\s*\(\s*specs\s*:\s*(\$\w+|\[(?:[^\[\]\"]|\"(?:[^\"\\]|\\.)*\")*\])")
+
+
+def history_specs(text: str, variables: dict) -> list[dict] | None:
+    """The specs of a query's sampledHistory field, from a variable or from string literals in the text."""
+    m = _HISTORY_ARG.search(text)
+    if not m:
+        return None
+    arg = m.group(1)
+    raw = variables.get(arg[1:]) if arg.startswith("$") else json.loads(arg)
+    raw = [raw] if isinstance(raw, str) else (raw or [])
+    return [json.loads(spec) if isinstance(spec, str) else spec for spec in raw]
+
+
+def sampled_history(rows: list[dict], specs: list[dict]) -> list[list[dict]]:
+    out = []
+    for spec in specs:
+        keys = list(spec.get("keys") or [])
+        matching = []
+        for i, row in enumerate(rows):
+            full = {"_step": i, **row}
+            if all(k in full for k in keys):
+                matching.append({k: full[k] for k in keys})
+        samples = max(1, int(spec.get("samples") or 500))
+        if len(matching) > samples:
+            last = len(matching) - 1
+            picks = sorted({round(j * last / (samples - 1)) for j in range(samples)} if samples > 1 else {0})
+            matching = [matching[j] for j in picks]
+        out.append(matching)
+    return out
+
+
+def _with_history(run: FakeRun, wanted: set[str], specs: list | None) -> dict:
+    node = run.node(wanted)
+    if specs is not None:
+        node["sampledHistory"] = sampled_history(run.history, specs)
+    return node
 
 
 def _sortable(value: Any) -> tuple:
