@@ -23,13 +23,17 @@ from urllib.parse import urlsplit
 
 from ..config import Settings, Target
 from ..errors import AccessError, CredentialsError, Kind, SourceError, TransientError, kind_of_status
+from ..history import Wanted, cells as history_cells
 from ..run import Run
 from . import Fetch
+from .history import Sampling, points as history_points
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 SAFETY_MARGIN = dt.timedelta(minutes=10)  # heartbeats arrive every ~30 s; clocks drift; be generous
 
-RUNS_QUERY = """
+def runs_query(extra: str = "") -> str:
+    """The Runs page query; `extra` is more selection text for each run node (sampled history)."""
+    return """
 query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
            $filters: JSONString) {
   project(name: $project, entityName: $entity) {
@@ -37,7 +41,7 @@ query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int =
       edges {
         node {
           name displayName state config summaryMetrics systemMetrics createdAt heartbeatAt
-          tags group jobType notes sweepName user { username name }
+          tags group jobType notes sweepName user { username name }%s
         }
         cursor
       }
@@ -45,7 +49,10 @@ query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int =
     }
   }
 }
-"""
+""" % (" " + extra if extra else "")
+
+
+RUNS_QUERY = runs_query()
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
@@ -80,7 +87,7 @@ def app_url(base_url: str) -> str:
     return f"{parts.scheme or 'https'}://{host}"
 
 
-def to_run(node: dict, target: Target, names: dict, web: str) -> Run:
+def to_run(node: dict, target: Target, names: dict, web: str, wanted: Wanted | None = None) -> Run:
     config = {k: (v.get("value") if isinstance(v, dict) and "value" in v else v)
               for k, v in _json_field(node.get("config")).items() if not k.startswith("_wandb")}
     summary = _json_field(node.get("summaryMetrics"))
@@ -100,7 +107,8 @@ def to_run(node: dict, target: Target, names: dict, web: str) -> Run:
         runtime=runtime, tags=tuple(node.get("tags") or ()), group=node.get("group"), job_type=node.get("jobType"),
         notes=node.get("notes"), sweep=node.get("sweepName"), project=target.path,
         url=f"{web}/{target.entity}/{target.project}/runs/{run_id}", config=config, summary=summary,
-        system_metrics=_json_field(node.get("systemMetrics")))
+        system_metrics=_json_field(node.get("systemMetrics")),
+        history=history_cells(history_points(node, wanted.keys), summary, wanted) if wanted else {})
 
 
 class WandbSource:
@@ -140,10 +148,14 @@ class WandbSource:
         stop_before = since - SAFETY_MARGIN if since else None
         runs: list[Run] = []
         pages = 0
+        sampling = Sampling(Wanted.of(self.settings))
         while True:
             try:
-                data = execute(RUNS_QUERY, variables, timeout=self.settings.request_timeout * 3)
+                data = execute(runs_query(sampling.selection()), variables, timeout=self.settings.request_timeout * 3)
             except Exception as exc:
+                if sampling.refused(http_status(exc), _reason(exc)):
+                    self.requests += 1
+                    continue  # the same page again, with less history
                 raise _translate(exc, target) from exc
             pages += 1
             self.requests += 1
@@ -159,7 +171,7 @@ class WandbSource:
                 node = edge.get("node") or {}
                 if not node.get("name"):
                     continue
-                run = to_run(node, target, dict(self.settings.names), web)
+                run = to_run(node, target, dict(self.settings.names), web, sampling.wanted)
                 if stop_before and run.updated_at and run.updated_at < stop_before:
                     reached_old = True
                     break
@@ -190,11 +202,15 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
 def _translate(exc: Exception, target: Target) -> Exception:
     """wandb's many exception types -> ours, by the HTTP status where there is one."""
     from wandb.errors import UsageError
 
-    text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    text = _reason(exc)
     status = http_status(exc)
     # wandb raises AuthenticationError both for a refused key and for a server it could not reach: the status
     # tells them apart. A UsageError (no key at all) carries none.
