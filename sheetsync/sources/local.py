@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 
 from ..config import Settings, Target
 from ..errors import SourceError
+from ..history import Wanted, cells as history_cells
 from ..run import Run
 from . import Fetch
 
@@ -115,8 +116,10 @@ def _remove(d: dict, path: list[str]) -> None:
     d.pop(path[-1], None)
 
 
-def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, list[str]]:
-    """One run folder's .wandb file -> a Run (None if no run record survived) and any problems."""
+def parse_run(wandb_file: Path, now: float | None = None,
+              wanted: Wanted | None = None) -> tuple[Run | None, list[str]]:
+    """One run folder's .wandb file -> a Run (None if no run record survived) and any problems. The history
+    records of the metrics `wanted` names are read in full: their best value and curve are exact."""
     from wandb.proto import wandb_internal_pb2 as pb  # ships with wandb; imported only in local mode
 
     try:
@@ -132,6 +135,8 @@ def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, l
     system: dict = {}
     exit_rec = None
     user = host = None
+    keys = frozenset(wanted.keys) if wanted else frozenset()
+    points: dict[str, list] = {key: [] for key in keys}
     for payload in records.payloads:
         rec = pb.Record()
         try:
@@ -156,6 +161,8 @@ def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, l
                 _set(summary, _path(item), _json(item.value_json))
             for item in rec.summary.remove:
                 _remove(summary, _path(item))
+        elif kind == "history" and keys:
+            _history_points(rec.history, keys, points)
         elif kind == "stats":
             for item in rec.stats.item:
                 if item.key.endswith("memoryAllocatedBytes"):
@@ -168,7 +175,7 @@ def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, l
             host = rec.environment.host or host
         elif kind == "exit":
             exit_rec = rec.exit
-        # any other record type (history, output, files, telemetry, and kinds newer than this reader) is skipped
+        # any other record type (history of other metrics, output, files, telemetry, newer kinds) is skipped
     if run_rec is None:
         return None, problems + ["no run record was written (the run died before W&B flushed its log); "
                                  "skipped"]
@@ -195,8 +202,22 @@ def parse_run(wandb_file: Path, now: float | None = None) -> tuple[Run | None, l
         runtime=runtime if isinstance(runtime, (int, float)) else None, tags=tuple(run_rec.tags),
         group=run_rec.run_group or None, job_type=run_rec.job_type or None, notes=run_rec.notes or None,
         sweep=run_rec.sweep_id or None, project=project, host=host or run_rec.host or None, url=None,
-        config=config, summary=summary,
-        system_metrics=system), problems
+        config=config, summary=summary, system_metrics=system,
+        history=history_cells(points, summary, wanted) if wanted else {}), problems
+
+
+def _history_points(record, keys: frozenset, points: dict[str, list]) -> None:
+    """The (step, value) of each wanted metric in one history record (one wandb.log call)."""
+    step = record.step.num if record.HasField("step") else None
+    found = {}
+    for item in record.item:
+        name = ".".join(_path(item))
+        if name == "_step" and step is None:
+            step = _json(item.value_json)
+        elif name in keys:
+            found[name] = _json(item.value_json)
+    for name, value in found.items():
+        points[name].append((step, value))
 
 
 def _older_files(folder: Path, config: dict, summary: dict) -> None:
@@ -238,7 +259,7 @@ class LocalSource:
             raise SourceError(f"{root} is not a folder.", "Give --source the folder that holds W&B's wandb/ runs.")
         newest: dict[str, tuple[float, Run]] = {}
         for path in find_run_files(root):
-            run, problems = parse_run(path)
+            run, problems = parse_run(path, wanted=Wanted.of(self.settings))
             for problem in problems:  # a live run's last block is still being written: expected
                 level = logging.DEBUG if run is not None and run.state == "running" else logging.WARNING
                 log.log(level, "%s: %s", path, problem)

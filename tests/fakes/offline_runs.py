@@ -29,6 +29,8 @@ for spec in specs:
                      group=spec.get("group"), job_type=spec.get("job_type"), notes=spec.get("notes"),
                      settings=wandb.Settings(console="off", save_code=False, disable_git=True,
                                              x_disable_stats=True, x_disable_meta=True, silent=True))
+    for name, kept in spec["metrics"].items():  # define_metric(name, summary="min"): W&B keeps name.min
+        run.define_metric(name, summary=kept)
     for row in spec["log"]:
         run.log(decode(row))
     for key, value in spec["summary"].items():
@@ -62,6 +64,7 @@ class RunSpec:
     entity: str | None = None
     config: dict = field(default_factory=dict)
     log: list[dict] = field(default_factory=list)
+    metrics: dict[str, str] = field(default_factory=dict)  # metric -> define_metric's summary, e.g. "min"
     summary: dict = field(default_factory=dict)
     config_updates: list[dict] = field(default_factory=list)
     summary_removals: list[str] = field(default_factory=list)
