@@ -1,6 +1,7 @@
 """Benchmarks: the cost of a sync at 1,000 to 100,000 runs, ours beside the usual script, on one machine.
 
     python bench/run.py [--runs 1000,10000,100000] [--columns 100] [--repeat 3] [--check] [--json FILE]
+    python bench/run.py --history [--runs 1000,10000] [--repeat 1]    # what HISTORY adds (bench/README.md)
 
 The fake Google and W&B servers run in this process; each sync runs in a child process (bench/child.py) so its
 CPU seconds and peak RSS are its own. For each size: a first sync into an empty sheet, an incremental sync
@@ -49,7 +50,8 @@ def cells_written(entry) -> int:
     return 0
 
 
-def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: str | None = None) -> dict:
+def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: str | None = None,
+            extra_config: dict | None = None, history_rows: int = 0) -> dict:
     """One repetition at one size: every phase of ours, then of the baseline."""
     results: dict = {}
     with FakeGoogle() as google, FakeWandb() as wandb_fake:
@@ -60,12 +62,12 @@ def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: 
         base_sheet = google.world.add_spreadsheet("bench baseline", rows=1, cols=1)
         config_keys = max(4, (columns - len(FIXED)) // 2 - 1)
         summary_keys = max(4, columns - len(FIXED) - config_keys - 1)
-        wandb_fake.world.generate(size, config_keys=config_keys, summary_keys=summary_keys)
+        wandb_fake.world.generate(size, config_keys=config_keys, summary_keys=summary_keys, history_rows=history_rows)
         cfg = workdir / "config.json"
         cfg.write_text(json.dumps({"SPREADSHEET": ours_sheet.spreadsheet_id, "WORKSHEET": "runs",
                                    "WANDB_ENTITY": "alice", "WANDB_PROJECT": "proj", "FIXED_HEADERS": FIXED,
                                    "PER_PAGE": 1000, "MAX_COLUMNS": 18_000, "TIMEZONE": "UTC",
-                                   "REQUEST_TIMEOUT": 600}))
+                                   "REQUEST_TIMEOUT": 600} | (extra_config or {})))
         env = dict(os.environ, WANDB_BASE_URL=wandb_fake.url, WANDB_API_KEY=DEFAULT_KEY, GCP_JSON=str(key_file),
                    GOOGLE_API_ENDPOINT=google.url, BENCH_BASELINE_SHEET=base_sheet.spreadsheet_id,
                    WANDB_DIR=str(workdir), WANDB_SILENT="true", WANDB_ERROR_REPORTING="false",
@@ -101,7 +103,10 @@ def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: 
                         wandb_requests=len(ops), wandb_pages=ops.count("Runs"), wandb_per_run=ops.count("Run"),
                         cells_written=sum(cells_written(r) for r in google.world.log),
                         bytes_sent=sum(r.bytes_in for r in google.world.log + wandb_fake.world.log),
-                        bytes_received=sum(r.bytes_out for r in google.world.log + wandb_fake.world.log))
+                        bytes_received=sum(r.bytes_out for r in google.world.log + wandb_fake.world.log),
+                        wandb_bytes=sum(r.bytes_out for r in wandb_fake.world.log),
+                        page_bytes=max((r.bytes_out for r in wandb_fake.world.log
+                                        if "query Runs" in (r.body or {}).get("query", "")), default=0))
                     out["bytes_per_cell"] = out["write_bytes"] / out["cells_written"] if out["cells_written"] else 0
                     results[(impl, phase)] = out
         finally:
@@ -215,6 +220,63 @@ def slope(all_results: dict) -> str:
             f"{per:.1f} MB per 10,000 runs (linear or better)")
 
 
+# ---- what HISTORY adds (--history) ------------------------------------------------------------------------
+
+HISTORY_CONFIG = {"HISTORY": {"val_loss": "min", "val_acc": "max"}, "HISTORY_STEPS": True, "CURVES": ["val_loss"]}
+HISTORY_ROWS = 500  # rows each generated run logged
+
+
+def page_bytes_by_samples(per_page: int, samples: tuple[int, ...] = (0, 12, 50, 200)) -> dict[int, int]:
+    """Bytes of one Runs page of per_page runs, for each samples count (0: no history), with the query the tool
+    sends; counted as compact JSON (the fake indents its answers as Google does; W&B's server does not)."""
+    import requests
+
+    from sheetsync.sources.history import selection
+    from sheetsync.sources.wandb_api import runs_query
+
+    out = {}
+    with FakeWandb() as wandb_fake:
+        wandb_fake.world.history_row_limit = 10**9  # the cost, not the refusal, is measured here
+        wandb_fake.world.generate(per_page, history_rows=HISTORY_ROWS)
+        for n in samples:
+            body = {"query": runs_query(selection(("val_loss", "val_acc"), n)),
+                    "variables": {"entity": "alice", "project": "proj", "perPage": per_page}}
+            answer = requests.post(wandb_fake.url + "/graphql", json=body, auth=("api", DEFAULT_KEY), timeout=600)
+            answer.raise_for_status()
+            out[n] = len(json.dumps(answer.json(), separators=(",", ":")))  # compact, as W&B's server sends it
+    return out
+
+
+def history_report(sizes: list[int], columns: int, repeat: int) -> str:
+    lines = ["### Bytes of one W&B page (HISTORY of 2 metrics, runs that logged 500 rows each; compact JSON)", "",
+             "| runs per page | samples per metric | page bytes | added bytes per run |", "|---|---|---|---|"]
+    for per_page in (200, 1000):
+        pages = page_bytes_by_samples(per_page)
+        for n, size in pages.items():
+            lines.append(f"| {per_page} | {n or 'no HISTORY'} | {size:,} | "
+                         f"{(size - pages[0]) / per_page:,.0f} |")
+    lines += ["", "### Per sync (config: " + json.dumps(HISTORY_CONFIG) + "; PER_PAGE 1000; W&B bytes as the "
+              "fake sends them, indented)", "",
+              "| runs x cols | sync | HISTORY | W&B req | W&B MB received | largest W&B page MB | Sheets writes | "
+              "cells written | Sheets MB sent | CPU s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for size in sizes:
+        cols = min(columns, MAX_CELLS // size)
+        for label, extra in (("off", {}), ("on", HISTORY_CONFIG)):
+            reps = []
+            for _ in range(repeat):
+                with tempfile.TemporaryDirectory() as tmp:
+                    reps.append(measure(size, cols, 0, Path(tmp), extra_config=extra, history_rows=HISTORY_ROWS))
+            res = median_results(reps)
+            for phase in PHASES:
+                r = res[("ours", phase)]
+                lines.append(f"| {size:,} x {cols} | {phase} | {label} | {r['wandb_requests']:.0f} | "
+                             f"{r['wandb_bytes'] / 1e6:.2f} | {r['page_bytes'] / 1e6:.2f} | {r['sheets_writes']:.0f} | "
+                             f"{r['cells_written']:,.0f} | {r['write_bytes'] / 1e6:.2f} | {r['cpu']:.2f} | "
+                             f"{r['rss_mb']:.0f} |")
+            print(f"  {size:,} runs, HISTORY {label}: done", file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="1000,10000,100000")
@@ -225,7 +287,11 @@ def main() -> int:
     p.add_argument("--check", action="store_true")
     p.add_argument("--profile", help="write cProfile output of every sync of ours to this folder")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
+    p.add_argument("--history", action="store_true", help="measure what HISTORY adds per W&B page and per sync")
     a = p.parse_args()
+    if a.history:
+        print(history_report([int(x) for x in a.runs.split(",")], a.columns, a.repeat))
+        return 0
     all_results: dict = {}
     for size in [int(x) for x in a.runs.split(",")]:
         cols = min(a.columns, MAX_CELLS // size)

@@ -129,9 +129,12 @@ class World(BaseWorld):
 
     def generate(self, n: int, entity: str = "alice", project: str = "proj", seed: int = 0,
                  users: tuple[str, ...] = ("alice", "bob"), start: dt.datetime | None = None,
-                 config_keys: int = 8, summary_keys: int = 8) -> list[FakeRun]:
-        """n runs with realistic config and summary: floats, ints, strings, nested dicts, NaN, media."""
+                 config_keys: int = 8, summary_keys: int = 8, history_rows: int = 0) -> list[FakeRun]:
+        """n runs with realistic config and summary: floats, ints, strings, nested dicts, NaN, media; with
+        history_rows, each run logged that many rows of val_loss and val_acc (16 shapes, shared between runs so
+        that 10,000 runs cost no more memory than 16)."""
         rng = random.Random(seed)
+        shapes = [_logged(history_rows, random.Random(seed * 100 + k)) for k in range(16)] if history_rows else []
         start = start or dt.datetime(2026, 1, 1)
         made = []
         for i in range(n):
@@ -156,8 +159,19 @@ class World(BaseWorld):
                 username=users[i % len(users)], state=rng.choice(["finished"] * 8 + ["failed", "crashed"]),
                 tags=rng.sample(["baseline", "ablation", "paper", "debug"], rng.randint(0, 2)),
                 group=rng.choice([None, "sweep-a", "sweep-b"]), job_type="train",
-                created_at=created, heartbeat_at=created + dt.timedelta(minutes=10)))
+                created_at=created, heartbeat_at=created + dt.timedelta(minutes=10),
+                history=shapes[i % len(shapes)] if shapes else []))
         return made
+
+
+def _logged(rows: int, rng: random.Random) -> list[dict]:
+    """A noisy training curve: val_loss falls with a dip somewhere in the middle, val_acc rises."""
+    dip = rng.randrange(rows)
+    out = []
+    for i in range(rows):
+        loss = 2.5 * math.exp(-3 * i / rows) + rng.uniform(0, 0.2) - (0.3 if i == dip else 0)
+        out.append({"val_loss": loss, "val_acc": min(1.0, 1 - loss / 3 + rng.uniform(-0.02, 0.02))})
+    return out
 
 
 class FakeWandb(FakeServer):
@@ -318,7 +332,7 @@ def sampled_history(rows: list[dict], specs: list[dict]) -> list[list[dict]]:
         for i, row in enumerate(rows):
             full = {"_step": i, **row}
             if all(k in full for k in keys):
-                matching.append({k: full[k] for k in keys})
+                matching.append({k: _json_number(full[k]) for k in keys})
         samples = max(1, int(spec.get("samples") or 500))
         if len(matching) > samples:
             last = len(matching) - 1
@@ -326,6 +340,14 @@ def sampled_history(rows: list[dict], specs: list[dict]) -> list[list[dict]]:
             matching = [matching[j] for j in picks]
         out.append(matching)
     return out
+
+
+def _json_number(value: Any) -> Any:
+    """NaN and infinities as text: JSON has no spelling for them (an assumption about W&B: its Go server cannot
+    send them as numbers either; the tool ignores whatever is not a number)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def _with_history(run: FakeRun, wanted: set[str], specs: list | None) -> dict:
