@@ -88,8 +88,8 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
     tz = zone(settings.timezone)
     caps = sink.capabilities
     rules = HeaderRules(fixed=tuple(dict.fromkeys(key_text(h) for h in settings.fixed_headers)),
-                        derived=history_headers(Wanted.of(settings)), dynamic=settings.dynamic, include=settings.include, exclude=settings.exclude,
-                        max_columns=settings.max_columns)
+                        derived=history_headers(Wanted.of(settings)), dynamic=settings.dynamic,
+                        include=settings.include, exclude=settings.exclude, max_columns=settings.max_columns)
     look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
                      scale=settings.highlight_scale) if caps.styles else None
     for target in settings.targets:

@@ -258,8 +258,9 @@ class LocalSource:
         if root is None or not root.is_dir():
             raise SourceError(f"{root} is not a folder.", "Give --source the folder that holds W&B's wandb/ runs.")
         newest: dict[str, tuple[float, Run]] = {}
+        wanted = Wanted.of(self.settings)
         for path in find_run_files(root):
-            run, problems = parse_run(path, wanted=Wanted.of(self.settings))
+            run, problems = parse_run(path, wanted=wanted)
             for problem in problems:  # a live run's last block is still being written: expected
                 level = logging.DEBUG if run is not None and run.state == "running" else logging.WARNING
                 log.log(level, "%s: %s", path, problem)

@@ -58,7 +58,8 @@ def test_best_over_history_its_step_and_curve_from_sampled_history_in_the_runs_p
     assert again.returncode == 0, again.stderr
     rows = e2e.rows()
     assert rows["r1"]["val_loss (min)"] == "0.45 (rerun)"
-    assert rows["r1"]["val_loss (min) step"] == 4 and rows["r1"]["val_loss (curve)"] == sparkline([*LOSS, 0.3])
+    assert rows["r1"]["val_loss (min) step"] == 4
+    assert rows["r1"]["val_loss (curve)"] == sparkline([*LOSS, 0.3])
     assert "1 kept edits" in again.stdout
 
 

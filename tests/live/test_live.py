@@ -55,3 +55,45 @@ def test_real_google_takes_a_write_split_into_small_requests(tmp_path):
     print(first.stdout[-2000:])
     second = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0 and "0 new, 0 updated" in second.stdout and "0 sheet writes" in second.stdout
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not (ORIGINAL_ENV.get("WSS_LIVE_WANDB_PROJECT") and ORIGINAL_ENV.get("WANDB_API_KEY")
+                         and ORIGINAL_ENV.get("WSS_LIVE_HISTORY_METRIC")),
+                    reason="live test: set WSS_LIVE_WANDB_PROJECT, WANDB_API_KEY and WSS_LIVE_HISTORY_METRIC (a metric "
+                           "the project's runs log, e.g. loss)")
+def test_real_wandb_answers_sampled_history_in_the_runs_page_as_the_fake_does(tmp_path, monkeypatch, caplog):
+    """What the fake assumes of W&B's sampledHistory, for a maintainer with keys to confirm: the field is accepted
+    inside the Runs page with the specs written as literals, one list per spec comes back, rows hold `_step` and the
+    metric, the samples include the first and last logged steps, and a sampled best is never better than the exact
+    best (scan_history reads every row)."""
+    import wandb
+
+    from sheetsync import config as config_module
+    from sheetsync.cli import build_parser
+    from sheetsync.sources.wandb_api import WandbSource
+
+    for key in ("WANDB_API_KEY", "WANDB_BASE_URL"):
+        if ORIGINAL_ENV.get(key):
+            monkeypatch.setenv(key, ORIGINAL_ENV[key])
+    entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
+    metric = ORIGINAL_ENV["WSS_LIVE_HISTORY_METRIC"]
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"WANDB_ENTITY": entity, "WANDB_PROJECT": project, "PER_PAGE": 20,
+                               "HISTORY": {metric: "min"}, "HISTORY_STEPS": True, "CURVES": [metric]}))
+    settings = config_module.load(build_parser().parse_args(["--once", "--config_path", str(cfg), "--output",
+                                                             str(tmp_path / "x.csv")]), ORIGINAL_ENV)
+    runs = WandbSource(settings).fetch(settings.targets[0]).runs
+    assert "refused sampled history" not in caplog.text, caplog.text
+    with_best = [r for r in runs if f"{metric} (min)" in r.history][:3]
+    assert with_best, f"no run of {entity}/{project} logged {metric!r}"
+    api = wandb.Api(timeout=60)
+    for run in with_best:
+        exact = [row for row in api.run(f"{entity}/{project}/{run.id}").scan_history(keys=["_step", metric])
+                 if isinstance(row.get(metric), (int, float))]
+        assert run.history[f"{metric} (min)"] >= min(row[metric] for row in exact)
+        sampled = api.run(f"{entity}/{project}/{run.id}").history(keys=[metric], samples=50, pandas=False)
+        steps = [row["_step"] for row in sampled]
+        assert steps == sorted(steps) and steps[0] == exact[0]["_step"] and steps[-1] == exact[-1]["_step"]
+        if len(exact) <= 50:  # every row fits in the samples: the best is exact
+            assert run.history[f"{metric} (min)"] == min(row[metric] for row in exact)
