@@ -4,6 +4,7 @@ into a Google Sheet, through the real command line."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from sheetsync.sparkline import sparkline
 from tests.fakes.cells import parse_input
@@ -15,8 +16,9 @@ ACC = [0.1, 0.8, 0.7]
 
 
 def _runs(world):
+    # r1's last row logs val_acc NaN: W&B keeps it in history; it is no best value
     world.add_run(name="r1", summary={"val_loss": 1.2, "val_acc": 0.7, "_step": 3},
-                  history=[{"val_loss": v, **({"val_acc": ACC[i]} if i < 3 else {})} for i, v in enumerate(LOSS)],
+                  history=[{"val_loss": v, "val_acc": ACC[i] if i < 3 else math.nan} for i, v in enumerate(LOSS)],
                   created_at=dt.datetime(2026, 1, 1, 1))
     # 500 rows: sampled at 50, step 257 falls between samples, so only the summary's min (define_metric) has it
     spiky = [{"val_loss": 1.0 - i / 1000} for i in range(500)]
