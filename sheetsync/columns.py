@@ -86,7 +86,8 @@ def is_internal(key: str, value: Any) -> bool:
 
 
 class RunView:
-    """One run's values by header: built-ins, then config, then summary, then a normalised match."""
+    """One run's values by header: built-ins, history cells (sheetsync.history), then config, then summary, then a
+    normalised match."""
 
     __slots__ = ("builtins", "config", "summary", "history", "_norm")
 
