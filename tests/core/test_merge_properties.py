@@ -14,7 +14,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sheetsync.base import Base, fingerprint
+from sheetsync.base import Base, fingerprint, loosely_equal
 from sheetsync.merge import MergeSettings, Plan, apply, key_text, merge
 
 KEYS = ("lr", "loss", "acc", "note_w", "steps")
@@ -135,6 +135,13 @@ class World:
         for (rid, h), value in list(self.edited.items()):
             if rid in rows:
                 cell = _cell(self.grid[rows[rid]], header.index(h))
+                wandb = _clean(self.runs[rid][h]) if h in self.runs[rid] else None
+                if h in self.runs[rid] and loosely_equal(value, wandb) and fingerprint(cell) == fingerprint(wandb):
+                    # A cell the tool left empty has no fingerprint, so it is adopted as on a new sheet: what
+                    # the person typed equals W&B's value after normalisation (True and "TRUE"), and W&B's
+                    # value is written typed. Nothing the person meant is lost.
+                    del self.edited[(rid, h)]
+                    continue
                 assert fingerprint(cell) == fingerprint(value), f"hand edit lost: {rid}.{h} {value!r} -> {cell!r}"
                 if h in self.runs[rid] and fingerprint(value) == fingerprint(_clean(self.runs[rid][h])):
                     del self.edited[(rid, h)]  # the person typed W&B's own value: the cell is the tool's again
