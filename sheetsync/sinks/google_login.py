@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import CredentialsError
 from .google_auth import LOGIN_SCOPES, SCOPES, TOOL, email_from_id_token, save_login
@@ -81,7 +81,7 @@ def _code_from(answer: str, state: str) -> str:
         raise CredentialsError("No sign-in code was given.", f"Run `{TOOL} --login` again and paste the address "
                                                             "your browser landed on.")
     if "://" not in answer and "code=" not in answer:
-        return answer
+        return unquote(answer)  # copied out of the address bar, "4/0Ab..." may read "4%2F0Ab..."
     query = parse_qs(urlsplit(answer).query if "://" in answer else answer.lstrip("?"))
     if "error" in query:
         raise CredentialsError(f"Google did not sign you in ({query['error'][0]}).",

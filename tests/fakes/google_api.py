@@ -221,7 +221,8 @@ class _Handler(BaseHandler):
     # -- routing -----------------------------------------------------------------------------
     def _route(self, method: str, raw_path: str, query: dict, body: Any) -> tuple[int, Any]:
         if raw_path == "/token" and method == "POST":
-            return 200, google_oauth.token_request(self.world, body or {}, self._token_uri(), _verify_jwt)
+            return 200, google_oauth.token_request(self.world, body or {}, self._token_uri(), _verify_jwt,
+                                                       self.headers.get("Authorization", ""))
         if raw_path == "/auth" and method == "GET":
             return google_oauth.consent_page(self.world.auth, query)
         if raw_path == "/tokeninfo":

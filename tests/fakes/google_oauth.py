@@ -24,7 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from .cells import ApiError
 
@@ -104,8 +104,12 @@ class Auth:
         return token
 
 
-def token_request(world, form: dict, token_uri: str, verify_jwt) -> dict:
-    """POST /token: the grants google-auth and google-auth-oauthlib send."""
+def token_request(world, form: dict, token_uri: str, verify_jwt, authorization: str = "") -> dict:
+    """POST /token: the grants google-auth and google-auth-oauthlib send. A client authenticates in the form
+    (google-auth) or with HTTP Basic (requests-oauthlib), as Google accepts both."""
+    if authorization.lower().startswith("basic "):
+        client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+        form = {"client_id": unquote_plus(client_id), "client_secret": unquote_plus(secret)} | form
     grant = form.get("grant_type")
     if grant == JWT_GRANT:
         email, scopes = verify_jwt(form.get("assertion", ""), world.service_accounts, token_uri)
