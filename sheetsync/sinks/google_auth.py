@@ -129,29 +129,69 @@ def _read_json(key: str, where: str) -> dict:
 
 
 def _from_key(key: str, where: str) -> Identity:
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
+    from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
     info = _read_json(key, where)
     kind = info.get("type")
-    source = f"{where} ({kind})"
+    loader = _LOADERS.get(kind)
+    if loader is None:
+        raise CredentialsError(f"The Google credentials in {where} are of type {kind!r}, which the tool cannot use.",
+                               f"Use one of {', '.join(sorted(_LOADERS))}: a service-account key, gcloud's ADC "
+                               "file, or a workload identity federation config.")
     try:
-        if kind == "authorized_user":
-            # No scope parameter on refresh: the token carries what was granted (see the module docstring).
-            creds = UserCredentials.from_authorized_user_info(info)
-            return Identity(creds, "user", source, email=info.get("account") or None)
-        creds, _ = google.auth.load_credentials_from_dict(info, scopes=SCOPES)
-    except (DefaultCredentialsError, ValueError, KeyError) as exc:
+        creds = loader(info)
+    except (DefaultCredentialsError, GoogleAuthError, ValueError, KeyError, TypeError) as exc:
         raise CredentialsError(f"The Google credentials in {where} could not be loaded ({type(exc).__name__}: "
                                f"{str(exc)[:160]}).", "Use the file as Google made it: a service-account key "
                                "(IAM > Service accounts > Keys), gcloud's ADC file, or the output of `gcloud iam "
                                "workload-identity-pools create-cred-config`.") from None
+    source = f"{where} ({kind})"
     if kind == "service_account":
         return Identity(creds, kind, source, email=info.get("client_email"))
-    if kind == "impersonated_service_account":
-        return Identity(creds, "impersonated", source, email=_target_of(info.get("service_account_impersonation_url")))
-    return Identity(creds, kind or "external_account", source,
-                    email=_target_of(info.get("service_account_impersonation_url")))
+    if kind == "authorized_user":
+        return Identity(creds, "user", source, email=info.get("account") or None)
+    email = _target_of(info.get("service_account_impersonation_url"))
+    return Identity(creds, "impersonated" if kind == "impersonated_service_account" else kind, source, email=email)
+
+
+def _external_account(info: dict):
+    """The three kinds google-auth tells apart the same way (google.auth._default), built without its generic
+    loader, which asks Cloud Resource Manager for a project id at load time (a request outside the endpoint)."""
+    if info.get("subject_token_type") == "urn:ietf:params:aws:token-type:aws4_request":
+        from google.auth import aws as kind
+    elif (info.get("credential_source") or {}).get("executable") is not None:
+        from google.auth import pluggable as kind
+    else:
+        from google.auth import identity_pool as kind
+    return kind.Credentials.from_info(info, scopes=SCOPES)
+
+
+def _external_authorized_user(info: dict):
+    from google.auth import external_account_authorized_user
+
+    return external_account_authorized_user.Credentials.from_info(info)
+
+
+def _service_account(info: dict):
+    from google.oauth2 import service_account
+
+    return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+
+
+def _impersonated(info: dict):
+    from google.auth import impersonated_credentials
+
+    return impersonated_credentials.Credentials.from_impersonated_service_account_info(info, scopes=SCOPES)
+
+
+_LOADERS = {
+    "service_account": _service_account,
+    # No scope parameter on refresh: the token carries what was granted (see the module docstring).
+    "authorized_user": UserCredentials.from_authorized_user_info,
+    "external_account": _external_account,
+    "external_account_authorized_user": _external_authorized_user,
+    "impersonated_service_account": _impersonated,
+}
 
 
 def _target_of(url: str | None) -> str | None:

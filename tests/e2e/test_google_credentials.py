@@ -237,3 +237,42 @@ def test_a_sheet_not_shared_names_the_impersonated_service_account(e2e):
     result = e2e.cli("--once", GCP_JSON=str(adc), IMPERSONATE_SERVICE_ACCOUNT=ROBOT)
     assert result.returncode == 2
     assert f"with {ROBOT} as an Editor" in result.stderr and "Share the spreadsheet" in result.stderr
+
+
+def test_workload_identity_federation_file_in_gcp_json(e2e):
+    """A CI job's OIDC token (here a file, as GitHub Actions or GitLab hand it over) traded at STS for a federated
+    token, then for the service account's: the external_account file `gcloud iam workload-identity-pools
+    create-cred-config` writes, with every Google URL in it reached through GOOGLE_API_ENDPOINT."""
+    audience = ("//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ci/providers/"
+                "github")
+    principal = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ci/" \
+                "subject/repo:lab/train:ref:refs/heads/main"
+    (e2e.tmp / "oidc.jwt").write_text("eyJ.fake-oidc-token.sig")
+    e2e.google.world.auth.pools[audience] = {"eyJ.fake-oidc-token.sig": principal}
+    e2e.google.world.auth.token_creators[ROBOT] = {principal}
+    wif = e2e.tmp / "wif.json"
+    wif.write_text(json.dumps({
+        "type": "external_account", "audience": audience,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": "https://sts.googleapis.com/v1/token",
+        "credential_source": {"file": str(e2e.tmp / "oidc.jwt")},
+        "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+                                             f"{ROBOT}:generateAccessToken"}))
+    own_sheet(e2e, ROBOT)
+    e2e.wandb.world.generate(3)
+    synced(e2e, e2e.cli("--once", GCP_JSON=str(wif)))
+    steps = [r.path for r in e2e.google.world.log if r.path.startswith("/v1/")]
+    assert steps == ["/v1/token", f"/v1/projects/-/serviceAccounts/{ROBOT}:generateAccessToken"]
+
+
+def test_impersonated_service_account_file_in_gcp_json(e2e):
+    """What `gcloud auth application-default login --impersonate-service-account=SA` writes."""
+    source = write_authorized_user(e2e.tmp / "source.json", e2e.google.world.auth, ALICE, GCLOUD_DEFAULT_SCOPES)
+    e2e.google.world.auth.token_creators[ROBOT] = {ALICE}
+    adc = e2e.tmp / "adc.json"
+    adc.write_text(json.dumps({
+        "type": "impersonated_service_account", "delegates": [], "source_credentials": source,
+        "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+                                             f"{ROBOT}:generateAccessToken"}))
+    own_sheet(e2e, ROBOT)
+    e2e.wandb.world.generate(3)
+    synced(e2e, e2e.cli("--once", GOOGLE_APPLICATION_CREDENTIALS=str(adc), **NO_KEY))

@@ -223,6 +223,8 @@ class _Handler(BaseHandler):
         if raw_path == "/token" and method == "POST":
             return 200, google_oauth.token_request(self.world, body or {}, self._token_uri(), _verify_jwt,
                                                        self.headers.get("Authorization", ""))
+        if raw_path == "/v1/token" and method == "POST":
+            return 200, google_oauth.sts_exchange(self.world, body or {})
         if raw_path == "/auth" and method == "GET":
             return google_oauth.consent_page(self.world.auth, query)
         if raw_path == "/tokeninfo":

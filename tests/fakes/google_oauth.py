@@ -1,6 +1,6 @@
 """The fake Google's sign-in side: the OAuth token endpoint's grants (JWT bearer, refresh token, authorization code
 with PKCE), the consent page, tokeninfo, IAM's generateAccessToken (impersonation), the metadata server of Compute
-Engine / Cloud Run, and scopes enforced per token with Google's 403 body.
+Engine / Cloud Run, STS for workload identity federation, and scopes enforced per token with Google's 403 body.
 
 Paths are those of Google's hosts with the host cut off (oauth2.googleapis.com/token -> /token,
 iamcredentials.googleapis.com/v1/... -> /v1/...), so the tool reaches them through GOOGLE_API_ENDPOINT; the metadata
@@ -29,6 +29,7 @@ from urllib.parse import unquote_plus, urlencode, urlsplit
 from .cells import ApiError
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+STS_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"
@@ -87,6 +88,7 @@ class Auth:
     person: str = "person@example.com"  # who signs in at the consent page
     consent: str | set = "allow"  # "allow", "deny", or the scopes the person leaves ticked
     metadata: Metadata = field(default_factory=Metadata)
+    pools: dict[str, dict[str, str]] = field(default_factory=dict)  # provider audience -> {subject token: principal}
 
     def add_client(self, testing: bool = False) -> tuple[str, str]:
         client_id = f"{secrets.randbelow(10**12)}-{secrets.token_hex(8)}.apps.googleusercontent.com"
@@ -183,6 +185,24 @@ def _id_token(email: str, client_id: str) -> dict:
               "exp": now + 3600}
     return {"id_token": ".".join([part({"alg": "RS256", "kid": "fake", "typ": "JWT"}), part(claims),
                                   base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b"=").decode()])}
+
+
+def sts_exchange(world, form: dict) -> dict:
+    """POST /v1/token (sts.googleapis.com): workload identity federation trades a token of another issuer (GitHub
+    Actions, AWS, any OIDC) for a federated Google token, as a workload identity pool provider allows."""
+    if form.get("grant_type") != STS_GRANT:
+        raise OAuthError("invalid_request", "Invalid value for \"grant_type\".")
+    trusted = world.auth.pools.get(form.get("audience", ""))
+    if trusted is None:
+        raise OAuthError("invalid_target", "The target service indicated by the \"audience\" parameters is invalid. "
+                                           "This might either be because the pool or provider is disabled or deleted "
+                                           "or because it doesn't exist.")
+    principal = trusted.get(form.get("subject_token", ""))
+    if principal is None:
+        raise OAuthError("invalid_grant", "The audience in ID Token does not match the expected audience.")
+    answer = issue(world, principal, form.get("scope", "").split())
+    return {"access_token": answer["access_token"], "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer", "expires_in": world.token_lifetime}
 
 
 def consent_page(auth: Auth, query: dict) -> tuple[int, Any, dict]:
