@@ -276,3 +276,13 @@ def test_impersonated_service_account_file_in_gcp_json(e2e):
     own_sheet(e2e, ROBOT)
     e2e.wandb.world.generate(3)
     synced(e2e, e2e.cli("--once", GOOGLE_APPLICATION_CREDENTIALS=str(adc), **NO_KEY))
+
+
+def test_a_sheet_not_shared_names_the_vm_service_account(e2e):
+    vm = e2e.google.world.auth.metadata
+    vm.email, vm.scopes = "123-compute@developer.gserviceaccount.com", [CLOUD_PLATFORM, *SHEETS]
+    own_sheet(e2e, "someone-else@example.com")
+    e2e.wandb.world.generate(3)
+    result = e2e.cli("--once", **metadata_env(e2e))
+    assert result.returncode == 2
+    assert f"with {vm.email} as an Editor" in result.stderr
