@@ -29,7 +29,7 @@ from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Lo
                     kind_of, rule_changes, rule_kind)
 from ..merge import MAX_CELLS, Plan
 from . import Capabilities, Snapshot
-from . import google_auth
+from . import google_auth, google_refusals
 from .google_batches import Batch, NewRows, batches
 from .google_http import GoogleSession
 
@@ -105,7 +105,7 @@ class GoogleSheetsSink:
     @property
     def email(self) -> str:
         """Who to share the spreadsheet with (asks Google only for a person whose credentials do not say)."""
-        return google_auth.share_with(self.identity, self.session)
+        return google_refusals.share_with(self.identity, self.session)
 
     def _sent_since(self, before: Counter) -> Counter:
         return self.session.counts - before
@@ -122,7 +122,7 @@ class GoogleSheetsSink:
         except SyncError:
             raise
         except RefreshError as exc:
-            raise google_auth.refused(self.identity, exc) from exc
+            raise google_refusals.refused(self.identity, exc) from exc
         except gspread.exceptions.SpreadsheetNotFound as exc:
             raise AccessError(f"No spreadsheet {self.spec!r} is shared with {self.email}.",
                               f"Open the spreadsheet, click Share, and add {self.email} as an Editor "
@@ -131,8 +131,8 @@ class GoogleSheetsSink:
             raise self._api_error(what, exc.response) from exc
         except PermissionError as exc:  # gspread's own translation of a 403
             cause = getattr(exc.__context__, "response", None)
-            if cause is not None and google_auth.scope_insufficient(cause):
-                raise google_auth.scope_error(self.identity, what) from exc
+            if cause is not None and google_refusals.scope_insufficient(cause):
+                raise google_refusals.scope_error(self.identity, what) from exc
             raise AccessError(f"{self.email} may not open spreadsheet {self.spec!r}.",
                               f"Share the spreadsheet with {self.email} as an Editor.") from exc
         except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
@@ -153,8 +153,8 @@ class GoogleSheetsSink:
         if status == 401:
             return CredentialsError(f"Google rejected the credentials from {self.identity.source} while {what}: "
                                     f"{message}", "Check the credentials (GCP_JSON, --login, gcloud's ADC file).")
-        if status == 403 and google_auth.scope_insufficient(response):
-            return google_auth.scope_error(self.identity, what)
+        if status == 403 and google_refusals.scope_insufficient(response):
+            return google_refusals.scope_error(self.identity, what)
         if kind is Kind.SETUP:
             return AccessError(f"Google answered {status} while {what}: {message}",
                                f"Share the spreadsheet {self.spec!r} with {self.email} as an Editor, and check "

@@ -253,7 +253,8 @@ def test_workload_identity_federation_file_in_gcp_json(e2e):
     wif = e2e.tmp / "wif.json"
     wif.write_text(json.dumps({
         "type": "external_account", "audience": audience,
-        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": "https://sts.googleapis.com/v1/token",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": "https://sts.googleapis.com/v1/token",
         "credential_source": {"file": str(e2e.tmp / "oidc.jwt")},
         "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
                                              f"{ROBOT}:generateAccessToken"}))

@@ -201,8 +201,9 @@ def sts_exchange(world, form: dict) -> dict:
     if principal is None:
         raise OAuthError("invalid_grant", "The audience in ID Token does not match the expected audience.")
     answer = issue(world, principal, form.get("scope", "").split())
-    return {"access_token": answer["access_token"], "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-            "token_type": "Bearer", "expires_in": world.token_lifetime}
+    return {"access_token": answer["access_token"],
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer",
+            "expires_in": world.token_lifetime}
 
 
 def consent_page(auth: Auth, query: dict) -> tuple[int, Any, dict]:
