@@ -436,7 +436,8 @@ def login_paths(args: Any, env: Mapping[str, str] = os.environ) -> tuple[Path, P
     if not client:
         path = Path(flags.get("config_path") or "config.json")
         file = _read_file(flags, _Problems()) if path.exists() else _File(path)
-        values = {"GCP_JSON": None, "OAUTH_CLIENT_FILE": file.data.get("OAUTH_CLIENT_FILE")}
+        named = file.data.get("OAUTH_CLIENT_FILE")
+        values = {"GCP_JSON": None, "OAUTH_CLIENT_FILE": named if isinstance(named, str) else None}
         if values["OAUTH_CLIENT_FILE"]:
             _rebase_key_path(values, file.path.parent)
         client = values["OAUTH_CLIENT_FILE"]

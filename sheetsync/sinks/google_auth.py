@@ -74,7 +74,8 @@ def find(key: str | None, impersonate: str | None = None, login_token: Path | No
          env: Any = os.environ) -> Identity:
     """The identity the tool will act as (see the module docstring for the order). Reads files, asks no one."""
     if key:
-        found = _from_key(key, "GCP_JSON")
+        from_adc_variable = key == env.get("GOOGLE_APPLICATION_CREDENTIALS") and not env.get("GCP_JSON")
+        found = _from_key(key, "GOOGLE_APPLICATION_CREDENTIALS" if from_adc_variable else "GCP_JSON")
     elif login_token is not None and login_token.is_file():
         found = _from_login_token(login_token)
     elif _gcloud_adc_path().is_file():

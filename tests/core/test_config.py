@@ -143,3 +143,26 @@ def test_local_mode_needs_no_config_file(tmp_path, monkeypatch):
     settings = config.load(args, {})
     assert settings.targets == (config.Target("local", "local", "runs"),)
     assert (settings.output, settings.key_file) == (Path("runs.xlsx"), None)
+
+
+def test_login_finds_its_client_file_in_the_config_relative_to_it_and_keeps_the_token_in_the_config_folder(tmp_path):
+    folder = tmp_path / "conf"
+    client = key_file(folder, "client_secret.json")
+    path = write(folder, {"OAUTH_CLIENT_FILE": "client_secret.json"})
+    args = build_parser().parse_args(["--login", "--config_path", str(path)])
+    assert config.login_paths(args, {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}) == (
+        client, tmp_path / "xdg" / "wandb-spreadsheet-sync" / "google-token.json")
+    assert config.token_path({"HOME": str(tmp_path)}) == tmp_path / ".config/wandb-spreadsheet-sync/google-token.json"
+    with pytest.raises(ConfigError) as caught:
+        config.login_paths(build_parser().parse_args(["--login", str(tmp_path / "nope.json")]), {})
+    assert caught.value.problems == [f"--login: the OAuth client file '{tmp_path / 'nope.json'}' does not exist"]
+
+
+def test_impersonate_service_account_comes_from_the_file_or_the_environment_and_must_be_an_email(tmp_path):
+    base = SHEET | {"GCP_JSON": str(key_file(tmp_path))}
+    robot = "sync@my-project.iam.gserviceaccount.com"
+    assert load(write(tmp_path / "a", base | {"IMPERSONATE_SERVICE_ACCOUNT": robot})).impersonate == robot
+    assert load(write(tmp_path / "b", base), env={"IMPERSONATE_SERVICE_ACCOUNT": robot}).impersonate == robot
+    path = write(tmp_path / "c", base | {"IMPERSONATE_SERVICE_ACCOUNT": "sync"})
+    assert problems(path) == [f"{path}:6:3: IMPERSONATE_SERVICE_ACCOUNT must be the e-mail of a service account to "
+                              'act as, e.g. "sheets-sync@my-project.iam.gserviceaccount.com", got "sync"']
