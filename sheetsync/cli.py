@@ -26,15 +26,20 @@ examples:
   python wandb_spreadsheet_sync.py --once --source ./wandb --output runs.xlsx
       no accounts: read W&B's local run folders, write an Excel workbook
 
-secrets come from the environment: WANDB_API_KEY (or `wandb login`), GCP_JSON or
-GOOGLE_APPLICATION_CREDENTIALS (the service-account key file). See README.md.
+  wandb-spreadsheet-sync --login client_secret.json
+      sign in to Google with your own account (an OAuth client of type "Desktop app"); works over SSH
+
+secrets come from the environment: WANDB_API_KEY (or `wandb login`). Google, first found wins: GCP_JSON or
+GOOGLE_APPLICATION_CREDENTIALS (a key or any credentials file), the --login token, gcloud's ADC file, the
+metadata server on Google Cloud; IMPERSONATE_SERVICE_ACCOUNT acts as a service account without a key.
+See README.md, "Setting up Google Sheets".
 exit codes: 0 ok, 1 a sync failed (--once), 2 configuration or credentials, 130 interrupted.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="wandb_spreadsheet_sync.py",
+        prog=_prog(),
         description="Keep a Google Sheet (or an .xlsx/.csv file) in step with Weights & Biases runs, "
                     "one row per run, without ever losing what people typed into it.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,10 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write FILE.xlsx or FILE.csv instead of Google Sheets")
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    type=str.upper, help="default INFO: one line per sync")
+    p.add_argument("--login", nargs="?", const="", metavar="CLIENT_FILE",
+                   help="sign in to Google with your own account and store the token (0600) for later syncs; "
+                        "CLIENT_FILE is an OAuth client of type Desktop app (default: OAUTH_CLIENT_FILE)")
     p.add_argument("--healthcheck", action="store_true",
                    help="exit 0 if the running loop synced recently, 1 if not (for Docker HEALTHCHECK)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
+
+
+def _prog() -> str:
+    """The name the tool was started by: the console script, or the script file of a checkout."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name and name not in ("__main__.py", "-c") else "wandb-spreadsheet-sync"
 
 
 def setup_logging(level: str) -> None:
@@ -90,7 +104,8 @@ def build_clients(settings, stop: threading.Event):
 
         sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
                                 settings.request_timeout, stop, settings.request_bytes,
-                                _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute)
+                                _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute,
+                                impersonate=settings.impersonate, login_token=settings.login_token)
     return source, sink
 
 
@@ -116,6 +131,37 @@ def exit_now(code: int) -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def sign_in(args) -> int:
+    """--login: the installed-app flow by copy and paste (works over SSH), then where the token is kept."""
+    from . import config
+    from .errors import SyncError
+    from .sinks.google_login import login
+
+    def ask(url: str) -> str:
+        print("Open this address in a browser (on any machine), sign in and allow access:\n\n    " + url + "\n\n"
+              "The browser then goes to a localhost page that does not load. Copy that page's whole address\n"
+              "from the address bar and paste it here, then press Enter:", file=sys.stderr, flush=True)
+        try:
+            return input()
+        except EOFError:
+            return ""
+
+    try:
+        client, token = config.login_paths(args)
+        email = login(client, token, ask)
+    except SyncError as exc:
+        return fail(exc, exc.exit_code)
+    who = email or "your Google account"
+    print(f"Signed in to Google as {who}. The token is in {token} (readable by you only); syncs use it from now "
+          f"on.\nShare the spreadsheet with {who} as an Editor if it is not yours.", file=sys.stderr)
+    return 0
+
+
+def entry() -> None:
+    """The console script `wandb-spreadsheet-sync`."""
+    exit_now(main())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         print(why)
         return 0 if ok else 1
     setup_logging(args.log_level)
+    if args.login is not None:
+        return sign_in(args)
     from . import config
     from .errors import Kind, SyncError
     from .sync import ReadHistory, describe, sync

@@ -25,6 +25,8 @@ from .errors import ConfigError
 STATES = ("running", "finished", "failed", "crashed", "killed", "preempted", "preempting", "pending")
 DEFAULT_FIXED = ("run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes")
 ENTITY_PROJECT = re.compile(r"[^/\s]+/[^/\s]+")
+SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+TOKEN_FILE = "google-token.json"  # the --login token, in the user's config folder (see token_path)
 
 
 def key_is_json(value: str) -> bool:
@@ -94,8 +96,14 @@ PROJECT = 'the W&B project, e.g. "resnet"'
 KEYS = {key.name: key for key in (
     Key("FIXED_HEADERS", _texts, 'a list of header names, e.g. ["run_id", "run_name", "state", "lr", "notes"]',
         DEFAULT_FIXED),
-    Key("GCP_JSON", _text, 'the path of the service-account key file, e.g. "./service_account.json"',
+    Key("GCP_JSON", _text, "the path of a Google credentials file (a service-account key, gcloud's ADC file, a "
+        'workload identity federation config), or its JSON, e.g. "./service_account.json"',
         env=("GCP_JSON", "GOOGLE_APPLICATION_CREDENTIALS")),
+    Key("IMPERSONATE_SERVICE_ACCOUNT", lambda v: _text(v) and SERVICE_ACCOUNT.fullmatch(v) is not None,
+        'the e-mail of a service account to act as, e.g. "sheets-sync@my-project.iam.gserviceaccount.com"',
+        env=("IMPERSONATE_SERVICE_ACCOUNT",)),
+    Key("OAUTH_CLIENT_FILE", _text, 'the path of an OAuth client file of type "Desktop app", for --login, e.g. '
+        '"./client_secret.json"', env=("OAUTH_CLIENT_FILE",)),
     Key("NAME", _map_of(_text), 'a map of W&B usernames to display names, e.g. {"alice42": "Alice"}', {}),
     Key("TEAM_NAME", _text, ENTITY, alias_of="WANDB_ENTITY"),
     Key("PROJECT_NAME", _text, PROJECT, alias_of="WANDB_PROJECT"),
@@ -159,6 +167,8 @@ class Settings:
     targets: tuple[Target, ...] = ()
     spreadsheet: str | None = None
     key_file: str | None = None  # a path, or the key JSON itself (see key_is_json)
+    impersonate: str | None = None  # a service account's e-mail: act as it, without a key
+    login_token: Path | None = None  # where --login keeps a person's token
     user_name: str | None = None
     states: tuple[str, ...] = ()
     fixed_headers: tuple[str, ...] = DEFAULT_FIXED
@@ -288,9 +298,10 @@ def _did_you_mean(name: str) -> str:
 def _rebase_key_path(values: dict[str, Any], folder: Path) -> None:
     """A key path written in the config file is relative to that file, as its writer expects, wherever the tool
     is started from. Runs before the environment is applied: a path from there is taken as given."""
-    key = values["GCP_JSON"]
-    if key and not key_is_json(key) and not Path(key).is_absolute():
-        values["GCP_JSON"] = str(folder / key)
+    for name in ("GCP_JSON", "OAUTH_CLIENT_FILE"):
+        key = values[name]
+        if key and not key_is_json(key) and not Path(key).is_absolute():
+            values[name] = str(folder / key)
 
 
 def _apply_flags(values: dict[str, Any], flags: Mapping[str, Any], problems: _Problems) -> None:
@@ -364,13 +375,16 @@ def _check_source_and_sink(values: dict[str, Any], flags: Mapping[str, Any], env
     if not values["SPREADSHEET"]:
         problems.add(str(file.path), "no spreadsheet: set SPREADSHEET to its URL, key or title, or pass "
                                      "--sheet_name (or write to a file with --output runs.xlsx)")
+    # No GCP_JSON is fine: the sink looks for the other kinds of Google credentials when it starts.
     key = values["GCP_JSON"]
-    if not key:
-        problems.add(str(file.path), "no Google service-account key: set GCP_JSON in config.json or the "
-                                     "environment (a key file path), or GOOGLE_APPLICATION_CREDENTIALS")
-    elif not key_is_json(key) and not Path(key).is_file():
-        problems.add("GCP_JSON", f"the key file {key!r} does not exist. Create a key for the service account in "
-                                 "the Google Cloud console (IAM > Service accounts > Keys) and give its path")
+    if key and not key_is_json(key) and not Path(key).is_file():
+        problems.add("GCP_JSON", f"the key file {key!r} does not exist. Give the path of a credentials file (a "
+                                 "service-account key from IAM > Service accounts > Keys, or gcloud's ADC file), or "
+                                 "leave GCP_JSON unset to use `--login` or Application Default Credentials")
+    impersonate = values["IMPERSONATE_SERVICE_ACCOUNT"]
+    if impersonate and not KEYS["IMPERSONATE_SERVICE_ACCOUNT"].check(impersonate):
+        problems.add("IMPERSONATE_SERVICE_ACCOUNT", f"must be {KEYS['IMPERSONATE_SERVICE_ACCOUNT'].form}, got "
+                                                    f"{impersonate!r}")
 
 
 def _path(flags: Mapping[str, Any], name: str) -> Path | None:
@@ -399,6 +413,7 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
     health = env.get("WSS_HEALTH_FILE")
     return Settings(
         targets=targets, spreadsheet=values["SPREADSHEET"], key_file=values["GCP_JSON"],
+        impersonate=values["IMPERSONATE_SERVICE_ACCOUNT"], login_token=token_path(env),
         user_name=values["USER_NAME"], states=tuple(values["STATES"]), fixed_headers=fixed,
         names=dict(values["NAME"]), dynamic=dynamic is not False,
         include=tuple(globs.get("include", ())), exclude=tuple(globs.get("exclude", ())),
@@ -411,3 +426,39 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         history_steps=values["HISTORY_STEPS"], curves=tuple(values["CURVES"]), once=bool(flags.get("once")),
         dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),
         health_file=Path(health) if health else None)
+
+
+def token_path(env: Mapping[str, str] = os.environ) -> Path:
+    """Where --login keeps a person's Google token: the user's config folder, as the XDG spec and most tools
+    have it (%APPDATA% on Windows)."""
+    if env.get("XDG_CONFIG_HOME"):
+        folder = Path(env["XDG_CONFIG_HOME"])
+    elif os.name == "nt" and env.get("APPDATA"):
+        folder = Path(env["APPDATA"])
+    else:
+        folder = Path(env.get("HOME") or Path.home()) / ".config"
+    return folder / "wandb-spreadsheet-sync" / TOKEN_FILE
+
+
+def login_paths(args: Any, env: Mapping[str, str] = os.environ) -> tuple[Path, Path]:
+    """The OAuth client file for --login (the flag's value, else OAUTH_CLIENT_FILE from the environment or the
+    config file) and where the token goes. Only these are checked: signing in needs no project or spreadsheet."""
+    flags, problems = vars(args), _Problems()
+    client = flags.get("login") or env.get("OAUTH_CLIENT_FILE")
+    if not client:
+        path = Path(flags.get("config_path") or "config.json")
+        file = _read_file(flags, _Problems()) if path.exists() else _File(path)
+        named = file.data.get("OAUTH_CLIENT_FILE")
+        values = {"GCP_JSON": None, "OAUTH_CLIENT_FILE": named if isinstance(named, str) else None}
+        if values["OAUTH_CLIENT_FILE"]:
+            _rebase_key_path(values, file.path.parent)
+        client = values["OAUTH_CLIENT_FILE"]
+    if not client:
+        problems.add("--login", "needs the OAuth client file: `--login client_secret.json` (or OAUTH_CLIENT_FILE). "
+                                "Create one in the Google Cloud console: Google Auth Platform > Clients > Create "
+                                "client > Desktop app, and download its JSON")
+    elif not Path(client).is_file():
+        problems.add("--login", f"the OAuth client file {str(client)!r} does not exist")
+    if problems:
+        raise ConfigError(problems)
+    return Path(client), token_path(env)

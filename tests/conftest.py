@@ -78,6 +78,9 @@ def no_network(request, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     for name in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
         monkeypatch.setenv(name, str(home))
     monkeypatch.setenv("NETRC", str(home / "netrc"))
+    # Google credentials a developer has on this machine (gcloud's ADC file, a --login token) stay out of tests.
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "gcloud"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     STRAY.clear()
     yield
     assert STRAY == [], f"the test tried to reach the network: {STRAY}"

@@ -18,11 +18,14 @@ import time
 from collections import Counter, deque
 
 import requests
-from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import AuthorizedSession, Request
 
 from ..errors import RETRY_STATUS, Interrupted, OutcomeUnknown, may_resend
 
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
+# Where google-auth gets tokens: the OAuth token endpoint, tokeninfo, generateAccessToken (impersonation) and
+# STS (workload identity federation). With GOOGLE_API_ENDPOINT set they go there too, like every Sheets call.
+AUTH_HOSTS = ("https://oauth2.googleapis.com", "https://iamcredentials.googleapis.com", "https://sts.googleapis.com")
 PER_MINUTE = 60  # Google's default Sheets quota: read and write requests per minute per user, each
 log = logging.getLogger("wandb_spreadsheet_sync")
 
@@ -33,8 +36,9 @@ class GoogleSession(AuthorizedSession):
 
     def __init__(self, credentials, endpoint: str | None = None, timeout: float = 60.0, attempts: int = 8,
                  stop: threading.Event | None = None, per_minute: int = PER_MINUTE):
-        super().__init__(credentials)
-        self.endpoint = endpoint.rstrip("/") if endpoint else None
+        endpoint = endpoint.rstrip("/") if endpoint else None
+        super().__init__(credentials, auth_request=Request(_Redirected(endpoint)) if endpoint else None)
+        self.endpoint = endpoint
         self.default_timeout = timeout
         self.attempts = attempts
         self.stop = stop or threading.Event()
@@ -47,11 +51,7 @@ class GoogleSession(AuthorizedSession):
             _no_regional_boundary_lookup(credentials)
 
     def rewrite(self, url: str) -> str:
-        if self.endpoint:
-            for host in GOOGLE_HOSTS:
-                if url.startswith(host):
-                    return self.endpoint + url[len(host):]
-        return url
+        return _redirect(url, self.endpoint, GOOGLE_HOSTS + AUTH_HOSTS)
 
     def request(self, method, url, data=None, headers=None, max_allowed_time=None, timeout=None,
                 repeatable: bool = True, **kwargs):
@@ -118,6 +118,25 @@ class GoogleSession(AuthorizedSession):
         self.counts["retry"] += 1
         if self.stop.wait(seconds):
             raise Interrupted("Stopped while waiting to retry a request to Google; nothing more was sent.")
+
+
+def _redirect(url: str, endpoint: str | None, hosts: tuple[str, ...]) -> str:
+    if endpoint:
+        for host in hosts:
+            if url.startswith(host):
+                return endpoint + url[len(host):]
+    return url
+
+
+class _Redirected(requests.Session):
+    """The session google-auth gets its tokens through: Google's token hosts go to GOOGLE_API_ENDPOINT."""
+
+    def __init__(self, endpoint: str):
+        super().__init__()
+        self.endpoint = endpoint
+
+    def request(self, method, url, *args, **kwargs):
+        return super().request(method, _redirect(url, self.endpoint, GOOGLE_HOSTS + AUTH_HOSTS), *args, **kwargs)
 
 
 def _no_regional_boundary_lookup(credentials) -> None:

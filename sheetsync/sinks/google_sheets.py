@@ -23,18 +23,17 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
 from ..columns import SHEETS_MAX_COLUMNS, column_letters
-from ..config import key_is_json
 from ..errors import (AccessError, CredentialsError, Kind, SheetMoved, SinkError, SyncError, TransientError,
                       kind_of_status)
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, hex_color,
                     kind_of, rule_changes, rule_kind)
 from ..merge import MAX_CELLS, Plan
 from . import Capabilities, Snapshot
+from . import google_auth, google_refusals
 from .google_batches import Batch, NewRows, batches
 from .google_http import GoogleSession
 
 log = logging.getLogger("wandb_spreadsheet_sync")
-SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.readonly"]
 MAX_REQUEST_BYTES = 10_485_760  # Google refuses a larger body with 400 "Request payload size exceeds the limit"
 CAPABILITIES = Capabilities(styles=True, max_columns=SHEETS_MAX_COLUMNS, max_cells=MAX_CELLS, base_title_length=100,
                             request_bytes=MAX_REQUEST_BYTES)
@@ -62,33 +61,6 @@ def spreadsheet_key(spec: str) -> str | None:
     return spec if _BARE_KEY.match(spec) and " " not in spec else None
 
 
-def load_credentials(key: str):
-    """A service-account key from a file path, or the JSON itself (handy for secrets in the environment)."""
-    from google.oauth2.service_account import Credentials
-
-    try:
-        if key_is_json(key):
-            info = json.loads(key)
-        else:
-            info = json.loads(Path(key).read_text(encoding="utf-8"))
-        _warn_if_world_readable(key)
-        return Credentials.from_service_account_info(info, scopes=SCOPES)
-    except (OSError, ValueError, KeyError) as exc:
-        raise CredentialsError(f"The Google service-account key could not be read ({type(exc).__name__}: "
-                               f"{str(exc)[:120]}).",
-                               "GCP_JSON must name the JSON key file downloaded from the Google Cloud console "
-                               "(IAM > Service accounts > Keys > Add key > JSON).") from None
-
-
-def _warn_if_world_readable(key: str) -> None:
-    path = Path(key)
-    try:
-        if path.exists() and path.stat().st_mode & 0o004:
-            log.warning("the key file %s can be read by every user of this machine; chmod 600 it", path)
-    except OSError:
-        pass
-
-
 def _column(letters: str) -> int:
     n = 0
     for ch in letters:
@@ -112,14 +84,15 @@ class GoogleSheetsSink:
 
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
                  stop: threading.Event | None = None, request_bytes: int = 2_097_152,
-                 progress: Callable[[int], None] | None = None, per_minute: int = 60):
+                 progress: Callable[[int], None] | None = None, per_minute: int = 60,
+                 impersonate: str | None = None, login_token: Path | None = None):
         import gspread  # imported only when a sync runs, never for --help
 
         self.capabilities = dataclasses.replace(CAPABILITIES, request_bytes=request_bytes)
         self.progress = progress  # runs written so far, after each request of a write that takes several
 
-        self.creds = load_credentials(key)
-        self.email = getattr(self.creds, "service_account_email", "the service account")
+        self.identity = google_auth.find(key, impersonate, login_token)
+        self.creds = self.identity.credentials
         self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop, per_minute=per_minute)
         self.client = gspread.Client(auth=self.creds, session=self.session)
         self.http = self.client.http_client
@@ -128,6 +101,11 @@ class GoogleSheetsSink:
         self.sheets: dict[str, dict] = {}  # title -> properties, from the last metadata read
         self._fresh = False
         self.rng = random.Random()
+
+    @property
+    def email(self) -> str:
+        """Who to share the spreadsheet with (asks Google only for a person whose credentials do not say)."""
+        return google_refusals.share_with(self.identity, self.session)
 
     def _sent_since(self, before: Counter) -> Counter:
         return self.session.counts - before
@@ -144,9 +122,7 @@ class GoogleSheetsSink:
         except SyncError:
             raise
         except RefreshError as exc:
-            raise CredentialsError(f"Google refused the service-account key ({str(exc)[:200]}).",
-                                   "Check that the key file is current (keys can be deleted in the Cloud "
-                                   "console) and that this machine's clock is right.") from exc
+            raise google_refusals.refused(self.identity, exc) from exc
         except gspread.exceptions.SpreadsheetNotFound as exc:
             raise AccessError(f"No spreadsheet {self.spec!r} is shared with {self.email}.",
                               f"Open the spreadsheet, click Share, and add {self.email} as an Editor "
@@ -154,7 +130,10 @@ class GoogleSheetsSink:
         except gspread.exceptions.APIError as exc:
             raise self._api_error(what, exc.response) from exc
         except PermissionError as exc:  # gspread's own translation of a 403
-            raise AccessError(f"The service account {self.email} may not open spreadsheet {self.spec!r}.",
+            cause = getattr(exc.__context__, "response", None)
+            if cause is not None and google_refusals.scope_insufficient(cause):
+                raise google_refusals.scope_error(self.identity, what) from exc
+            raise AccessError(f"{self.email} may not open spreadsheet {self.spec!r}.",
                               f"Share the spreadsheet with {self.email} as an Editor.") from exc
         except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
             raise TransientError(f"Google Sheets could not be reached while {what} ({type(exc).__name__}).",
@@ -172,8 +151,10 @@ class GoogleSheetsSink:
             return TransientError(f"Google answered {status} while {what}, after retries: {message}",
                                   "The next sync will try again.")
         if status == 401:
-            return CredentialsError(f"Google rejected the credentials while {what}: {message}",
-                                    "Check the service-account key file.")
+            return CredentialsError(f"Google rejected the credentials from {self.identity.source} while {what}: "
+                                    f"{message}", "Check the credentials (GCP_JSON, --login, gcloud's ADC file).")
+        if status == 403 and google_refusals.scope_insufficient(response):
+            return google_refusals.scope_error(self.identity, what)
         if kind is Kind.SETUP:
             return AccessError(f"Google answered {status} while {what}: {message}",
                                f"Share the spreadsheet {self.spec!r} with {self.email} as an Editor, and check "

@@ -87,8 +87,9 @@ def test_key_path_from_environment_is_not_rebased(tmp_path, monkeypatch):
     path = write(tmp_path / "conf", SHEET)
     assert load(path, env={"GCP_JSON": "sa.json"}).key_file == "sa.json"
     assert problems(path, env={"GCP_JSON": "conf/sa.json"}) == [
-        "GCP_JSON: the key file 'conf/sa.json' does not exist. Create a key for the service account in the Google "
-        "Cloud console (IAM > Service accounts > Keys) and give its path"]
+        "GCP_JSON: the key file 'conf/sa.json' does not exist. Give the path of a credentials file (a "
+        "service-account key from IAM > Service accounts > Keys, or gcloud's ADC file), or leave GCP_JSON unset to "
+        "use `--login` or Application Default Credentials"]
 
 
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
@@ -101,8 +102,9 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
     assert "--project: must be ENTITY/PROJECT, e.g. my-lab/resnet, got 'nope'" in found
     assert any(p.startswith("WANDB_API_KEY: no W&B API key") for p in found)
     assert any(p.startswith(f"{path}: no W&B project") for p in found)
-    assert any(p.startswith(f"{path}: no Google service-account key") for p in found)
-    assert len(found) == 7
+    # no Google key is not a problem: the tool then looks for --login's token and Application Default Credentials
+    assert not any("GCP_JSON" in p or "Google" in p for p in found)
+    assert len(found) == 6
 
 
 def test_malformed_json_names_its_line_and_column(tmp_path):
@@ -141,3 +143,26 @@ def test_local_mode_needs_no_config_file(tmp_path, monkeypatch):
     settings = config.load(args, {})
     assert settings.targets == (config.Target("local", "local", "runs"),)
     assert (settings.output, settings.key_file) == (Path("runs.xlsx"), None)
+
+
+def test_login_finds_its_client_file_in_the_config_relative_to_it_and_keeps_the_token_in_the_config_folder(tmp_path):
+    folder = tmp_path / "conf"
+    client = key_file(folder, "client_secret.json")
+    path = write(folder, {"OAUTH_CLIENT_FILE": "client_secret.json"})
+    args = build_parser().parse_args(["--login", "--config_path", str(path)])
+    assert config.login_paths(args, {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}) == (
+        client, tmp_path / "xdg" / "wandb-spreadsheet-sync" / "google-token.json")
+    assert config.token_path({"HOME": str(tmp_path)}) == tmp_path / ".config/wandb-spreadsheet-sync/google-token.json"
+    with pytest.raises(ConfigError) as caught:
+        config.login_paths(build_parser().parse_args(["--login", str(tmp_path / "nope.json")]), {})
+    assert caught.value.problems == [f"--login: the OAuth client file '{tmp_path / 'nope.json'}' does not exist"]
+
+
+def test_impersonate_service_account_comes_from_the_file_or_the_environment_and_must_be_an_email(tmp_path):
+    base = SHEET | {"GCP_JSON": str(key_file(tmp_path))}
+    robot = "sync@my-project.iam.gserviceaccount.com"
+    assert load(write(tmp_path / "a", base | {"IMPERSONATE_SERVICE_ACCOUNT": robot})).impersonate == robot
+    assert load(write(tmp_path / "b", base), env={"IMPERSONATE_SERVICE_ACCOUNT": robot}).impersonate == robot
+    path = write(tmp_path / "c", base | {"IMPERSONATE_SERVICE_ACCOUNT": "sync"})
+    assert problems(path) == [f"{path}:6:3: IMPERSONATE_SERVICE_ACCOUNT must be the e-mail of a service account to "
+                              'act as, e.g. "sheets-sync@my-project.iam.gserviceaccount.com", got "sync"']

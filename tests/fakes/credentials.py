@@ -37,3 +37,33 @@ def write_service_account(path: str | os.PathLike, token_uri: str, email: str | 
     path.write_text(json.dumps(info, indent=2))
     path.chmod(0o600)
     return info
+
+
+# What gcloud's ADC file holds for a person (`gcloud auth application-default login`): no token_uri, so google-auth
+# uses Google's own token endpoint, which GOOGLE_API_ENDPOINT sends to the fake.
+GCLOUD_DEFAULT_SCOPES = ["openid", "https://www.googleapis.com/auth/userinfo.email",
+                         "https://www.googleapis.com/auth/cloud-platform",
+                         "https://www.googleapis.com/auth/sqlservice.login"]
+
+
+def write_authorized_user(path: str | os.PathLike, auth, email: str, scopes: list[str]) -> dict:
+    """An authorized_user file as gcloud writes it, for a person the fake knows, with a refresh token it honours."""
+    client_id, secret = auth.add_client()
+    info = {"account": "", "client_id": client_id, "client_secret": secret, "quota_project_id": "test-project",
+            "refresh_token": auth.add_grant(client_id, email, scopes), "type": "authorized_user",
+            "universe_domain": "googleapis.com"}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2))
+    path.chmod(0o600)
+    return info
+
+
+def write_oauth_client(path: str | os.PathLike, auth, base_url: str, testing: bool = False) -> dict:
+    """A "Desktop app" OAuth client file, as the Cloud console downloads it, whose endpoints are the fake's."""
+    client_id, secret = auth.add_client(testing=testing)
+    info = {"installed": {"client_id": client_id, "project_id": "test-project", "auth_uri": base_url + "/auth",
+                          "token_uri": base_url + "/token", "client_secret": secret,
+                          "auth_provider_x509_cert_url": base_url + "/certs", "redirect_uris": ["http://localhost"]}}
+    Path(path).write_text(json.dumps(info, indent=2))
+    return info

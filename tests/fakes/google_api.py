@@ -12,7 +12,6 @@ import base64
 import copy
 import json
 import re
-import secrets
 import sys
 import time
 import random
@@ -20,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from . import a1, discovery, fieldmask, person, quota
+from . import a1, discovery, fieldmask, google_oauth, person, quota
 from .cells import ApiError
+from .google_oauth import Auth, OAuthError
 from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, html_error
 from .sheets_model import Sheet, Spreadsheet, new_id
 
 SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
-JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FAULT_MESSAGES = {
     500: "Internal error encountered.", 502: "Bad Gateway", 503: "The service is currently unavailable.",
 }
@@ -55,6 +54,7 @@ class World(BaseWorld):
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
     meter: quota.Meter = field(default_factory=quota.Meter)
     people: list[person.PersonAction] = field(default_factory=list)
+    auth: Auth = field(default_factory=Auth)  # OAuth clients, grants, impersonation rights, the metadata server
 
     # -- helpers for tests -------------------------------------------------------------------
     def add_spreadsheet(self, title: str, sheets: dict[str, list[list]] | None = None,
@@ -130,14 +130,6 @@ class World(BaseWorld):
                                  owners=owners, spreadsheet_id=ss.get("id"))
 
 
-class OAuthError(Exception):
-    """The token endpoint answers in OAuth's shape, not Google's API envelope."""
-
-    def __init__(self, error: str, description: str):
-        super().__init__(description)
-        self.payload = {"error": error, "error_description": description}
-
-
 class FakeGoogle(FakeServer):
     """Token endpoint, Sheets v4 and Drive v3 under one base URL."""
 
@@ -177,19 +169,21 @@ class _Handler(BaseHandler):
             cap = self.world.max_request_bytes
         if len(raw_body) > cap and raw_path != "/token":  # refused at the API front door: nothing applied
             return 400, _payload_too_large(cap).envelope(), {}
+        headers: dict = {}
         try:
             body = self._parse_body(raw_body, entry)
             with self.world.lock:
-                status, payload = self._route(method, raw_path, query, body)
+                status, payload, *more = self._route(method, raw_path, query, body)
+                headers = more[0] if more else {}
                 if status == 200 and method == "GET" and raw_path.startswith("/v4/spreadsheets/"):
                     payload = self._people_act(raw_path, payload)
         except ApiError as exc:
-            status, payload = exc.code, exc.envelope()
+            status, payload, headers = exc.code, exc.envelope(), getattr(exc, "headers", {})
         except OAuthError as exc:
-            status, payload = 400, exc.payload
+            status, payload = exc.status, exc.payload
         if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
             self.stopping.wait(_cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6)
-        return status, payload, {}
+        return status, payload, headers
 
     def _people_act(self, raw_path: str, payload: Any) -> Any:
         """Armed people act now, under the lock: the answer already shows the sheet as read, and no later
@@ -227,10 +221,26 @@ class _Handler(BaseHandler):
     # -- routing -----------------------------------------------------------------------------
     def _route(self, method: str, raw_path: str, query: dict, body: Any) -> tuple[int, Any]:
         if raw_path == "/token" and method == "POST":
-            return 200, self._token(body or {})
+            return 200, google_oauth.token_request(self.world, body or {}, self._token_uri(), _verify_jwt,
+                                                       self.headers.get("Authorization", ""))
+        if raw_path == "/v1/token" and method == "POST":
+            return 200, google_oauth.sts_exchange(self.world, body or {})
+        if raw_path == "/auth" and method == "GET":
+            return google_oauth.consent_page(self.world.auth, query)
+        if raw_path == "/tokeninfo":
+            return 200, google_oauth.tokeninfo(self.world, query if method == "GET" else
+                                               {k: [v] for k, v in (body or {}).items()})
+        if raw_path == "/" or raw_path.startswith("/computeMetadata/"):
+            return google_oauth.metadata(self.world, method, raw_path, query, self.headers)
         if raw_path == "/_fake/state" and method == "GET":
             return 200, self.world.dump()
         caller = self._caller()
+        m = re.match(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$", raw_path)
+        if m and method == "POST":
+            return 200, google_oauth.generate_access_token(self.world, self._bearer(), unquote(m.group(1)),
+                                                           body or {})
+        if raw_path.startswith("/v4/") or raw_path.startswith("/drive/"):
+            google_oauth.require_scopes(self.world, self._bearer(), method, raw_path)
         if raw_path.startswith("/v4/"):
             self._admit(method, raw_path, caller)
             if self.world.validate:
@@ -250,22 +260,16 @@ class _Handler(BaseHandler):
         if over is not None:
             raise quota.exceeded(*over, w.project_number)
 
-    def _token(self, form: dict) -> dict:
-        if form.get("grant_type") != JWT_GRANT:
-            raise OAuthError("unsupported_grant_type", "Invalid grant_type: " + str(form.get("grant_type")))
-        email = _verify_jwt(form.get("assertion", ""), self.world.service_accounts, self._token_uri())
-        token = "ya29.fake-" + secrets.token_urlsafe(24)
-        self.world.tokens[token] = (email, time.time() + self.world.token_lifetime)
-        return {"access_token": token, "expires_in": self.world.token_lifetime, "token_type": "Bearer"}
-
     def _token_uri(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/token"
 
-    def _caller(self) -> str:
+    def _bearer(self) -> str:
         auth = self.headers.get("Authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        known = self.world.tokens.get(token)
+        return auth[7:] if auth.lower().startswith("bearer ") else ""
+
+    def _caller(self) -> str:
+        known = self.world.tokens.get(self._bearer())
         if not known or known[1] < time.time():
             raise ApiError(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
                                 "login cookie or other valid authentication credential.")
@@ -481,8 +485,8 @@ def _b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def _verify_jwt(assertion: str, accounts: dict, audience: str) -> str:
-    """Checks the RS256 signature and claims google-auth puts in its JWT-bearer grant."""
+def _verify_jwt(assertion: str, accounts: dict, audience: str) -> tuple[str, list[str]]:
+    """Checks the RS256 signature and claims google-auth puts in its JWT-bearer grant; the account and scopes."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
@@ -511,7 +515,7 @@ def _verify_jwt(assertion: str, accounts: dict, audience: str) -> str:
         raise invalid(f"Invalid JWT: aud must be {audience}")
     if not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0) + 300):
         raise invalid("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.")
-    return claims["iss"]
+    return claims["iss"], str(claims.get("scope", "")).split()
 
 
 FakeGoogle.handler = _Handler

@@ -2,6 +2,10 @@
 
     WSS_LIVE_WANDB_PROJECT=entity/project WSS_LIVE_SPREADSHEET=<url> GCP_JSON=<key file> WANDB_API_KEY=<key> \\
         .venv/bin/python -m pytest tests/live -m live
+
+What the fake assumes about Google's sign-in side, checked against the real one (each skipped unless set):
+    WSS_LIVE_ADC_DEFAULT_SCOPES=<file written by a plain `gcloud auth application-default login`, no --scopes>
+    WSS_LIVE_IMPERSONATE=<service account e-mail the ADC identity may impersonate; the sheet shared with it>
 """
 
 from __future__ import annotations
@@ -97,3 +101,79 @@ def test_real_wandb_answers_sampled_history_in_the_runs_page_as_the_fake_does(tm
         assert steps == sorted(steps) and steps[0] == exact[0]["_step"] and steps[-1] == exact[-1]["_step"]
         if len(exact) <= 50:  # every row fits in the samples: the best is exact
             assert run.history[f"{metric} (min)"] == min(row[metric] for row in exact)
+
+
+ADC_PLAIN = "WSS_LIVE_ADC_DEFAULT_SCOPES"
+
+
+def _refresh(info: dict, **extra) -> "requests.Response":
+    import requests
+
+    return requests.post("https://oauth2.googleapis.com/token", timeout=30, data={
+        "grant_type": "refresh_token", "refresh_token": info["refresh_token"], "client_id": info["client_id"],
+        "client_secret": info["client_secret"], **extra})
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not (ORIGINAL_ENV.get(ADC_PLAIN) and ORIGINAL_ENV.get("WSS_LIVE_SPREADSHEET")),
+                    reason=f"live test: set {ADC_PLAIN} and WSS_LIVE_SPREADSHEET")
+def test_real_google_answers_a_token_without_sheets_scopes_as_the_fake_does():
+    """tests/fakes/google_oauth.py assumes: a refresh naming no scope gets the whole grant; Sheets refuses such a
+    token with 403 PERMISSION_DENIED, "Request had insufficient authentication scopes.", and an ErrorInfo of reason
+    ACCESS_TOKEN_SCOPE_INSUFFICIENT; a refresh naming scopes beyond the grant gets those it holds (or, if Google
+    changed, invalid_scope: the tool handles both); a bad refresh token gets invalid_grant."""
+    import requests
+
+    from sheetsync.sinks.google_sheets import spreadsheet_key
+
+    info = json.loads(Path(ORIGINAL_ENV[ADC_PLAIN]).read_text())
+    plain = _refresh(info)
+    assert plain.status_code == 200, plain.text
+    key = spreadsheet_key(ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"])
+    answer = requests.get(f"https://sheets.googleapis.com/v4/spreadsheets/{key}", timeout=30,
+                          headers={"Authorization": "Bearer " + plain.json()["access_token"]})
+    error = answer.json()["error"]
+    assert answer.status_code == 403 and error["status"] == "PERMISSION_DENIED"
+    assert error["message"] == "Request had insufficient authentication scopes."
+    assert {"reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com"}.items() <= \
+        next(d for d in error["details"] if d["@type"].endswith("ErrorInfo")).items()
+    wider = _refresh(info, scope="https://www.googleapis.com/auth/spreadsheets")
+    print("refresh naming a scope beyond the grant:", wider.status_code, wider.text[:300])
+    assert (wider.status_code == 400 and wider.json()["error"] == "invalid_scope") or wider.status_code == 200
+    bad = _refresh(info | {"refresh_token": info["refresh_token"][:-4] + "xxxx"})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_grant", bad.text
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not all(ORIGINAL_ENV.get(k) for k in (ADC_PLAIN, "WSS_LIVE_SPREADSHEET", "WANDB_API_KEY",
+                                                          "WSS_LIVE_WANDB_PROJECT")),
+                    reason=f"live test: set {ADC_PLAIN}, WSS_LIVE_SPREADSHEET, WSS_LIVE_WANDB_PROJECT, WANDB_API_KEY")
+def test_real_adc_without_sheets_scopes_prints_the_gcloud_line(tmp_path):
+    from sheetsync.sinks.google_auth import GCLOUD_LOGIN
+
+    entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"SPREADSHEET": ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"], "WANDB_ENTITY": entity,
+                                  "WANDB_PROJECT": project, "WORKSHEET": f"live-scopes-{int(time.time())}"}))
+    env = {k: v for k, v in ORIGINAL_ENV.items() if k != "GCP_JSON"} | {
+        "GOOGLE_APPLICATION_CREDENTIALS": ORIGINAL_ENV[ADC_PLAIN]}
+    cmd = [sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path", str(config)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and GCLOUD_LOGIN in result.stderr, result.stderr
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not all(ORIGINAL_ENV.get(k) for k in ("WSS_LIVE_IMPERSONATE", "WSS_LIVE_SPREADSHEET",
+                                                          "WANDB_API_KEY", "WSS_LIVE_WANDB_PROJECT")),
+                    reason="live test: set WSS_LIVE_IMPERSONATE, WSS_LIVE_SPREADSHEET, WSS_LIVE_WANDB_PROJECT, "
+                           "WANDB_API_KEY (and Application Default Credentials that may impersonate it)")
+def test_real_impersonation_syncs_without_a_key(tmp_path):
+    entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"SPREADSHEET": ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"], "WANDB_ENTITY": entity,
+                                  "WANDB_PROJECT": project, "WORKSHEET": f"live-impersonate-{int(time.time())}",
+                                  "IMPERSONATE_SERVICE_ACCOUNT": ORIGINAL_ENV["WSS_LIVE_IMPERSONATE"]}))
+    env = {k: v for k, v in ORIGINAL_ENV.items() if k != "GCP_JSON"}
+    cmd = [sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path", str(config)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
