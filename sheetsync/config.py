@@ -24,6 +24,7 @@ from .errors import ConfigError
 
 STATES = ("running", "finished", "failed", "crashed", "killed", "preempted", "preempting", "pending")
 DEFAULT_FIXED = ("run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes")
+SUMMARY_TABS = ("sweeps", "groups")  # each a worksheet "<WORKSHEET> sweeps" / "<WORKSHEET> groups"
 ENTITY_PROJECT = re.compile(r"[^/\s]+/[^/\s]+")
 
 
@@ -130,6 +131,10 @@ KEYS = {key.name: key for key in (
     Key("NUMBER_FORMATS", _map_of(lambda x: _text(x) and len(x) <= 100 or _whole(1, 15)(x)),
         "a map of header (or glob) to a number-format pattern or a count of significant digits from 1 to 15, "
         'e.g. {"accuracy": "0.00%", "lr": "0.0E+00", "*": 3}', {}),
+    Key("SUMMARIES", lambda v: isinstance(v, list) and all(x in SUMMARY_TABS for x in v) and len(set(v)) == len(v),
+        f'a list of summary tabs from {list(SUMMARY_TABS)}, each once, e.g. ["sweeps", "groups"]', []),
+    Key("GROUP_METRICS", _texts, 'a list of metric names summarised per group, e.g. ["val_loss", "val_acc"] '
+        "(default: the HIGHLIGHT headers)"),
 )}
 
 
@@ -171,6 +176,8 @@ class Settings:
     highlight: Mapping[str, str] = field(default_factory=dict)
     highlight_scale: bool = False
     number_formats: Mapping[str, str | int] = field(default_factory=dict)
+    summaries: tuple[str, ...] = ()  # summary tabs, from SUMMARY_TABS
+    group_metrics: tuple[str, ...] = ()  # GROUP_METRICS, or the HIGHLIGHT headers when unset
     once: bool = False
     dry_run: bool = False
     source: Path | None = None
@@ -396,6 +403,8 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         order=values["ORDER"], per_page=values["PER_PAGE"], request_timeout=float(values["REQUEST_TIMEOUT"]),
         request_bytes=values["REQUEST_BYTES"], requests_per_minute=values["REQUESTS_PER_MINUTE"],
         highlight=dict(values["HIGHLIGHT"]), highlight_scale=values["HIGHLIGHT_SCALE"],
-        number_formats=dict(values["NUMBER_FORMATS"]), once=bool(flags.get("once")),
+        number_formats=dict(values["NUMBER_FORMATS"]), summaries=tuple(values["SUMMARIES"]),
+        group_metrics=tuple(values["GROUP_METRICS"] if values["GROUP_METRICS"] is not None else values["HIGHLIGHT"]),
+        once=bool(flags.get("once")),
         dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),
         health_file=Path(health) if health else None)
