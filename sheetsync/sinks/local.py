@@ -8,7 +8,8 @@ lock file (~$name.xlsx) means the workbook is open: the sync stops and says so r
 For .csv the data file is renamed into place before its base, so a crash between the two leaves a base
 that is older than the data, which the merge reads as edits already in step, never as deleted rows.
 CSV has no types: cells are compared as the text the file holds, and a CSV cannot mark '=...' as text,
-so use .xlsx where people open the file in a spreadsheet program.
+so use .xlsx where people open the file in a spreadsheet program. A summary tab '<WORKSHEET> sweeps' is its own
+file, NAME.sweeps.csv beside NAME.csv, with its own base NAME.sweeps.csv.sync-base.
 """
 
 from __future__ import annotations
