@@ -141,3 +141,18 @@ def test_local_mode_needs_no_config_file(tmp_path, monkeypatch):
     settings = config.load(args, {})
     assert settings.targets == (config.Target("local", "local", "runs"),)
     assert (settings.output, settings.key_file) == (Path("runs.xlsx"), None)
+
+
+def test_summary_tabs_are_checked_and_group_metrics_default_to_the_highlight_headers(tmp_path):
+    key = str(key_file(tmp_path))
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "HIGHLIGHT": {"val_loss": "min", "acc": "max"}})
+    settings = load(path)
+    assert settings.summaries == () and settings.group_metrics == ("val_loss", "acc")
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "SUMMARIES": ["groups", "sweeps"], "GROUP_METRICS": ["loss"]})
+    assert (load(path).summaries, load(path).group_metrics) == (("groups", "sweeps"), ("loss",))
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "SUMMARIES": ["sweep"], "GROUP_METRICS": "loss"})
+    found = problems(path)
+    assert len(found) == 2  # both reported at once, each with the valid form
+    assert any("SUMMARIES must be a list of summary tabs from ['sweeps', 'groups']" in p and '["sweep"]' in p
+               for p in found)
+    assert any("GROUP_METRICS must be a list of metric names" in p for p in found)
