@@ -6,7 +6,6 @@ as on the runs tab."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import statistics
@@ -21,6 +20,7 @@ from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
 from sheetsync.sources.local import LocalSource
 from sheetsync.sync import ReadHistory, sync
 from tests.fakes.offline_runs import RunSpec, make_runs
+from tests.local.test_files import write_grid
 
 MIN_SWEEP = {"method": "grid", "metric": {"name": "val_loss", "goal": "minimize"},
              "parameters": {"lr": {"values": [0.1, 0.01]}, "seed": {"values": [1, 2, 3]}}}
@@ -103,17 +103,7 @@ def read_tab(output: Path, title: str) -> list[list]:
 
 def write_tab(output: Path, title: str, grid: list[list]) -> None:
     """A person edits a tab in their spreadsheet program."""
-    if output.suffix == ".xlsx":
-        book = openpyxl.load_workbook(output)
-        ws = book[title]
-        ws.delete_rows(1, ws.max_row)
-        for r, row in enumerate(grid, start=1):
-            for c, v in enumerate(row, start=1):
-                ws.cell(row=r, column=c, value=v)
-        book.save(output)
-    else:
-        with open(tab_path(output, title.split(" ", 1)[1]), "w", newline="", encoding="utf-8-sig") as fh:
-            csv.writer(fh).writerows([["" if v is None else v for v in row] for row in grid])
+    write_grid(output if output.suffix == ".xlsx" else tab_path(output, title.split(" ", 1)[1]), grid, title)
 
 
 def keyed(grid: list[list], key: str) -> dict:
