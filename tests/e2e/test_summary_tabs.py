@@ -163,3 +163,30 @@ def test_hand_edits_own_columns_and_rows_sorting_and_deleted_rows_survive_in_bot
     assert groups["lr0.1"]["runs"] == 3
     tabs = report.targets[0].tabs
     assert tabs["runs sweeps"].counts.kept_edits >= 1 and tabs["runs groups"].counts.deleted_respected == 1
+
+
+def test_a_write_of_all_three_tabs_whose_answer_is_lost_lands_once(e2e):
+    """The tabs' bodies are sent together: when Google applies that write and the answer is lost, the sync reads
+    again and finds it landed, so no tab gets a row (or an appended grid row) twice."""
+    world_with_sweeps(e2e.wandb.world)
+    settings, source, sink = clients(e2e)
+    sync(source, sink, settings, ReadHistory())
+    w = e2e.wandb.world
+    w.add_sweep(name="newsweep", config=MIN_SWEEP, state="RUNNING")
+    w.add_run(name="n0", sweep="newsweep", group="fresh", config={"lr": 0.1, "seed": 1}, state="finished",
+              summary={"val_loss": 0.3}, created_at=dt.datetime(2026, 4, 1), heartbeat_at=dt.datetime(2026, 4, 1))
+    sizes = {s.title: s.rows for s in e2e.google.world.spreadsheets[e2e.spreadsheet_id].sheets}
+    e2e.google.world.clear_log()
+    e2e.google.world.arm("drop_after", path=":batchUpdate")
+    report = sync(source, sink, settings, ReadHistory())
+    writes = [r for r in e2e.google.world.log if r.is_sheets_write]
+    assert writes[0].fault == "drop_after" and report.total("new") in (0, 1)
+    for title, key, new in (("runs", "run_id", "n0"), ("runs sweeps", "sweep_id", "newsweep"),
+                            ("runs groups", "group", "fresh")):
+        grid = e2e.sheet(title)
+        ids = [row[grid[0].index(key)] for row in grid[1:]]
+        assert ids.count(new) == 1 and len(ids) == len(set(ids)), (title, ids)
+        assert sheet_of(e2e, title).rows == sizes[title] + 1  # grown once
+    e2e.google.world.clear_log()
+    quiet = sync(source, sink, settings, ReadHistory())
+    assert quiet.sheets_writes == 0
