@@ -330,6 +330,15 @@ def _build_targets(values: dict[str, Any], flags: Mapping[str, Any], file: _File
     sheets = [t.worksheet for t in targets]
     if len(sheets) != len(set(sheets)):
         problems.add(file.where("PROJECTS"), "two projects go to the same worksheet; give each its own \"worksheet\"")
+    tabs = [f"{sheet} {kind}" for sheet in sheets or [worksheet] for kind in values["SUMMARIES"] or ()]
+    for tab in [t for t in tabs if len(t) > 100]:
+        problems.add(file.where("SUMMARIES"), f"the summary tab {tab[:40]!r}... would have a title of {len(tab)} "
+                                              "characters; Google allows 100: shorten WORKSHEET (or the worksheet "
+                                              "in PROJECTS)")
+    clash = sorted(set(tabs) & set(sheets))
+    if clash:
+        problems.add(file.where("SUMMARIES"), f"the summary tab {clash[0]!r} is also a project's worksheet; rename "
+                                              "that worksheet")
     if not targets and flags.get("source"):
         targets = [Target("local", "local", worksheet)]
     elif not targets:

@@ -156,3 +156,15 @@ def test_summary_tabs_are_checked_and_group_metrics_default_to_the_highlight_hea
     assert any("SUMMARIES must be a list of summary tabs from ['sweeps', 'groups']" in p and '["sweep"]' in p
                for p in found)
     assert any("GROUP_METRICS must be a list of metric names" in p for p in found)
+
+
+def test_a_summary_tab_title_too_long_for_google_or_taken_by_a_worksheet_is_refused(tmp_path):
+    key = str(key_file(tmp_path))
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "WORKSHEET": "w" * 95, "SUMMARIES": ["groups"]})
+    (found,) = problems(path)
+    assert "102 characters; Google allows 100" in found
+    path = write(tmp_path, {"SPREADSHEET": "x", "GCP_JSON": key, "SUMMARIES": ["sweeps"],
+                            "PROJECTS": [{"project": "lab/a", "worksheet": "a"}, {"project": "lab/b",
+                                                                                  "worksheet": "a sweeps"}]})
+    (found,) = problems(path)
+    assert "'a sweeps' is also a project's worksheet" in found

@@ -190,3 +190,12 @@ def test_a_write_of_all_three_tabs_whose_answer_is_lost_lands_once(e2e):
     e2e.google.world.clear_log()
     quiet = sync(source, sink, settings, ReadHistory())
     assert quiet.sheets_writes == 0
+
+
+def test_a_sweep_w_and_b_does_not_know_is_said_in_its_row_not_a_failed_sync(e2e):
+    e2e.wandb.world.add_run(name="o0", sweep="gone1234", state="finished", summary={"val_loss": 0.2})
+    settings, source, sink = clients(e2e)
+    report = sync(source, sink, settings, ReadHistory())
+    row = keyed(e2e, "runs sweeps", "sweep_id")["gone1234"]
+    assert "W&B has no sweep 'gone1234'" in row["note"] and row["runs"] == 1 and row["best_run"] == ""
+    assert report.total("new") == 1 and e2e.wandb.world.operations().count("GetSweep") == 1
