@@ -1,26 +1,30 @@
-"""Trains a tiny logistic-regression model several times and logs each run to W&B in offline mode.
+"""Trains a tiny logistic-regression model as a small sweep over learning rates and seeds, logged to W&B offline.
 
     python examples/train.py --out demo
 
 No downloads and no account: the data is generated here, and W&B writes run folders under OUT/wandb, which
-`wandb_spreadsheet_sync.py --source OUT` reads. One run uses a learning rate that diverges: its loss
-becomes NaN and the run fails (exit code 1), as real ones do.
+`wandb_spreadsheet_sync.py --source OUT` reads. The sweep is a grid over three learning rates x three seeds, run
+the way a W&B agent runs one (each run carries the sweep id, each learning rate is a group, so the groups tab
+shows the mean and spread over seeds); its config is saved as OUT/sweep-<id>.yaml, since offline run folders keep
+only the sweep's id. One more run, outside the sweep, uses a learning rate that diverges: its loss becomes NaN
+and the run fails (exit code 1), as real ones do.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
 
-RUNS = [
-    {"lr": 0.05, "epochs": 20, "batch_size": 16, "l2": 0.0, "optimizer": "sgd"},
-    {"lr": 0.2, "epochs": 20, "batch_size": 16, "l2": 0.001, "optimizer": "sgd"},
-    {"lr": 0.5, "epochs": 30, "batch_size": 32, "l2": 0.01, "optimizer": "momentum"},
-    {"lr": 1.0, "epochs": 10, "batch_size": 64, "l2": 0.0, "optimizer": "momentum"},
-    {"lr": 1e7, "epochs": 10, "batch_size": 16, "l2": 0.0, "optimizer": "sgd"},  # diverges
-]
+SWEEP_ID = "lrseed01"  # W&B names sweeps with 8 characters; offline there is no server to name it
+SWEEP = {"name": "lr x seed", "method": "grid", "metric": {"name": "val/loss", "goal": "minimize"},
+         "parameters": {"lr": {"values": [0.05, 0.2, 0.5]}, "seed": {"values": [0, 1, 2]}}}
+BASE = {"epochs": 15, "batch_size": 16, "l2": 0.001, "optimizer": "momentum"}
+RUNS = [dict(BASE, lr=lr, seed=seed) for lr in SWEEP["parameters"]["lr"]["values"]
+        for seed in SWEEP["parameters"]["seed"]["values"]]
+DIVERGING = {"lr": 1e7, "epochs": 10, "batch_size": 16, "l2": 0.0, "optimizer": "sgd", "seed": 0}
 
 
 def make_data(n: int, seed: int) -> list[tuple[float, float, int]]:
@@ -89,14 +93,17 @@ def main() -> None:
                       WANDB_DISABLE_GIT="true", WANDB_DISABLE_CODE="true")
     import wandb
 
-    for i, cfg in enumerate(RUNS):
-        run = wandb.init(project=args.project, dir=args.out, config=cfg, name=f"logreg-lr{cfg['lr']:g}",
-                         tags=["demo", cfg["optimizer"]], group="logreg", job_type="train",
+    with open(os.path.join(args.out, f"sweep-{SWEEP_ID}.yaml"), "w") as fh:
+        json.dump(SWEEP, fh, indent=2)  # JSON is YAML: what `wandb sweep` would have been given
+    for cfg, sweep in [(cfg, SWEEP_ID) for cfg in RUNS] + [(DIVERGING, None)]:
+        run = wandb.init(project=args.project, dir=args.out, config=cfg,
+                         name=f"logreg-lr{cfg['lr']:g}-s{cfg['seed']}", tags=["demo", cfg["optimizer"]],
+                         group=f"lr={cfg['lr']:g}", job_type="train",
                          settings=wandb.Settings(console="off", save_code=False, disable_git=True,
-                                                 x_disable_stats=True, silent=True))
-        ok = train(cfg, run, seed=i)
+                                                 x_disable_stats=True, silent=True, sweep_id=sweep))
+        ok = train(cfg, run, seed=cfg["seed"])
         run.finish(exit_code=0 if ok else 1)
-        print(f"run {run.id}: lr={cfg['lr']:g} {'finished' if ok else 'FAILED (loss is NaN)'}")
+        print(f"run {run.id}: lr={cfg['lr']:g} seed={cfg['seed']} {'finished' if ok else 'FAILED (loss is NaN)'}")
 
 
 if __name__ == "__main__":

@@ -217,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s", report.line())
         if settings.dry_run:
             for t in report.targets:
-                for line in describe(t.plan):
-                    print(f"  {t.target.worksheet}: {line}")
+                for worksheet, plan in {t.target.worksheet: t.plan, **t.tabs}.items():
+                    for line in describe(plan):
+                        print(f"  {worksheet}: {line}")
         return report
 
     if settings.once:

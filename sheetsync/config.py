@@ -24,6 +24,7 @@ from .errors import ConfigError
 
 STATES = ("running", "finished", "failed", "crashed", "killed", "preempted", "preempting", "pending")
 DEFAULT_FIXED = ("run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes")
+SUMMARY_TABS = ("sweeps", "groups")  # each a worksheet "<WORKSHEET> sweeps" / "<WORKSHEET> groups"
 ENTITY_PROJECT = re.compile(r"[^/\s]+/[^/\s]+")
 SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 TOKEN_FILE = "google-token.json"  # the --login token, in the user's config folder (see token_path)
@@ -146,6 +147,10 @@ KEYS = {key.name: key for key in (
         "HISTORY column)", False),
     Key("CURVES", lambda v: _texts(v) and len(set(v)) == len(v), 'a list of logged metrics, each once, e.g. '
         '["val_loss"] (a text sparkline column "val_loss (curve)" for each)', ()),
+    Key("SUMMARIES", lambda v: isinstance(v, list) and all(x in SUMMARY_TABS for x in v) and len(set(v)) == len(v),
+        f'a list of summary tabs from {list(SUMMARY_TABS)}, each once, e.g. ["sweeps", "groups"]', []),
+    Key("GROUP_METRICS", _texts, 'a list of metric names summarised per group, e.g. ["val_loss", "val_acc"] '
+        "(default: the HIGHLIGHT headers)"),
 )}
 
 
@@ -192,6 +197,8 @@ class Settings:
     history: Mapping[str, str] = field(default_factory=dict)  # metric -> "min" | "max"
     history_steps: bool = False
     curves: tuple[str, ...] = ()
+    summaries: tuple[str, ...] = ()  # summary tabs, from SUMMARY_TABS
+    group_metrics: tuple[str, ...] = ()  # GROUP_METRICS, or the HIGHLIGHT headers when unset
     once: bool = False
     dry_run: bool = False
     source: Path | None = None
@@ -345,6 +352,15 @@ def _build_targets(values: dict[str, Any], flags: Mapping[str, Any], file: _File
     sheets = [t.worksheet for t in targets]
     if len(sheets) != len(set(sheets)):
         problems.add(file.where("PROJECTS"), "two projects go to the same worksheet; give each its own \"worksheet\"")
+    tabs = [f"{sheet} {kind}" for sheet in sheets or [worksheet] for kind in values["SUMMARIES"] or ()]
+    for tab in [t for t in tabs if len(t) > 100]:
+        problems.add(file.where("SUMMARIES"), f"the summary tab {tab[:40]!r}... would have a title of {len(tab)} "
+                                              "characters; Google allows 100: shorten WORKSHEET (or the worksheet "
+                                              "in PROJECTS)")
+    clash = sorted(set(tabs) & set(sheets))
+    if clash:
+        problems.add(file.where("SUMMARIES"), f"the summary tab {clash[0]!r} is also a project's worksheet; rename "
+                                              "that worksheet")
     if not targets and flags.get("source"):
         targets = [Target("local", "local", worksheet)]
     elif not targets:
@@ -423,7 +439,9 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         request_bytes=values["REQUEST_BYTES"], requests_per_minute=values["REQUESTS_PER_MINUTE"],
         highlight=dict(values["HIGHLIGHT"]), highlight_scale=values["HIGHLIGHT_SCALE"],
         number_formats=dict(values["NUMBER_FORMATS"]), history=dict(values["HISTORY"]),
-        history_steps=values["HISTORY_STEPS"], curves=tuple(values["CURVES"]), once=bool(flags.get("once")),
+        history_steps=values["HISTORY_STEPS"], curves=tuple(values["CURVES"]), summaries=tuple(values["SUMMARIES"]),
+        group_metrics=tuple(values["GROUP_METRICS"] if values["GROUP_METRICS"] is not None else values["HIGHLIGHT"]),
+        once=bool(flags.get("once")),
         dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),
         health_file=Path(health) if health else None)
 

@@ -51,7 +51,8 @@ class Plan:
     new_run_ids: list[str] = field(default_factory=list)
     run_rows: dict[str, int] = field(default_factory=dict)  # run id -> its row in the grid as read
     delete_rows: list[int] = field(default_factory=list)  # rows as read that repeat a run, only the tool's cells
-    links: dict[str, str] = field(default_factory=dict)  # run id -> W&B page, for the new rows' run-id cells
+    links: dict[str, str] = field(default_factory=dict)  # cell text -> W&B page, for written cells in link_cols
+    link_cols: frozenset[int] = frozenset()  # columns whose written cells link (the key; a tab's best run)
     look: Look | None = None  # formats and highlight rules, for a sink that keeps styles
     base: Base = field(default_factory=Base)
     base_changed: bool = False
@@ -83,6 +84,7 @@ class MergeSettings:
     max_columns: int = SHEETS_MAX_COLUMNS  # the sink's limit
     cell_form: Callable[[Any], Any] | None = None  # what the sink keeps of a value, when not the value (CSV: text)
     look: LookRules | None = None  # None: the sink keeps no styles, so nothing is formatted or remembered
+    link_headers: tuple[str, ...] = ()  # columns besides the key whose cells link to the page `links` names
 
 
 def _rows_of_runs(grid: list[list[Any]], layout: Layout, base: Base, managed: set[str]
@@ -229,7 +231,11 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
     else:
         plan.insert_at = max(len(grid), 1)
     plan.counts.updated = len(touched_rows)
-    plan.links = {run_id: links[run_id] for run_id in plan.new_run_ids if run_id in links} if links else {}
+    plan.link_cols = frozenset(col_of[h] for h in (settings.key, *settings.link_headers) if h in col_of)
+    if links:
+        written = [row[c] for row in plan.new_rows for c in plan.link_cols if c < len(row)]
+        written += [v for _, c, v in plan.updates if c in plan.link_cols]
+        plan.links = {v: links[v] for v in written if isinstance(v, str) and v in links}
     plan.base = new_base
     plan.base_changed = changed
     if settings.look is not None:

@@ -30,3 +30,16 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)  # nested
     system_metrics: dict[str, Any] = field(default_factory=dict)
     history: dict[str, Any] = field(default_factory=dict)  # history cells by header (sheetsync.history)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What a source knows of one W&B sweep (the Sweep type's fields); the runs of a sweep name it by `id`."""
+
+    id: str  # W&B's sweep name, e.g. "x8k2ab1c"
+    name: str = ""  # displayName, else the id
+    method: str = ""  # grid, random, bayes
+    state: str = ""  # RUNNING, PAUSED, CANCELED, FINISHED (as W&B spells them)
+    config: dict[str, Any] | None = None  # the sweep's config (metric, parameters); None when it is not known
+    url: str | None = None
+    problem: str | None = None  # why the config is not known, said in the tab instead of failing the sync

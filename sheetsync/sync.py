@@ -13,10 +13,12 @@ from .columns import HeaderRules, RunView, choose_headers, row_for, zone
 from .config import Settings, Target
 from .errors import OutcomeUnknown, SheetMoved
 from .history import Wanted, headers as history_headers
-from .layout import Layout, key_text
+from .layout import KEY, Layout, key_text
 from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
+from .run import Sweep
 from .sinks import Sink
+from .summaries import Remembered, facts_of, groups_tab, sweeps_tab, tab_title
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 
@@ -26,6 +28,10 @@ class Source(Protocol):
 
     def fetch(self, target: Target, since: dt.datetime | None = None, progress: Callable | None = None) -> Any: ...
 
+    def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
+        """What the source knows of these sweeps (at most one request each, cached where it can be)."""
+        ...
+
 
 @dataclass
 class ReadHistory:
@@ -34,6 +40,7 @@ class ReadHistory:
 
     watermark: dict[Target, dt.datetime] = field(default_factory=dict)
     last_full: dict[Target, float] = field(default_factory=dict)
+    summaries: dict[Target, Remembered] = field(default_factory=dict)  # facts for the summary tabs (summaries.py)
 
     def since(self, target: Target, settings: Settings, now: float) -> dt.datetime | None:
         last = self.last_full.get(target)
@@ -51,6 +58,7 @@ class TargetReport:
     full: bool
     dropped: list[str]
     plan: Plan
+    tabs: dict[str, Plan] = field(default_factory=dict)  # summary tab worksheet -> its plan
 
 
 @dataclass
@@ -73,9 +81,12 @@ class Report:
         if self.sheets_reads or self.sheets_writes or self.wandb_requests:
             requests = (f"requests: {self.sheets_reads} sheet reads, {self.sheets_writes} sheet writes, "
                         f"{self.wandb_requests} W&B; ")
+        tabs = [p.counts for t in self.targets for p in t.tabs.values()]
+        summary = (f"summary tabs: {sum(c.new for c in tabs)} new rows, {sum(c.updated for c in tabs)} updated; "
+                   if tabs else "")
         return (f"{verb} {where}: {self.total('new')} new, {self.total('updated')} updated, "
                 f"{self.total('kept_edits')} kept edits, {self.total('columns_added')} columns added, "
-                f"{self.total('deleted_respected')} deleted rows respected; {requests}{self.seconds:.1f} s")
+                f"{self.total('deleted_respected')} deleted rows respected; {summary}{requests}{self.seconds:.1f} s")
 
 
 def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | None = None,
@@ -95,6 +106,8 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
     for target in settings.targets:
         now = clock()
         since = history.since(target, settings, now)
+        if settings.summaries and target not in history.summaries:
+            since = None  # the summary tabs need every run: a process that has not read them all reads in full once
         fetched = source.fetch(target, since=since, progress=progress)
         runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                    r.id))
@@ -102,10 +115,13 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
         beats = [r.updated_at for r in runs if r.updated_at]
         links = {r.id: r.url for r in runs if r.url}
         views = [RunView(r) for r in runs]
+        if settings.summaries:
+            _remember(source, target, runs, views, fetched.full, history, settings)
         del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
-        snap = sink.read(target.worksheet)
-        sent += snap.requests
-        existing = Layout.of(snap.grid).named
+        titles = [target.worksheet] + [tab_title(target.worksheet, kind) for kind in settings.summaries]
+        snaps = sink.read(titles)
+        sent += snaps[0].requests
+        existing = Layout.of(snaps[0].grid).named
         choice = choose_headers(existing, views, rules)
         headers = tuple(existing + choice.headers)
         rows = [row_for(v, headers, tz) for v in views]
@@ -115,30 +131,65 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
         merging = MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
                                 cell_form=caps.cell_form, look=look)
+        work = [(rows, merging, links)] + [_tab_work(kind, snap, history.summaries[target], settings, caps, tz)
+                                           for kind, snap in zip(settings.summaries, snaps[1:])]
         for attempt in (1, 2):
-            plan = merge(snap.grid, snap.base, rows, merging, links)
-            if not plan.has_changes or settings.dry_run:
+            plans = [merge(snap.grid, snap.base, tab_rows, tab_merging, tab_links)
+                     for snap, (tab_rows, tab_merging, tab_links) in zip(snaps, work)]
+            changes = [(snap, plan) for snap, plan in zip(snaps, plans) if plan.has_changes]
+            if not changes or settings.dry_run:
                 break
             try:
-                sent += sink.apply(snap, plan)
+                sent += sink.apply(changes)
                 break
             except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest again
                 if attempt == 2:
                     raise
                 log.debug("%s; reading the sheet again before writing", exc.message)
-                snap = sink.read(target.worksheet)
-                sent += snap.requests
-        del rows
+                snaps = sink.read(titles)
+                sent += snaps[0].requests
+        del rows, work
+        plan = plans[0]
         if beats:
             history.watermark[target] = max([*beats, history.watermark.get(target, beats[0])])
         if read[2]:
             history.last_full[target] = now
-        report.targets.append(TargetReport(target, plan.counts, read[0], read[1], read[2], choice.dropped, plan))
+        report.targets.append(TargetReport(target, plan.counts, read[0], read[1], read[2], choice.dropped, plan,
+                                           dict(zip(titles[1:], plans[1:]))))
     report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
     _give_back_memory()
     return report
+
+
+def _remember(source: Source, target: Target, runs: list, views: list[RunView], full: bool, history: ReadHistory,
+              settings: Settings) -> None:
+    """Keeps the facts of every run the summary tabs need (a full read replaces them all), asking the source
+    about the sweeps these runs belong to."""
+    memory = history.summaries.get(target) or Remembered()
+    if full:
+        memory.facts = {}
+    if "sweeps" in settings.summaries:
+        ids = {r.sweep for r in runs if r.sweep}
+        if ids:
+            memory.sweeps.update(source.sweeps(target, ids))
+    for run, view in zip(runs, views):
+        memory.facts[run.id] = facts_of(run, memory.sweeps.get(run.sweep) if run.sweep else None,
+                                        settings.group_metrics, view)
+    history.summaries[target] = memory
+
+
+def _tab_work(kind: str, snap, memory: Remembered, settings: Settings, caps, tz) -> tuple:
+    """A summary tab's rows, merge settings and links: merged like the runs tab, keyed by sweep id or group."""
+    tab = sweeps_tab(memory.facts, memory.sweeps, tz) if kind == "sweeps" else \
+        groups_tab(memory.facts, settings.group_metrics, settings.highlight, tz)
+    existing = Layout.of(snap.grid, tab.key).named
+    headers = tuple(existing + [h for h in tab.headers if h not in existing])
+    look = LookRules(number_formats=settings.number_formats, highlight=tab.highlight,
+                     scale=settings.highlight_scale) if caps.styles else None
+    return tab.rows, MergeSettings(headers=headers, order="append", key=tab.key, max_columns=caps.max_columns,
+                                   cell_form=caps.cell_form, look=look, link_headers=tab.link_headers), tab.links
 
 
 def _give_back_memory() -> None:
@@ -166,7 +217,8 @@ def describe(plan: Plan, limit: int = 20) -> list[str]:
     lines += [f"row {r + 1}, column {c + 1}: write {v!r}" for r, c, v in plan.updates[:limit]]
     if len(plan.updates) > limit:
         lines.append(f"... and {len(plan.updates) - limit} more cells")
-    lines += [f"add a row for run {run_id}" for run_id in plan.new_run_ids[:limit]]
+    what = "run" if plan.layout.key == KEY else plan.layout.key
+    lines += [f"add a row for {what} {run_id}" for run_id in plan.new_run_ids[:limit]]
     if len(plan.new_run_ids) > limit:
         lines.append(f"... and {len(plan.new_run_ids) - limit} more rows")
     return lines

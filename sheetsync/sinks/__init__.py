@@ -1,25 +1,32 @@
-"""What a sink is, in one place: it reads a Snapshot of a worksheet, applies a Plan, and says what it is.
+"""What a sink is, in one place: it reads Snapshots of worksheets, applies Plans, and says what it is.
 
 A new sink is one class with three members, and nothing else in the tool needs to know its type
 (tests/fakes/memory_sink.py was written from this file alone):
 - `capabilities`: a Capabilities (below). The sync and the merge ask it, never the sink's type. The core keeps
   within `max_columns` (the merge refuses a wider sheet) and applies `cell_form` to every value before it
   compares or plans; the sink enforces what only it can see (`max_cells`, `request_bytes`).
-- `read(worksheet) -> Snapshot`: the worksheet as a grid of typed values (row 0 the header row; trailing
-  cells that are None or "" trimmed from each row, and trailing empty rows dropped), the stored base decoded
-  with `Base.decode(base_rows)` (an empty Base when the worksheet does not exist, even if an old base sheet
-  does: its rows are gone), the base's rows as read (`apply` may compare them with
-  `capabilities.encode_base(plan)` to rewrite only the rows that changed), whatever the sink must carry from its read to its write in
-  `sink_state`, and the requests the read cost.
-- `apply(snapshot, plan) -> Counter`: called only when `plan.has_changes`. It carries out the Plan so that
-  it lands whole or not at all, and returns the requests sent ("read", "write"; an empty Counter for a file):
+- `read(worksheets) -> [Snapshot, ...]`: one Snapshot per title, in the order given, read together (one
+  request where the sink sends requests: a sync's worksheets are a target's runs tab and its summary tabs,
+  `<WORKSHEET> sweeps` and `<WORKSHEET> groups`, and they cost one read, not one each). A Snapshot is the
+  worksheet as a grid of typed values (row 0 the header row; trailing cells that are None or "" trimmed from
+  each row, and trailing empty rows dropped), the stored base decoded with `Base.decode(base_rows)` (an empty
+  Base when the worksheet does not exist, even if an old base sheet does: its rows are gone), the base's rows
+  as read (`apply` may compare them with `capabilities.encode_base(plan)` to rewrite only the rows that
+  changed), whatever the sink must carry from its read to its write in `sink_state`, and the requests the read
+  cost (on the first Snapshot; the others carry an empty Counter). The first title is the target's worksheet:
+  a sink that keeps one file per worksheet names the others after it (CSV: NAME.sweeps.csv beside NAME.csv).
+- `apply([(snapshot, plan), ...]) -> Counter`: called with the worksheets whose `plan.has_changes`, at least
+  one, each with the Snapshot it was planned on. It carries out every Plan so that each lands whole or not at
+  all (a sink that can write them in one atomic step does: one file save, or the same batchUpdates), and
+  returns the requests sent ("read", "write"; an empty Counter for a file). For each pair:
   1. `plan.new_headers` and `plan.updates` name (row, column) in the grid AS READ (row 0 the header row);
   2. then `plan.new_rows` go in at `plan.insert_at` (always set: the end of the grid as read, or 1 under the
      header for newest-first), shifting the rows below; `plan.width` is the number of columns in use;
   3. `capabilities.encode_base(plan)` (the base in cells no longer than the sink holds) is stored when
      `plan.base_changed`;
-  4. where the sink keeps styles, `plan.look` says what to format; where it can hold links, `plan.links`
-     maps the run id in a new row's `plan.layout.key_col` cell to the run's W&B page (else ignore both).
+  4. where the sink keeps styles, `plan.look` says what to format; where it can hold links, a cell of a new
+     row or an update in one of `plan.link_cols` whose value is a key of `plan.links` links to that page
+     (the run id of a runs tab's row; a sweep's id and its best run on the sweeps tab), else ignore both.
   `sheetsync.merge.apply(grid, plan)` gives the grid after the plan for a sink that rewrites whole files.
   Columns are found in `plan.layout` (a `layout.Layout`), never by reading the header row again.
 Values arrive cleaned by the core (columns.clean): numbers, booleans, text, naive date-times in the
@@ -31,7 +38,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, Sequence, TypeVar
 
 from ..base import Base
 
@@ -76,6 +83,6 @@ class Snapshot(Generic[State]):
 class Sink(Protocol[State]):
     capabilities: Capabilities
 
-    def read(self, worksheet: str) -> Snapshot[State]: ...
+    def read(self, worksheets: Sequence[str]) -> list[Snapshot[State]]: ...
 
-    def apply(self, snapshot: Snapshot[State], plan: "Plan") -> Counter: ...
+    def apply(self, changes: Sequence[tuple[Snapshot[State], "Plan"]]) -> Counter: ...

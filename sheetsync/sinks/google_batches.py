@@ -164,3 +164,21 @@ def _base_blocks(base_id: int | None, rows: dict[int, str]) -> list[str]:
                 start = i
             block.append(rows[i])
     return out
+
+
+def together(writes: list[Iterator[Batch]], budget: int) -> Iterator[Batch]:
+    """The worksheets' bodies in order, neighbours sent as one body while it stays under the budget: each is
+    self-contained, so one atomic body holding two still loses or doubles nothing, and a sync that changes the
+    runs tab and its summary tabs a little costs one write, not one per tab."""
+    pending: Batch | None = None
+    for batch in (b for bodies in writes for b in bodies):
+        if pending is not None and len(pending.body) + len(batch.body) <= budget:
+            pending = Batch(pending.body[:-2] + b"," + batch.body[len(b'{"requests":['):],
+                            pending.repeatable and batch.repeatable, pending.runs + batch.runs)
+            continue
+        if pending is not None:
+            yield pending
+        pending = batch
+    if pending is not None:
+        yield pending
+

@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
@@ -30,7 +30,7 @@ from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Lo
 from ..merge import MAX_CELLS, Plan
 from . import Capabilities, Snapshot
 from . import google_auth, google_refusals
-from .google_batches import Batch, NewRows, batches
+from .google_batches import Batch, NewRows, batches, together
 from .google_http import GoogleSession
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -184,58 +184,82 @@ class GoogleSheetsSink:
                          base["gridProperties"]["columnCount"] if base else 0)
 
     # -- reading -----------------------------------------------------------------------------
-    def read(self, worksheet: str) -> Snapshot[SheetGrid]:
+    def read(self, worksheets: Sequence[str]) -> list[Snapshot[SheetGrid]]:
+        """Every worksheet and its base in one values.batchGet (the runs tab and its summary tabs)."""
         before = Counter(self.session.counts)
         if self.id is None:
             self.open()
         stale = not self._fresh
         self._fresh = False
-        found = self._grid(worksheet)
-        if (found.sheet_id is None or found.base_id is None) and stale:
+        found = [self._grid(w) for w in worksheets]
+        if any(f.sheet_id is None or f.base_id is None for f in found) and stale:
             self._load_metadata()  # someone may have made a sheet since
-            found, stale = self._grid(worksheet), False
+            found, stale = [self._grid(w) for w in worksheets], False
         try:
-            got = self._read_values(worksheet, found)
+            got = self._read_values(worksheets, found)
         except SinkError:
             if not stale:
                 raise
             # A 400 on metadata read in an earlier sync: a sheet was renamed or deleted since. Look again, once.
             self._load_metadata()
             self._fresh = False
-            found = self._grid(worksheet)
-            got = self._read_values(worksheet, found)
-        grid, base_rows = [], []
+            found = [self._grid(w) for w in worksheets]
+            got = self._read_values(worksheets, found)
         value_ranges = got.get("valueRanges", [])
-        if found.sheet_id is not None:
-            main = value_ranges.pop(0)
-            grid = main.get("values", [])
-            found.rows, found.cols = _size(main.get("range", ""), found.rows, found.cols)
-        if found.base_id is not None and value_ranges:
-            base_rows = value_ranges[0].get("values", [])
-            found.base_rows, found.base_cols = _size(value_ranges[0].get("range", ""), found.base_rows,
-                                                     found.base_cols)
-        # A base without its worksheet (the sheet was deleted) describes rows that are gone: start afresh.
-        base = Base.decode(base_rows) if found.sheet_id is not None else Base()
-        return Snapshot(worksheet, grid, base, base_rows, found, self._sent_since(before))
+        snaps = []
+        for worksheet, grid_of in zip(worksheets, found):
+            grid, base_rows = [], []
+            if grid_of.sheet_id is not None:
+                main = value_ranges.pop(0)
+                grid = main.get("values", [])
+                grid_of.rows, grid_of.cols = _size(main.get("range", ""), grid_of.rows, grid_of.cols)
+            if grid_of.base_id is not None and value_ranges:
+                stored = value_ranges.pop(0)
+                base_rows = stored.get("values", [])
+                grid_of.base_rows, grid_of.base_cols = _size(stored.get("range", ""), grid_of.base_rows,
+                                                             grid_of.base_cols)
+            # A base without its worksheet (the sheet was deleted) describes rows that are gone: start afresh.
+            base = Base.decode(base_rows) if grid_of.sheet_id is not None else Base()
+            snaps.append(Snapshot(worksheet, grid, base, base_rows, grid_of, Counter()))
+        snaps[0].requests = self._sent_since(before)
+        return snaps
 
-    def _read_values(self, worksheet: str, found: SheetGrid) -> dict:
-        """The worksheet's and its base's values in one request; a SinkError (a 400) for a range that is gone."""
-        ranges = [quote(t) for t, known in ((worksheet, found.sheet_id), (base_title(worksheet), found.base_id))
-                  if known is not None]
+    def _read_values(self, worksheets: Sequence[str], found: list[SheetGrid]) -> dict:
+        """The worksheets' and their bases' values in one request; a SinkError (a 400) for a range that is gone."""
+        ranges = [quote(t) for w, f in zip(worksheets, found)
+                  for t, known in ((w, f.sheet_id), (base_title(w), f.base_id)) if known is not None]
         if not ranges:
             return {}
         return self._call("reading the worksheet", self.http.values_batch_get, self.id, ranges, params={
             "valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
 
     # -- writing -----------------------------------------------------------------------------
-    def apply(self, snap: Snapshot[SheetGrid], plan: Plan) -> Counter:
+    def apply(self, changes: Sequence[tuple[Snapshot[SheetGrid], Plan]]) -> Counter:
+        """Every worksheet's plan: one check that nobody moved what the plans name, then the bodies of all the
+        worksheets, small ones sent together in one batchUpdate (each body stays whole and self-contained)."""
         before = Counter(self.session.counts)
+        taken = {p["sheetId"] for p in self.sheets.values()}
+        writes = [self._prepare(snap, plan, taken) for snap, plan in changes]
+        checks = [w.check for w in writes if w.check is not None]
+        if checks:
+            self._check_unmoved(checks)
+        sent, total = 0, sum(w.runs for w in writes)
+        for batch in together([w.batches for w in writes], self.capabilities.request_bytes):
+            self._send(batch)
+            for w in writes:
+                self._load_sizes(w.worksheet, w.grid)
+            sent += batch.runs
+            if self.progress and total > batch.runs:
+                self.progress(sent)
+        return self._sent_since(before)
+
+    def _prepare(self, snap: Snapshot[SheetGrid], plan: Plan, taken: set) -> "_Write":
+        """One worksheet's write: its bodies (built lazily) and what to check before sending them."""
         grid: SheetGrid = snap.sink_state
         as_read = dataclasses.replace(grid)  # grid is kept in step with each request; the check needs the read
         look = plan.look or Look()
         new_sheet = grid.sheet_id is None
         first: list[dict] = []
-        taken = {p["sheetId"] for p in self.sheets.values()}
         rows_needed = max(plan.rows_after(len(snap.grid)), 1)
         cols_needed = max(plan.width, 1)
         base_rows = self.capabilities.encode_base(plan) if plan.base_changed else []
@@ -245,6 +269,7 @@ class GoogleSheetsSink:
                           - grid.base_rows * grid.base_cols)
         if grid.sheet_id is None:
             grid.sheet_id = self._new_id(taken)
+            taken.add(grid.sheet_id)
             first.append({"addSheet": {"properties": {
                 "sheetId": grid.sheet_id, "title": snap.worksheet,
                 "gridProperties": {"rowCount": rows_needed, "columnCount": cols_needed, "frozenRowCount": 1}}}})
@@ -253,7 +278,8 @@ class GoogleSheetsSink:
                                          "fields": "userEnteredFormat.textFormat.bold"}})
             grid.rows, grid.cols = rows_needed, cols_needed
         if grid.base_id is None and base_rows:
-            grid.base_id = self._new_id(taken | {grid.sheet_id})
+            grid.base_id = self._new_id(taken)
+            taken.add(grid.base_id)
             first.append({"addSheet": {"properties": {
                 "sheetId": grid.base_id, "title": base_title(snap.worksheet), "hidden": True,
                 "gridProperties": {"rowCount": len(base_rows), "columnCount": base_cols}}}})
@@ -284,71 +310,48 @@ class GoogleSheetsSink:
         by_row: dict[int, list] = {}
         for update in plan.updates:
             by_row.setdefault(update[0], []).append(update)
-        updates = ((ids_of_rows.get(r, ""), _updates(grid.sheet_id, cells, look.owned))
+        updates = ((ids_of_rows.get(r, ""), _updates(grid.sheet_id, cells, look.owned, plan.link_cols, plan.links))
                    for r, cells in sorted(by_row.items()))
-        key_col = plan.layout.key_col
         placing = NewRows(grid.sheet_id, plan.insert_at, inserting,
-                          lambda row: _row_json(row, key_col, plan.links),
+                          lambda row: _row_json(row, plan.link_cols, plan.links),
                           lambda start, end: [_repeat(grid.sheet_id, c, pattern, start, end)
                                               for c, pattern in sorted(look.new_row_formats.items())])
+        check = None
         if not new_sheet and snap.grid and plan.writes_cells:
-            self._check_unmoved(snap, as_read, plan, sorted(by_row), inserting)
-        sent = 0
+            check = _check_ranges(snap, as_read, plan, sorted(by_row), inserting)
         deletes = [{"deleteDimension": {"range": {"sheetId": grid.sheet_id, "dimension": "ROWS", "startIndex": r,
                                                   "endIndex": r + 1}}} for r in plan.deleted_after_inserts()]
         grid.rows -= len(deletes)
-        for batch in batches(first, updates, plan.new_rows, plan.new_run_ids, placing, grid.base_id, changed_base,
-                             owner, self.capabilities.request_bytes, deletes):
-            self._send(batch)
-            self._load_sizes(snap.worksheet, grid)
-            sent += batch.runs
-            if self.progress and len(plan.new_rows) + len(by_row) > batch.runs:
-                self.progress(sent)
-        return self._sent_since(before)
+        return _Write(snap.worksheet, grid, batches(first, updates, plan.new_rows, plan.new_run_ids, placing,
+                                                    grid.base_id, changed_base, owner,
+                                                    self.capabilities.request_bytes, deletes),
+                      check, len(plan.new_rows) + len(by_row))
 
-    def _check_unmoved(self, snap: Snapshot[SheetGrid], size: SheetGrid, plan: Plan, rows: list[int],
-                       inserting: bool) -> None:
-        """Optimistic concurrency, in one small read just before the write: the header row, the run-id
-        column and the rows about to be rewritten must be as the sync read them, and the rows and columns
-        about to be filled must still be empty. If a person sorted, moved, inserted, deleted or edited any of
-        them, or typed a row below the table, the positions the plan names are stale: SheetMoved, and the sync
-        reads again and plans again."""
-        key_col = plan.layout.key_col
-        title = quote(snap.worksheet)
-        letters = column_letters(key_col if key_col is not None else 0)
-        checked = rows if len(rows) <= CHECKED_ROWS else []
-        ranges = [f"{title}!1:1", f"{title}!{letters}:{letters}"] + [f"{title}!{r + 1}:{r + 1}" for r in checked]
-        expected = [_trimmed(snap.grid[:1]),
-                    _trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
-                              for row in snap.grid])] + [_trimmed([snap.grid[r]]) for r in checked]
-        if rows and not checked:  # many rows: one span from the first to the last, as read
-            ranges.append(f"{title}!{rows[0] + 1}:{rows[-1] + 1}")
-            expected.append(_trimmed(snap.grid[rows[0]:rows[-1] + 1]))
-        # rows and columns past the grid as read exist only once this write adds them: nobody typed there
-        last_row = min(plan.insert_at + len(plan.new_rows), size.rows)
-        if plan.new_rows and not inserting and plan.insert_at < last_row:  # new rows go into rows that were empty
-            ranges.append(f"{title}!{plan.insert_at + 1}:{last_row}")
-            expected.append([])
-        last_col = min(plan.new_headers[-1][0] + 1, size.cols) if plan.new_headers else 0
-        if plan.new_headers and plan.new_headers[0][0] < last_col:  # new columns go where no row had a value
-            ranges.append(f"{title}!{column_letters(plan.new_headers[0][0])}:{column_letters(last_col - 1)}")
-            expected.append([])
+    def _check_unmoved(self, checks: list["_Check"]) -> None:
+        """Optimistic concurrency, in one small read just before the write, for every worksheet written: the
+        header row, the key column and the rows about to be rewritten must be as the sync read them, and the
+        rows and columns about to be filled must still be empty. If a person sorted, moved, inserted, deleted or
+        edited any of them, or typed a row below the table, the positions the plan names are stale: SheetMoved,
+        and the sync reads again and plans again."""
         moved = SheetMoved("The sheet changed while this sync was planning its write (a person sorted, moved, "
                            "edited, added or deleted rows or columns).",
                            "The sync reads it again and plans again; nothing was written.")
         try:
-            got = self._call("checking the sheet before writing", self.http.values_batch_get, self.id, ranges,
+            got = self._call("checking the sheet before writing", self.http.values_batch_get, self.id,
+                             [r for c in checks for r in c.ranges],
                              params={"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
         except SinkError as exc:  # every range fitted the grid as read: rows or columns were deleted since
             raise moved from exc
         found = got.get("valueRanges", [])
-        # Google echoes a whole row or column clipped to the grid: rows or columns added at the bottom or the
-        # right since the read (where a person may have typed) lie past what the plan checked.
-        if (_size(found[0].get("range", ""), 0, 0)[1], _size(found[1].get("range", ""), 0, 0)[0]) != \
-                (size.cols, size.rows):
-            raise moved
-        if [_trimmed(v.get("values", [])) for v in found] != expected:
-            raise moved
+        for check in checks:
+            mine, found = found[:len(check.ranges)], found[len(check.ranges):]
+            # Google echoes a whole row or column clipped to the grid: rows or columns added at the bottom or the
+            # right since the read (where a person may have typed) lie past what the plan checked.
+            if len(mine) < 2 or (_size(mine[0].get("range", ""), 0, 0)[1], _size(mine[1].get("range", ""), 0, 0)[0]) \
+                    != (check.size.cols, check.size.rows):
+                raise moved
+            if [_trimmed(v.get("values", [])) for v in mine] != check.expected:
+                raise moved
 
     def _send(self, batch: Batch) -> None:
         """One atomic batchUpdate. One that would act twice if sent twice and whose answer is lost (or is a
@@ -420,6 +423,47 @@ class GoogleSheetsSink:
                             "a new spreadsheet.")
 
 
+@dataclass
+class _Check:
+    ranges: list[str]
+    expected: list[list]
+    size: SheetGrid  # the grid as read
+
+
+@dataclass
+class _Write:
+    worksheet: str
+    grid: SheetGrid  # kept in step with what the bodies do
+    batches: Iterator[Batch]
+    check: _Check | None
+    runs: int
+
+
+def _check_ranges(snap: Snapshot[SheetGrid], size: SheetGrid, plan: Plan, rows: list[int], inserting: bool) -> _Check:
+    """What GoogleSheetsSink._check_unmoved reads of one worksheet, and what it must find there."""
+    key_col = plan.layout.key_col
+    title = quote(snap.worksheet)
+    letters = column_letters(key_col if key_col is not None else 0)
+    checked = rows if len(rows) <= CHECKED_ROWS else []
+    ranges = [f"{title}!1:1", f"{title}!{letters}:{letters}"] + [f"{title}!{r + 1}:{r + 1}" for r in checked]
+    expected = [_trimmed(snap.grid[:1]),
+                _trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
+                          for row in snap.grid])] + [_trimmed([snap.grid[r]]) for r in checked]
+    if rows and not checked:  # many rows: one span from the first to the last, as read
+        ranges.append(f"{title}!{rows[0] + 1}:{rows[-1] + 1}")
+        expected.append(_trimmed(snap.grid[rows[0]:rows[-1] + 1]))
+    # rows and columns past the grid as read exist only once this write adds them: nobody typed there
+    last_row = min(plan.insert_at + len(plan.new_rows), size.rows)
+    if plan.new_rows and not inserting and plan.insert_at < last_row:  # new rows go into rows that were empty
+        ranges.append(f"{title}!{plan.insert_at + 1}:{last_row}")
+        expected.append([])
+    last_col = min(plan.new_headers[-1][0] + 1, size.cols) if plan.new_headers else 0
+    if plan.new_headers and plan.new_headers[0][0] < last_col:  # new columns go where no row had a value
+        ranges.append(f"{title}!{column_letters(plan.new_headers[0][0])}:{column_letters(last_col - 1)}")
+        expected.append([])
+    return _Check(ranges, expected, size)
+
+
 def _size(a1: str, rows: int, cols: int) -> tuple[int, int]:
     """The grid size from a whole-sheet read's echoed range ('runs!A1:Z1000')."""
     m = _RANGE.search(a1)
@@ -474,8 +518,8 @@ def _grow(sheet_id: int, dimension: str, length: int) -> dict:
     return {"appendDimension": {"sheetId": sheet_id, "dimension": dimension, "length": length}}
 
 
-def _row_json(row: list, key_col: int | None, links: dict[str, str]) -> str:
-    return '{"values":[' + ",".join(_cell_json(v, links.get(v) if c == key_col else None)
+def _row_json(row: list, link_cols: frozenset[int], links: dict[str, str]) -> str:
+    return '{"values":[' + ",".join(_cell_json(v, links.get(v) if c in link_cols else None)
                                     for c, v in enumerate(row)) + "]}"
 
 
@@ -507,26 +551,32 @@ def _update(sheet_id: int, r: int, c: int, rows: list[list[dict]], fields: str) 
                             "rows": [{"values": row} for row in rows], "fields": fields}}
 
 
-def _updates(sheet_id: int, updates: list[tuple[int, int, Any]], owned: set[int] = frozenset()) -> list[dict]:
+def _updates(sheet_id: int, updates: list[tuple[int, int, Any]], owned: set[int] = frozenset(),
+             link_cols: frozenset[int] = frozenset(), links: dict[str, str] | None = None) -> list[dict]:
     """Changed cells as few updateCells as possible: neighbours in a row that are alike go together. A
     date-time brings its own format only into a column the tool did not format as a whole (a text date
     rewritten typed would otherwise show as a serial number); elsewhere a cell keeps the format it has."""
     out: list[dict] = []
     run: list[tuple[int, int, Any]] = []
-    dated = False
+    dated = linked = False
+    links = links or {}
 
     def flush() -> None:
         if run:
-            cells = [_cell(v) | ({"userEnteredFormat": _DATE_FORMAT} if dated else {}) for _, _, v in run]
+            cells = [_cell(v, links.get(v) if linked and isinstance(v, str) else None)
+                     | ({"userEnteredFormat": _DATE_FORMAT} if dated else {}) for _, _, v in run]
             fields = "userEnteredValue,userEnteredFormat.numberFormat" if dated else "userEnteredValue"
+            if linked:  # the link goes (or a stale one is cleared) with the value: a sweep's best run changed
+                fields += ",textFormatRuns"
             out.append(_update(sheet_id, run[0][0], run[0][1], [cells], fields))
             run.clear()
 
     for r, c, v in sorted(updates, key=lambda u: (u[0], u[1])):
         needs_format = isinstance(v, dt.datetime) and c not in owned
-        if run and (r != run[-1][0] or c != run[-1][1] + 1 or needs_format != dated):
+        links_here = c in link_cols
+        if run and (r != run[-1][0] or c != run[-1][1] + 1 or needs_format != dated or links_here != linked):
             flush()
-        dated = needs_format
+        dated, linked = needs_format, links_here
         run.append((r, c, v))
     flush()
     return out

@@ -8,7 +8,8 @@ lock file (~$name.xlsx) means the workbook is open: the sync stops and says so r
 For .csv the data file is renamed into place before its base, so a crash between the two leaves a base
 that is older than the data, which the merge reads as edits already in step, never as deleted rows.
 CSV has no types: cells are compared as the text the file holds, and a CSV cannot mark '=...' as text,
-so use .xlsx where people open the file in a spreadsheet program.
+so use .xlsx where people open the file in a spreadsheet program. A summary tab '<WORKSHEET> sweeps' is its own
+file, NAME.sweeps.csv beside NAME.csv, with its own base NAME.sweeps.csv.sync-base.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..base import Base
 from ..errors import SinkError
@@ -106,14 +107,26 @@ class XlsxSink:
             raise SinkError(f"{self.path} is not a readable .xlsx workbook ({type(exc).__name__}: {exc}).",
                             "Move it away (the sync will create a new one) or give another --output.") from exc
 
-    def read(self, worksheet: str) -> Snapshot[Workbook]:
-        book = self._workbook()
+    def read(self, worksheets: Sequence[str]) -> list[Snapshot[Workbook]]:
+        book = self._workbook()  # one workbook for all: apply saves them in one file replace
+        return [self._read(book, w) for w in worksheets]
+
+    @staticmethod
+    def _read(book, worksheet: str) -> Snapshot[Workbook]:
         grid = _rows(book[worksheet]) if worksheet in book.sheetnames else []
         base_rows = _rows(book[base_title(worksheet)]) if base_title(worksheet) in book.sheetnames else []
         base = Base.decode(base_rows) if worksheet in book.sheetnames else Base()
         return Snapshot(worksheet, grid, base, base_rows, sink_state=book)
 
-    def apply(self, snap: Snapshot[Workbook], plan: Plan) -> Counter:
+    def apply(self, changes: Sequence[tuple[Snapshot[Workbook], Plan]]) -> Counter:
+        """Every worksheet's plan into the one workbook they were read from, saved once: all land or none."""
+        for snap, plan in changes:
+            self._apply(snap, plan)
+        with _exclusive(self.path):
+            _replace(self.path, changes[0][0].sink_state.save)
+        return Counter()  # a file sends no requests
+
+    def _apply(self, snap: Snapshot[Workbook], plan: Plan) -> None:
         from openpyxl.styles import Font
 
         look = plan.look or Look()
@@ -128,12 +141,13 @@ class XlsxSink:
             cell.font = Font(name=cell.font.name, size=cell.font.size, bold=True)  # bold, in the sheet's font
         for r, c, value in plan.updates:
             _put(ws.cell(row=r + 1, column=c + 1), value)
+            if c in plan.link_cols:  # a sweep's best run changed: its link goes with it
+                _link(ws.cell(row=r + 1, column=c + 1), plan.links.get(value))
         if plan.new_rows:
             at = plan.insert_at
             if at < max(len(snap.grid), 1):
                 ws.insert_rows(at + 1, amount=len(plan.new_rows))
                 _relink(ws, at + 1 + len(plan.new_rows))
-            key = plan.layout.key_col
             for i, row in enumerate(plan.new_rows):
                 for c, value in enumerate(row):
                     if value is None:
@@ -142,10 +156,8 @@ class XlsxSink:
                     if c in look.new_row_formats:
                         cell.number_format = look.new_row_formats[c]
                     _put(cell, value)
-                    if c == key and plan.links.get(value):
-                        cell.hyperlink = plan.links[value]
-                        cell.font = Font(name=cell.font.name, size=cell.font.size, color=LINK_BLUE,
-                                         underline="single")
+                    if c in plan.link_cols:
+                        _link(cell, plan.links.get(value))
         for r in plan.deleted_after_inserts():
             ws.delete_rows(r + 1)
             _relink(ws, r + 1)
@@ -158,9 +170,18 @@ class XlsxSink:
             base_ws.sheet_state = "hidden"
             for row in self.capabilities.encode_base(plan):
                 base_ws.append(row)
-        with _exclusive(self.path):
-            _replace(self.path, book.save)
-        return Counter()  # a file sends no requests
+
+
+def _link(cell, url: str | None) -> None:
+    """A cell linked to a W&B page in Excel's link style; None takes a link away (the value changed)."""
+    from openpyxl.styles import Font
+
+    if url:
+        cell.hyperlink = url
+        cell.font = Font(name=cell.font.name, size=cell.font.size, color=LINK_BLUE, underline="single")
+    elif cell.hyperlink is not None:
+        cell.hyperlink = None
+        cell.font = Font(name=cell.font.name, size=cell.font.size)
 
 
 def _relink(ws, from_row: int) -> None:
@@ -268,7 +289,15 @@ class CsvSink:
 
     def __init__(self, path: Path):
         self.path = path
-        self.base_path = path.with_name(path.name + ".sync-base")
+        self.base_path = _base_path(path)
+        self.main: str | None = None  # the target's worksheet, the first read: NAME.csv; a tab "<it> x": NAME.x.csv
+
+    def path_of(self, worksheet: str) -> Path:
+        """NAME.csv for the target's worksheet; NAME.sweeps.csv for its tab "<WORKSHEET> sweeps"."""
+        if self.main is None or worksheet == self.main:
+            return self.path
+        suffix = worksheet[len(self.main) + 1:] if worksheet.startswith(self.main + " ") else worksheet
+        return self.path.with_name(f"{self.path.stem}.{suffix.replace(' ', '_').replace('/', '_')}{self.path.suffix}")
 
     def _load(self, path: Path) -> list[list[Any]]:
         if not path.exists():
@@ -286,18 +315,30 @@ class CsvSink:
             rows.pop()
         return rows
 
-    def read(self, worksheet: str) -> Snapshot[None]:
-        grid = self._load(self.path)
-        base_rows = self._load(self.base_path)
-        return Snapshot(worksheet, grid, Base.decode(base_rows) if grid else Base(), base_rows)
+    def read(self, worksheets: Sequence[str]) -> list[Snapshot[Path]]:
+        self.main = worksheets[0]
+        out = []
+        for worksheet in worksheets:
+            path = self.path_of(worksheet)
+            grid = self._load(path)
+            base_rows = self._load(_base_path(path))
+            out.append(Snapshot(worksheet, grid, Base.decode(base_rows) if grid else Base(), base_rows, path))
+        return out
 
-    def apply(self, snap: Snapshot[None], plan: Plan) -> Counter:
+    def apply(self, changes: Sequence[tuple[Snapshot[Path], Plan]]) -> Counter:
+        """Each file and then its base, as the module docstring says; a file is one rename, so each lands whole."""
         with _exclusive(self.path):
-            if plan.writes_cells:
-                _replace(self.path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
-            if plan.base_changed:
-                _replace(self.base_path, lambda fh: fh.write(_csv_bytes(self.capabilities.encode_base(plan))))
+            for snap, plan in changes:
+                path = snap.sink_state
+                if plan.writes_cells:
+                    _replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
+                if plan.base_changed:
+                    _replace(_base_path(path), lambda fh: fh.write(_csv_bytes(self.capabilities.encode_base(plan))))
         return Counter()  # a file sends no requests
+
+
+def _base_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sync-base")
 
 
 def _csv_bytes(rows: list[list[Any]]) -> bytes:

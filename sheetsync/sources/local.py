@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from ..config import Settings, Target
 from ..errors import SourceError
 from ..history import Wanted, cells as history_cells
-from ..run import Run
+from ..run import Run, Sweep
 from . import Fetch
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -278,3 +278,34 @@ class LocalSource:
             if progress:
                 progress(len(newest))
         return Fetch([run for _, run in newest.values()], pages=0, full=True)
+
+    def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
+        root = self.settings.source
+        return {sweep_id: local_sweep(root, sweep_id) for sweep_id in ids} if root is not None else {}
+
+
+def sweep_files(root: Path, sweep_id: str) -> list[Path]:
+    """Where a sweep's config may be beside run folders: sweep-<id>.yaml (.yml, .json), the file given to
+    `wandb sweep`, saved under --source by whoever started the sweep."""
+    names = {f"sweep-{sweep_id}{ext}" for ext in (".yaml", ".yml", ".json")}
+    return sorted(p for p in root.rglob("sweep-*") if p.is_file() and p.name in names)
+
+
+def local_sweep(root: Path, sweep_id: str) -> Sweep:
+    """A sweep as the run folders know it. W&B keeps a sweep's config on its server; offline run folders hold
+    only the sweep id, so the config comes from a sweep-<id>.yaml the user saved beside them, and without one
+    the tab says what is missing and how to add it."""
+    from .sweeps import parse_config
+
+    for path in sweep_files(root, sweep_id):
+        try:
+            config = parse_config(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            config = None
+        if config is not None:
+            return Sweep(sweep_id, name=str(config.get("name") or sweep_id), method=str(config.get("method") or ""),
+                         config=config)
+        return Sweep(sweep_id, problem=f"{path.name} is not a readable sweep config (YAML or JSON)")
+    return Sweep(sweep_id, problem=f"no sweep config in the run folders (offline runs keep only the sweep id): "
+                                   f"save the sweep's YAML as sweep-{sweep_id}.yaml in the --source folder "
+                                   "for its metric, goal and best run")

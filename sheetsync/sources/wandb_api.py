@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 from ..config import Settings, Target
 from ..errors import AccessError, CredentialsError, Kind, SourceError, TransientError, kind_of_status
 from ..history import Wanted, cells as history_cells
-from ..run import Run
+from ..run import Run, Sweep
 from . import Fetch
 from .history import Sampling, points as history_points
+from .sweeps import SweepCache
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 SAFETY_MARGIN = dt.timedelta(minutes=10)  # heartbeats arrive every ~30 s; clocks drift; be generous
@@ -115,6 +116,8 @@ class WandbSource:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.requests = 0
+        self.sweep_cache = SweepCache()
+        self._last: tuple[Callable, str] | None = None  # this sync's GraphQL executor and web address, for sweeps
 
     def _api(self, target: Target):
         import wandb  # heavy: imported only when a sync runs, never for --help
@@ -141,6 +144,7 @@ class WandbSource:
             raise SourceError("This version of wandb has no GraphQL executor the tool knows.",
                               "Install the wandb version in requirements.txt (pip install -r requirements.txt).")
         web = app_url(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
+        self._last = (execute, web)
         full = since is None
         variables = {"entity": target.entity, "project": target.project, "perPage": self.settings.per_page,
                      "order": "+created_at" if full else "-heartbeat_at", "filters": json.dumps(self.filters()),
@@ -185,6 +189,19 @@ class WandbSource:
         log.debug("fetched %d runs of %s in %d pages (%s)", len(runs), target.path, pages,
                   "full" if full else "incremental")
         return Fetch(runs, pages, full)
+
+
+    def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
+        """The sweeps of the runs this sync read (sources/sweeps.py), through the same Api as the runs."""
+        if self._last is None:
+            raise SourceError("Sweeps were asked for before any runs were read.", "This is a bug; please report it.")
+        execute, web = self._last
+        try:
+            found, requests = self.sweep_cache.fetch(execute, target, ids, web, self.settings.request_timeout * 3)
+        except Exception as exc:
+            raise _translate(exc, target) from exc
+        self.requests += requests
+        return found
 
 
 def http_status(exc: BaseException) -> int | None:

@@ -166,3 +166,30 @@ def test_impersonate_service_account_comes_from_the_file_or_the_environment_and_
     path = write(tmp_path / "c", base | {"IMPERSONATE_SERVICE_ACCOUNT": "sync"})
     assert problems(path) == [f"{path}:6:3: IMPERSONATE_SERVICE_ACCOUNT must be the e-mail of a service account to "
                               'act as, e.g. "sheets-sync@my-project.iam.gserviceaccount.com", got "sync"']
+
+
+def test_summary_tabs_are_checked_and_group_metrics_default_to_the_highlight_headers(tmp_path):
+    key = str(key_file(tmp_path))
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "HIGHLIGHT": {"val_loss": "min", "acc": "max"}})
+    settings = load(path)
+    assert settings.summaries == () and settings.group_metrics == ("val_loss", "acc")
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "SUMMARIES": ["groups", "sweeps"], "GROUP_METRICS": ["loss"]})
+    assert (load(path).summaries, load(path).group_metrics) == (("groups", "sweeps"), ("loss",))
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "SUMMARIES": ["sweep"], "GROUP_METRICS": "loss"})
+    found = problems(path)
+    assert len(found) == 2  # both reported at once, each with the valid form
+    assert any("SUMMARIES must be a list of summary tabs from ['sweeps', 'groups']" in p and '["sweep"]' in p
+               for p in found)
+    assert any("GROUP_METRICS must be a list of metric names" in p for p in found)
+
+
+def test_a_summary_tab_title_too_long_for_google_or_taken_by_a_worksheet_is_refused(tmp_path):
+    key = str(key_file(tmp_path))
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "WORKSHEET": "w" * 95, "SUMMARIES": ["groups"]})
+    (found,) = problems(path)
+    assert "102 characters; Google allows 100" in found
+    path = write(tmp_path, {"SPREADSHEET": "x", "GCP_JSON": key, "SUMMARIES": ["sweeps"],
+                            "PROJECTS": [{"project": "lab/a", "worksheet": "a"}, {"project": "lab/b",
+                                                                                  "worksheet": "a sweeps"}]})
+    (found,) = problems(path)
+    assert "'a sweeps' is also a project's worksheet" in found

@@ -138,3 +138,27 @@ def test_newest_first_update_and_new_row_land_in_their_rows(tmp_path):
     rows = rows_by_id(grid)
     assert rows["r0"]["loss"] == 0.1 and rows["r1"]["loss"] == 0.8 and rows["r2"]["loss"] == 0.7
     assert len(grid) == 4
+
+
+def test_summary_tabs_through_a_sink_written_from_the_contract(tmp_path):
+    from sheetsync.run import Sweep
+    from sheetsync.sync import ReadHistory
+
+    config_ = {"metric": {"name": "loss", "goal": "maximize"}, "parameters": {"bs": {"values": [16, 32]}}}
+    runs = [dataclasses.replace(run(i, loss, sweep="sw", group="g"), config={"bs": 16 * (i + 1)})
+            for i, loss in enumerate([0.5, 0.9])]
+    source = MemorySource(runs, [Sweep("sw", "my sweep", "grid", "FINISHED", config_)])
+    sink = MemorySink()
+    settings = settings_for(tmp_path, summaries=("sweeps", "groups"), group_metrics=("loss",))
+    history = ReadHistory()
+    sync(source, sink, settings, history)
+    sweeps = {r[0]: dict(zip(sink.sheets["runs sweeps"][0], r)) for r in sink.sheets["runs sweeps"][1:]}
+    assert (sweeps["sw"]["best_run"], sweeps["sw"]["best_value"], sweeps["sw"]["bs"]) == ("r1", 0.9, 32)
+    groups = sink.sheets["runs groups"]
+    assert dict(zip(groups[0], groups[1]))["loss mean"] == 0.7
+    assert set(sink.bases) == {sink.base_title(t) for t in ("runs", "runs sweeps", "runs groups")}
+    groups[1][groups[0].index("loss mean")] = "see notes"  # a person's edit
+    applies = sink.applies
+    again = sync(source, sink, settings, history)
+    assert sink.applies == applies and again.targets[0].tabs["runs groups"].counts.kept_edits == 1
+    assert source.sweep_requests == 2  # the source was asked once per sync; its own cache decides requests

@@ -45,16 +45,24 @@ class MemorySink:
     def base_title(self, worksheet: str) -> str:
         return self.capabilities.base_title(worksheet)
 
-    def read(self, worksheet: str) -> Snapshot[None]:
+    def read(self, worksheets) -> list[Snapshot[None]]:
+        return [self._read(w) for w in worksheets]
+
+    def _read(self, worksheet: str) -> Snapshot[None]:
         if worksheet not in self.sheets:
             return Snapshot(worksheet, [], Base(), [], None, Counter())
         base_rows = copy.deepcopy(self.bases.get(self.base_title(worksheet), []))
         return Snapshot(worksheet, _trimmed(self.sheets[worksheet]), Base.decode(base_rows), base_rows, None,
                         Counter())
 
-    def apply(self, snapshot: Snapshot[None], plan) -> Counter:
-        if not plan.has_changes:
-            return Counter()
+    def apply(self, changes) -> Counter:
+        """Each worksheet's plan lands whole or not at all (these are built first, then swapped in)."""
+        for snapshot, plan in changes:
+            if plan.has_changes:
+                self._apply(snapshot, plan)
+        return Counter()
+
+    def _apply(self, snapshot: Snapshot[None], plan) -> None:
         worksheet = snapshot.worksheet
         grid = copy.deepcopy(snapshot.grid)
 
@@ -94,4 +102,3 @@ class MemorySink:
         self.sheets, self.bases = sheets, bases
         self.links = {**self.links, worksheet: links}
         self.applies += 1
-        return Counter()

@@ -28,7 +28,8 @@ for spec in specs:
                      id=spec.get("id"), name=spec.get("name"), config=spec["config"], tags=spec["tags"] or None,
                      group=spec.get("group"), job_type=spec.get("job_type"), notes=spec.get("notes"),
                      settings=wandb.Settings(console="off", save_code=False, disable_git=True,
-                                             x_disable_stats=True, x_disable_meta=True, silent=True))
+                                             x_disable_stats=True, x_disable_meta=True, silent=True,
+                                             sweep_id=spec.get("sweep")))
     for name, kept in spec["metrics"].items():  # define_metric(name, summary="min"): W&B keeps name.min
         run.define_metric(name, summary=kept)
     for row in spec["log"]:
@@ -72,6 +73,7 @@ class RunSpec:
     group: str | None = None
     job_type: str | None = None
     notes: str | None = None
+    sweep: str | None = None  # the run's sweep id, as a sweep agent's run carries it
     exit_code: int = 0
     mode: str = "finish"
 

@@ -173,3 +173,51 @@ def test_sampled_history_refusals_are_graphql_errors_wandb_raises(wandb_fake, ap
     wandb_fake.world.history_refused = (400, 'Cannot query field "sampledHistory" on type "Run".')
     with pytest.raises(Exception, match="Cannot query field"):
         run.history(keys=["val_loss"], pandas=False)
+
+
+# ---- sweeps ----------------------------------------------------------------------------------------
+
+SWEEP_CONFIG = {"method": "grid", "metric": {"name": "val_loss", "goal": "minimize"},
+                "parameters": {"lr": {"values": [0.1, 0.01]}, "seed": {"values": [1, 2]}}}
+
+
+def _sweep_with_runs(world) -> None:
+    world.add_sweep(name="sw1", config=SWEEP_CONFIG, display_name="lr x seed", state="FINISHED")
+    losses = {(0.1, 1): 0.40, (0.1, 2): 0.35, (0.01, 1): 0.22, (0.01, 2): 0.31}
+    for i, ((lr, seed), loss) in enumerate(losses.items()):
+        world.add_run(name=f"s{i}", sweep="sw1", config={"lr": lr, "seed": seed}, summary={"val_loss": loss},
+                      created_at=dt.datetime(2026, 1, 1, i))
+    world.add_run(name="other", summary={"val_loss": 0.01})  # not in the sweep
+
+
+def test_sweep_answers_in_the_shape_of_wandbs_generated_models(wandb_fake):
+    """What the tool's source sends (wandb's own GetSweep text) is answered as wandb's pydantic model reads it."""
+    from wandb.apis._generated import GET_SWEEP_GQL, GetSweep
+
+    from sheetsync.sources.sweeps import SWEEP_QUERY
+
+    assert " ".join(SWEEP_QUERY.split()) == " ".join(GET_SWEEP_GQL.split())  # the same query as wandb's client
+    _sweep_with_runs(wandb_fake.world)
+    r = requests.post(wandb_fake.url + "/graphql", auth=("api", DEFAULT_KEY), timeout=5, json={
+        "query": GET_SWEEP_GQL, "variables": {"entity": "alice", "project": "proj", "name": "sw1"}})
+    sweep = GetSweep.model_validate(r.json()["data"]).project.sweep
+    assert (sweep.name, sweep.display_name, sweep.method, sweep.state) == ("sw1", "lr x seed", "grid", "FINISHED")
+    assert sweep.run_count == 4 and sweep.run_count_expected == 4 and sweep.best_loss == 0.22
+    import yaml
+
+    assert yaml.safe_load(sweep.config) == SWEEP_CONFIG  # YAML text, as W&B stores a sweep's config
+    r = requests.post(wandb_fake.url + "/graphql", auth=("api", DEFAULT_KEY), timeout=5, json={
+        "query": GET_SWEEP_GQL, "variables": {"entity": "alice", "project": "proj", "name": "nope"}})
+    assert GetSweep.model_validate(r.json()["data"]).project.sweep is None
+
+
+def test_wandbs_own_sweep_client_reads_the_fake_and_finds_the_best_run(wandb_fake, api):
+    _sweep_with_runs(wandb_fake.world)
+    sweep = api.sweep("alice/proj/sw1")
+    assert sweep.config["metric"] == {"name": "val_loss", "goal": "minimize"} and sweep.state == "FINISHED"
+    assert sweep.best_run().id == "s2"  # W&B orders the sweep's runs by the metric on the server
+    wandb_fake.world.sweeps[("alice", "proj")][0].config["metric"]["goal"] = "maximize"
+    import wandb
+
+    fresh = wandb.Api(overrides={"entity": "alice"}, timeout=10)  # an Api caches the sweeps it has read
+    assert fresh.sweep("alice/proj/sw1").best_run().id == "s0"

@@ -1,5 +1,7 @@
 """A fake W&B GraphQL server answering what wandb.Api 0.31 sends: Viewer, Runs (paged, filtered, ordered), Run,
-and the Run field sampledHistory (see sampled_history).
+and the Run field sampledHistory (see sampled_history), and GetSweep / GetSweepLegacy (a sweep in the shape of
+wandb's generated SweepFragment; its config as YAML text, runCount and bestLoss computed from the runs that name
+it, as W&B's server does).
 
 Run standalone: python -m tests.fakes.wandb_api --port 0 --runs N [--entity E --project P --api-key K]
 """
@@ -97,6 +99,35 @@ def _dig(d: dict, dotted: str) -> Any:
 
 
 @dataclass
+class FakeSweep:
+    name: str  # the sweep id
+    entity: str
+    project: str
+    config: dict = field(default_factory=dict)  # as given to wandb.sweep(): method, metric, parameters
+    display_name: str | None = None
+    state: str = "RUNNING"  # RUNNING, PAUSED, CANCELED, FINISHED
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1))
+
+    def node(self, runs: list[FakeRun], wanted: set[str]) -> dict:
+        import yaml
+
+        mine = [r for r in runs if r.sweep == self.name]
+        metric = self.config.get("metric") or {}
+        values = [v for r in mine if isinstance(v := r.summary.get(metric.get("name")), (int, float))
+                  and not isinstance(v, bool) and math.isfinite(v)]
+        best = (max if metric.get("goal") == "maximize" else min)(values) if values else None
+        grid = self.config.get("method") == "grid" and all("values" in p for p in
+                                                            (self.config.get("parameters") or {}).values())
+        expected = math.prod(len(p["values"]) for p in self.config["parameters"].values()) if grid else None
+        full = {"__typename": "Sweep", "id": base64.b64encode(f"Sweep:{self.name}".encode()).decode(),
+                "name": self.name, "displayName": self.display_name, "method": self.config.get("method", "grid"),
+                "state": self.state, "description": None, "bestLoss": best,
+                "config": yaml.safe_dump(self.config, sort_keys=False), "createdAt": iso(self.created_at),
+                "updatedAt": iso(self.created_at), "runCount": len(mine), "runCountExpected": expected}
+        return {k: v for k, v in full.items() if k in wanted}
+
+
+@dataclass
 class World(BaseWorld):
     api_key: str = DEFAULT_KEY
     username: str = "alice"
@@ -105,6 +136,14 @@ class World(BaseWorld):
     _ordered: dict = field(default_factory=dict)  # query -> (token, runs in order, their sort keys)
     history_row_limit: int = 100_000  # sampled rows a request may ask for (specs x samples x runs); assumed
     history_refused: tuple[int, str] | None = None  # (status, message): a server that refuses sampledHistory
+    sweeps: dict[tuple[str, str], list[FakeSweep]] = field(default_factory=dict)
+
+    def add_sweep(self, entity: str = "alice", project: str = "proj", **kw) -> FakeSweep:
+        with self.lock:
+            sweep = FakeSweep(entity=entity, project=project, **kw)
+            self.sweeps.setdefault((entity, project), []).append(sweep)
+            self.project(entity, project)
+            return sweep
 
     def project(self, entity: str, project: str) -> list[FakeRun]:
         return self.runs.setdefault((entity, project), [])
@@ -221,6 +260,8 @@ class _Handler(BaseHandler):
                 return 200, {"data": {"project": self._runs(variables, wanted, specs)}}, {}
             if op in ("Run", "RunSampledHistory"):
                 return 200, {"data": {"project": self._run(variables, wanted, specs)}}, {}
+            if op in ("GetSweep", "GetSweepLegacy"):
+                return 200, {"data": {"project": self._sweep(variables, wanted)}}, {}
         return 200, {"errors": [{"message": f"Cannot query operation {op!r} on this fake"}], "data": None}, {}
 
     def _authorised(self) -> bool:
@@ -302,6 +343,13 @@ class _Handler(BaseHandler):
         run = next((r for r in self.world.runs[key] if r.name == v.get("name")), None)
         return {"run": _with_history(run, wanted, specs) if run else None}
 
+    def _sweep(self, v: dict, wanted: set[str]) -> dict | None:
+        key = (v.get("entity"), v.get("project"))
+        if key not in self.world.runs:
+            return None
+        sweep = next((s for s in self.world.sweeps.get(key, []) if s.name == v.get("name")), None)
+        return {"sweep": sweep.node(self.world.runs[key], wanted) if sweep else None}
+
 
 # ---- sampledHistory ------------------------------------------------------------------------------------
 # The Run field `sampledHistory(specs: [JSONString!]!): [JSON]`, answered as wandb 0.31's client reads it
@@ -355,6 +403,14 @@ def _with_history(run: FakeRun, wanted: set[str], specs: list | None) -> dict:
     if specs is not None:
         node["sampledHistory"] = sampled_history(run.history, specs)
     return node
+
+
+    def _sweep(self, v: dict, wanted: set[str]) -> dict | None:
+        key = (v.get("entity"), v.get("project"))
+        if key not in self.world.runs:
+            return None
+        sweep = next((s for s in self.world.sweeps.get(key, []) if s.name == v.get("name")), None)
+        return {"sweep": sweep.node(self.world.runs[key], wanted) if sweep else None}
 
 
 def _sortable(value: Any) -> tuple:

@@ -177,3 +177,37 @@ def test_real_impersonation_syncs_without_a_key(tmp_path):
     cmd = [sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path", str(config)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not all(ORIGINAL_ENV.get(k) for k in NEEDED),
+                    reason="live test: set " + ", ".join(NEEDED))
+def test_real_project_with_summary_tabs_twice(tmp_path):
+    """What the fake assumes of W&B and must be checked against it: GetSweep answers in wandb's SweepFragment shape
+    with the config as YAML text, runs name their sweep by `sweepName` (the sweep id), and a second sync of all
+    three tabs writes nothing. Set WSS_LIVE_SWEEP=<sweep id> in WSS_LIVE_WANDB_PROJECT to check one sweep's row."""
+    entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"SPREADSHEET": ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"],
+                                  "WORKSHEET": f"live-tabs-{int(time.time())}", "WANDB_ENTITY": entity,
+                                  "WANDB_PROJECT": project, "SUMMARIES": ["sweeps", "groups"]}))
+    cmd = [sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path", str(config)]
+    first = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0 and "summary tabs: 0 new rows, 0 updated" in second.stdout
+    assert "0 sheet writes" in second.stdout
+    sweep_id = ORIGINAL_ENV.get("WSS_LIVE_SWEEP")
+    if sweep_id:
+        import wandb
+        from wandb.apis._generated import GetSweep
+
+        from sheetsync.sources.sweeps import SWEEP_QUERY, to_sweep
+        from sheetsync.config import Target
+
+        api = wandb.Api(overrides={"entity": entity})
+        data = api._service_api.execute_graphql(SWEEP_QUERY, {"entity": entity, "project": project,
+                                                               "name": sweep_id})
+        GetSweep.model_validate(data)  # the shape the fake serves
+        sweep = to_sweep(data["project"]["sweep"], Target(entity, project, "runs"), "https://wandb.ai")
+        assert sweep.config is not None and sweep.state

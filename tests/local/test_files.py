@@ -62,11 +62,11 @@ def by_id(grid: list[list]) -> dict:
     return {row[key]: dict(zip(header, row)) for row in grid[1:] if row[key] not in (None, "")}
 
 
-def write_grid(path: Path, grid: list[list]) -> None:
-    """A person edits the file in their spreadsheet program."""
+def write_grid(path: Path, grid: list[list], sheet: str = "runs") -> None:
+    """A person edits the file (in an .xlsx, this sheet) in their spreadsheet program."""
     if path.suffix == ".xlsx":
         book = openpyxl.load_workbook(path)
-        ws = book["runs"]
+        ws = book[sheet]
         ws.delete_rows(1, ws.max_row)
         for r, row in enumerate(grid, start=1):
             for c, v in enumerate(row, start=1):
