@@ -9,13 +9,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from .columns import HeaderRules, RunView, choose_headers, row_for, zone
+from .columns import HeaderRules, RunView, choose_headers, listed_row, row_for, zone
 from .config import Settings, Target
 from .errors import OutcomeUnknown, SheetMoved
-from .layout import Layout, key_text
+from .layout import KEY, Layout, key_text
 from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
 from .sinks import Sink
+from .sources import Need
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 
@@ -23,22 +24,16 @@ log = logging.getLogger("wandb_spreadsheet_sync")
 class Source(Protocol):
     requests: int
 
-    def fetch(self, target: Target, since: dt.datetime | None = None, progress: Callable | None = None) -> Any: ...
+    def fetch(self, target: Target, need: Need | None = None, progress: Callable | None = None) -> Any: ...
 
 
 @dataclass
 class ReadHistory:
-    """What the loop remembers between syncs: when each target (a project into a worksheet: one project may go
-    to two worksheets) was last read, and last read in full."""
+    """The read state of each target (a project into a worksheet: one project may go to two worksheets) as this
+    process last left it. The base in the sheet is where it persists; this copy serves only where no base is
+    written (--dry-run) or a person deleted it."""
 
-    watermark: dict[Target, dt.datetime] = field(default_factory=dict)
-    last_full: dict[Target, float] = field(default_factory=dict)
-
-    def since(self, target: Target, settings: Settings, now: float) -> dt.datetime | None:
-        last = self.last_full.get(target)
-        if last is None or now - last >= settings.full_resync_hours * 3600:
-            return None
-        return self.watermark.get(target)
+    states: dict[Target, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,30 +87,42 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
     look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
                      scale=settings.highlight_scale) if caps.styles else None
     for target in settings.targets:
-        now = clock()
-        since = history.since(target, settings, now)
-        fetched = source.fetch(target, since=since, progress=progress)
-        runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
-                                                   r.id))
-        read = (len(runs), fetched.pages, fetched.full)
-        beats = [r.updated_at for r in runs if r.updated_at]
-        links = {r.id: r.url for r in runs if r.url}
-        views = [RunView(r) for r in runs]
-        del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
+        # The sheet first: its base says what was read last time and which runs it holds, its headers which keys
+        # to ask W&B for. (A person acting between this read and the write is caught by the sink's check.)
         snap = sink.read(target.worksheet)
         sent += snap.requests
         existing = Layout.of(snap.grid).named
+        need = Need(snap.base.read_state or history.states.get(target, {}), frozenset(snap.base.runs),
+                    tuple(dict.fromkeys((*rules.fixed, *existing))), clock())
+        fetched = source.fetch(target, need, progress=progress)
+        runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                                                   r.id))
+        read = (len(runs), fetched.pages, fetched.full)
+        links = {r.id: r.url for r in runs if r.url}
+        views = [RunView(r) for r in runs]
+        listed = [RunView(r) for r in fetched.listed]
+        gone = fetched.deleted if settings.deleted_runs == "mark" else []
+        read_state = fetched.read_state
+        del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
         choice = choose_headers(existing, views, rules)
         headers = tuple(existing + choice.headers)
         rows = [row_for(v, headers, tz) for v in views]
-        del views
+        partial = [listed_row(row_for(v, headers, tz)) for v in listed] + \
+            [{KEY: run_id, "state": "deleted"} for run_id in gone]
+        partial_ids = {row[KEY] for row in partial}
+        del views, listed
         if choice.dropped:
             log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
         merging = MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
                                 cell_form=caps.cell_form, look=look)
         for attempt in (1, 2):
-            plan = merge(snap.grid, snap.base, rows, merging, links)
+            plan = merge(snap.grid, snap.base, rows + partial, merging, links, partial_ids, read_state)
+            if read_state is not None and _changed_unstamped(plan, partial_ids - set(gone)):
+                log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in "
+                            "full", target.path)
+                read_state = {**read_state, "updated_moves": False}
+                plan.base.read_state = read_state  # the plan writes cells: its base is written with them
             if not plan.has_changes or settings.dry_run:
                 break
             try:
@@ -127,17 +134,21 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
                 log.debug("%s; reading the sheet again before writing", exc.message)
                 snap = sink.read(target.worksheet)
                 sent += snap.requests
-        del rows
-        if beats:
-            history.watermark[target] = max([*beats, history.watermark.get(target, beats[0])])
-        if read[2]:
-            history.last_full[target] = now
+        del rows, partial
+        if read_state is not None:
+            history.states[target] = read_state
         report.targets.append(TargetReport(target, plan.counts, read[0], read[1], read[2], choice.dropped, plan))
     report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
     _give_back_memory()
     return report
+
+
+def _changed_unstamped(plan: Plan, listed: set[str]) -> bool:
+    """Whether the plan writes a cell of a run W&B listed as unchanged (its updatedAt had not moved)."""
+    rows = {r for r, _, _ in plan.updates}
+    return any(plan.run_rows.get(run_id) in rows for run_id in listed)
 
 
 def _give_back_memory() -> None:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from ..config import Settings, Target
 from ..errors import SourceError
 from ..run import Run
-from . import Fetch
+from . import Fetch, Need
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 BLOCK = 32 * 1024
@@ -231,7 +231,7 @@ class LocalSource:
         self.settings = settings
         self.requests = 0
 
-    def fetch(self, target: Target, since: dt.datetime | None = None,
+    def fetch(self, target: Target, need: Need | None = None,
               progress: Callable[[int], None] | None = None) -> Fetch:
         root = self.settings.source
         if root is None or not root.is_dir():

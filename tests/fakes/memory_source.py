@@ -12,5 +12,5 @@ class MemorySource:
     def __init__(self, runs: list[Run] | None = None):
         self.runs = list(runs or [])
 
-    def fetch(self, target, since=None, progress=None) -> Fetch:
+    def fetch(self, target, need=None, progress=None) -> Fetch:
         return Fetch(list(self.runs), 0, True)
