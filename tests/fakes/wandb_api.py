@@ -129,7 +129,7 @@ class World(BaseWorld):
     updated_moves: bool = True  # updatedAt moves with every change; False: only with the heartbeat
     clock: Any = None  # () -> naive UTC now, for the times edits stamp; None: the real clock
     runs_pages: int = 0  # Runs pages answered so far
-    limited: tuple | None = None  # (until, send Retry-After, body filter) while rate limited
+    limited: tuple | None = None  # (until or None before the first hit, reset, send Retry-After, body filter)
     _after: list = field(default_factory=list)  # (page number, callback) for after_page
     _ordered: dict = field(default_factory=dict)  # query -> (token, runs in order)
 
@@ -183,11 +183,12 @@ class World(BaseWorld):
             self._after.append((self.runs_pages + n, callback))
 
     def rate_limit(self, reset: float = 2, retry_after: bool = False, body_contains: str = "query Runs") -> None:
-        """W&B's rate limit: from now until `reset` seconds have passed, every matching request gets a 429 with
-        RateLimit-Limit/-Remaining/-Reset (the seconds left, rounded up), and Retry-After too if asked. A client
-        that asks again too early is refused again, so the count of 429s tells how well it waited."""
+        """W&B's rate limit: from the next matching request until `reset` seconds later, every matching request
+        gets a 429 with RateLimit-Limit/-Remaining/-Reset (the seconds left, rounded up), and Retry-After too if
+        asked. A client that asks again too early is refused again, so the count of 429s tells how well it
+        waited."""
         with self.lock:
-            self.limited = (time.monotonic() + reset, retry_after, body_contains)
+            self.limited = (None, reset, retry_after, body_contains)
 
     def project(self, entity: str, project: str) -> list[FakeRun]:
         return self.runs.setdefault((entity, project), [])
@@ -302,12 +303,15 @@ class _Handler(BaseHandler):
         with self.world.lock:
             if not self.world.limited:
                 return None
-            until, retry_after, body_contains = self.world.limited
+            until, reset, retry_after, body_contains = self.world.limited
+            if body_contains.encode() not in raw_body:
+                return None
+            if until is None:  # the window opens with the first request it meets
+                until = time.monotonic() + reset
+                self.world.limited = (until, reset, retry_after, body_contains)
             left = until - time.monotonic()
             if left <= 0:
                 self.world.limited = None
-                return None
-            if body_contains.encode() not in raw_body:
                 return None
         wait = str(math.ceil(left))
         headers = {"RateLimit-Limit": "100", "RateLimit-Remaining": "0", "RateLimit-Reset": wait}
