@@ -11,6 +11,7 @@ from typing import Any, Callable, Protocol
 
 from .columns import HeaderRules, RunView, choose_headers, listed_row, row_for, zone
 from .config import Settings, Target
+from .base import Base
 from .errors import OutcomeUnknown, SheetMoved
 from .layout import KEY, Layout, key_text
 from .look import LookRules
@@ -118,7 +119,7 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
                                 cell_form=caps.cell_form, look=look)
         for attempt in (1, 2):
             plan = merge(snap.grid, snap.base, rows + partial, merging, links, partial_ids, read_state)
-            if read_state is not None and _changed_unstamped(plan, partial_ids - set(gone)):
+            if read_state is not None and _changed_unstamped(plan, snap.base, partial_ids - set(gone)):
                 log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in "
                             "full", target.path)
                 read_state = {**read_state, "updated_moves": False}
@@ -145,10 +146,13 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
     return report
 
 
-def _changed_unstamped(plan: Plan, listed: set[str]) -> bool:
-    """Whether the plan writes a cell of a run W&B listed as unchanged (its updatedAt had not moved)."""
-    rows = {r for r, _, _ in plan.updates}
-    return any(plan.run_rows.get(run_id) in rows for run_id in listed)
+def _changed_unstamped(plan: Plan, base: Base, listed: set[str]) -> bool:
+    """Whether the plan rewrites a cell the tool had written before, of a run W&B listed as unchanged (its
+    updatedAt had not moved). A cell written for the first time (a column just added) proves nothing."""
+    run_of = {plan.run_rows[run_id]: run_id for run_id in listed if run_id in plan.run_rows}
+    keys = plan.layout.keys
+    return any(r in run_of and c < len(keys) and keys[c] in base.runs.get(run_of[r], {})
+               for r, c, _ in plan.updates)
 
 
 def _give_back_memory() -> None:

@@ -355,3 +355,23 @@ def test_an_api_without_the_private_executor_is_served_by_the_public_path(e2e):
                     settings.targets[0])
     with pytest.raises(CredentialsError, match="refused the API key"):
         wrong.execute(runs_query(fields=LIST_FIELDS), {"entity": "alice", "project": "proj"})
+
+
+def test_request_timeout_below_one_second_still_syncs(e2e):
+    """wandb.Api takes whole seconds: 0.5 once became 0, and every sync failed."""
+    e2e.wandb.world.generate(3)
+    result = e2e.cli("--once", config=e2e.config(REQUEST_TIMEOUT=0.5))
+    assert result.returncode == 0, result.stderr
+    assert len(e2e.rows()) == 3
+
+
+def test_a_column_added_later_is_filled_from_the_listing_without_taking_it_for_an_unstamped_edit(e2e):
+    e2e.wandb.world.generate(20)
+    tick, _ = in_process(e2e)
+    tick()
+    tick, _ = in_process(e2e, FIXED_HEADERS=[*FIXED, "group", "job_type"])
+    report = tick()
+    assert not report.targets[0].full and report.total("columns_added") == 2
+    groups = {r.name: r.group or "" for r in e2e.wandb.world.project("alice", "proj")}
+    assert {run_id: row["group"] for run_id, row in e2e.rows().items()} == groups
+    assert "updated_moves" not in stored_read_state(e2e)
