@@ -159,7 +159,8 @@ class _Again(Exception):
 def classify(exc: Exception | None, status: int | None, response: Any, target: Target,
              base_url: str) -> Exception:
     """An error as ours: _Again (wait and ask again) for what a later try may not meet, else the final error.
-    By HTTP status, never by message text; wandb-core's "busy" (no status) is the one error known by its type."""
+    By HTTP status, never by message text. wandb-core gives no status when it is still retrying as the tool's wait
+    ends (a rate limit, a busy server, a page slower than REQUEST_TIMEOUT) or reached no server: "unreachable"."""
     path = target.path
     text = _first_line(exc) if exc is not None else f"HTTP {status}"
     if status == 429:
@@ -167,11 +168,6 @@ def classify(exc: Exception | None, status: int | None, response: Any, target: T
             f"W&B is rate limiting requests for {path} ({text}).",
             "The tool waits as W&B asks and tries again; if it persists, sync less often (SCHEDULE_TIME), raise "
             "WANDB_PACE_SECONDS, or ask W&B about the rate limit."), _wait_asked(response))
-    if status is None and exc is not None and _busy(exc):
-        return _Again(TransientError(
-            f"W&B did not answer {path} in time: wandb-core was still retrying (a rate limit, a busy server or a "
-            f"page slower than REQUEST_TIMEOUT) ({text}).",
-            "The next sync resumes where this one stopped; raise REQUEST_TIMEOUT for slow pages."), None)
     if status == 401 or (status is None and exc is not None and _no_key(exc)):
         return CredentialsError(f"W&B refused the API key ({text[:200]}).",
                                 "Set WANDB_API_KEY to a key from https://wandb.ai/authorize (or run `wandb login`).")
@@ -185,13 +181,16 @@ def classify(exc: Exception | None, status: int | None, response: Any, target: T
         return _Again(TransientError(f"W&B answered {status} for {path} ({text}).",
                                      "The next sync will try again; see https://status.wandb.com if it persists."),
                       _wait_asked(response))
+    if exc is not None:  # wandb-core retried for as long as the tool waited: asking again now would double that
+        return unreachable(target, base_url, text)
     return _Again(unreachable(target, base_url, text), None)
 
 
 def unreachable(target: Target, base_url: str, text: str) -> TransientError:
-    return TransientError(f"W&B could not be reached for {target.path} ({text}).",
-                          f"The next sync will try again; check WANDB_BASE_URL ({base_url}) and the network if it "
-                          "persists.")
+    return TransientError(f"W&B could not be reached for {target.path}, or gave no answer in time ({text}).",
+                          f"The next sync will try again (a full read resumes where it stopped); check "
+                          f"WANDB_BASE_URL ({base_url}) and the network if it persists, and raise REQUEST_TIMEOUT "
+                          "if W&B is slow to answer large pages.")
 
 
 def _wait_asked(response: Any) -> float | None:
@@ -226,11 +225,6 @@ def translate(exc: Exception, target: Target) -> Exception:
     """An error from making a wandb.Api (its login check) as ours."""
     error = classify(exc, http_status(exc), None, target, os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
     return error.error if isinstance(error, _Again) else error
-
-
-def _busy(exc: BaseException) -> bool:
-    """wandb-core still retrying (a 429, a 5xx) when the tool's wait ended: its error has no status, only this."""
-    return type(exc).__name__ == "WandbApiFailedError" and "busy" in str(exc)
 
 
 def _no_key(exc: BaseException) -> bool:
