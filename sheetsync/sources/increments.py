@@ -31,8 +31,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from ..run import Run
-
 
 def parse_time(text: Any) -> dt.datetime | None:
     """W&B answers naive UTC ('2026-01-01T10:00:00') or with a Z; both become aware UTC."""
@@ -119,13 +117,3 @@ def next_state(state: dict, nodes: Iterable[dict], read_ids: set[str], full: boo
         out["deleted"] = gone
     return out
 
-
-def freshest(runs: Iterable[Run]) -> list[Run]:
-    """One run per id, the one with the latest heartbeat (a run seen twice while paging)."""
-    best: dict[str, Run] = {}
-    for run in runs:
-        old = best.get(run.id)
-        if old is None or (run.updated_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc)) >= \
-                (old.updated_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc)):
-            best[run.id] = run
-    return list(best.values())

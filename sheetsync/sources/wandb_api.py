@@ -9,7 +9,7 @@ plain Run records from the JSON in `to_run`, and makes a fresh Api per sync.
 
 Every page is ordered `+created_at`, the order W&B's own client moved to because a descending order on a moving
 key (heartbeat) repeats and skips runs while they change (wandb issues #6614, #7666, PR #7675); a run seen twice
-all the same (a cursor that is an offset, a run inserted before it) is kept once, the freshest.
+all the same (a cursor that is an offset, a run inserted before it) is kept once: its later answer, the freshest.
 Asked for: config and summary keys the sheet shows when DYNAMIC_HEADERS is off (the names in its headers, and
 the keys a full read found them to match); with dynamic headers every key (a new key must become a column, and
 W&B takes exact keys, not globs); systemMetrics only when gpu_memory is a column.
@@ -19,6 +19,7 @@ api.x -> app.x, a self-hosted server serves both).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -33,7 +34,7 @@ from ..config import Settings, Target
 from ..errors import AccessError
 from ..run import Run
 from . import Fetch, Need
-from .increments import choose, freshest, needs_full, next_state, parse_time
+from .increments import choose, needs_full, next_state, parse_time
 from .wandb_graphql import GraphQL, set_attempt_timeout, translate
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -108,8 +109,9 @@ def to_run(node: dict, target: Target, names: dict, web: str) -> Run:
     if not isinstance(runtime, (int, float)) or isinstance(runtime, bool) or not math.isfinite(runtime):
         runtime = (beat - created).total_seconds() if created and beat else None
     stamp = summary.get("_timestamp")
-    timestamp = (dt_from(stamp) if isinstance(stamp, (int, float)) and not isinstance(stamp, bool)
-                 and math.isfinite(stamp) else None)
+    timestamp = (dt.datetime.fromtimestamp(stamp, dt.timezone.utc)
+                 if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and math.isfinite(stamp)
+                 else None)
     run_id = node["name"]
     return Run(
         id=run_id, name=node.get("displayName") or run_id, user=user, display_user=names.get(user, user),
@@ -118,12 +120,6 @@ def to_run(node: dict, target: Target, names: dict, web: str) -> Run:
         notes=node.get("notes"), sweep=node.get("sweepName"), project=target.path,
         url=f"{web}/{target.entity}/{target.project}/runs/{run_id}", config=config, summary=summary,
         system_metrics=_json_field(node.get("systemMetrics")))
-
-
-def dt_from(seconds: float):
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
 class WandbSource:
@@ -200,7 +196,7 @@ class WandbSource:
             self.requests += gql.requests
             self.bytes += gql.bytes
         names = dict(self.settings.names)
-        runs = freshest(to_run(n, target, names, web) for n in nodes.values())
+        runs = [to_run(n, target, names, web) for n in nodes.values()]  # one a run: the later answer won
         keys = None
         if full and not self.settings.dynamic:
             config, summary = source_keys(runs, need.headers)
