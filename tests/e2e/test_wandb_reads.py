@@ -375,3 +375,16 @@ def test_a_column_added_later_is_filled_from_the_listing_without_taking_it_for_a
     groups = {r.name: r.group or "" for r in e2e.wandb.world.project("alice", "proj")}
     assert {run_id: row["group"] for run_id, row in e2e.rows().items()} == groups
     assert "updated_moves" not in stored_read_state(e2e)
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_local_outputs_keep_the_read_state_in_their_base_too(e2e, suffix):
+    e2e.wandb.world.generate(250)
+    e2e.config(FIXED_HEADERS=FIXED, PER_PAGE=100)
+    out = e2e.tmp / f"runs{suffix}"
+    assert e2e.cli("--once", "--output", str(out)).returncode == 0
+    e2e.wandb.world.clear_log()
+    e2e.wandb.world.edit("r00000009", notes="edited in W&B")
+    again = e2e.cli("--once", "--output", str(out))
+    assert again.returncode == 0, again.stderr
+    assert runs_pages(e2e) == 2 and "1 updated" in again.stdout  # the listing, then the one changed run
