@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from .base import Base
 from .columns import HeaderRules, RunView, choose_headers, listed_row, row_for, zone
 from .config import Settings, Target
-from .base import Base
 from .errors import OutcomeUnknown, SheetMoved
 from .layout import KEY, Layout, key_text
 from .look import LookRules
