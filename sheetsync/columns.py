@@ -240,6 +240,9 @@ def row_for(view: RunView, headers: Iterable[str], tz: dt.tzinfo) -> dict[str, A
 # ---- what a source must ask for ----------------------------------------------------------------------
 
 LISTED = ("run_id", "run_name", "state", "tags", "notes", "group", "job_type")  # what W&B's cheap listing carries
+# Built-in cells a setting changes (NAME, TIMEZONE, WANDB_APP_URL) or time moves (runtime of a live run) while W&B
+# changes nothing in the run: a rewrite of one says nothing about W&B's updatedAt.
+DERIVED = ("user", "name", "created_at", "updated_at", "_timestamp", "runtime", "url", "project", "gpu_memory")
 
 
 def listed_row(row: dict[str, Any]) -> dict[str, Any]:

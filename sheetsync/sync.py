@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from .base import Base
-from .columns import HeaderRules, RunView, choose_headers, listed_row, row_for, zone
+from .columns import DERIVED, HeaderRules, RunView, choose_headers, listed_row, row_for, zone
 from .config import Settings, Target
 from .errors import OutcomeUnknown, SheetMoved
 from .layout import KEY, Layout, key_text
@@ -104,6 +104,7 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
         listed = [RunView(r) for r in fetched.listed]
         gone = fetched.deleted if settings.deleted_runs == "mark" else []
         read_state = fetched.read_state
+        unstamped = fetched.unchanged
         del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
         choice = choose_headers(existing, views, rules)
         headers = tuple(existing + choice.headers)
@@ -119,7 +120,7 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
                                 cell_form=caps.cell_form, look=look)
         for attempt in (1, 2):
             plan = merge(snap.grid, snap.base, rows + partial, merging, links, partial_ids, read_state)
-            if read_state is not None and _changed_unstamped(plan, snap.base, partial_ids - set(gone)):
+            if read_state is not None and _changed_unstamped(plan, snap.base, (partial_ids - set(gone)) | unstamped):
                 log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in "
                             "full", target.path)
                 read_state = {**read_state, "updated_moves": False}
@@ -148,10 +149,11 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
 
 def _changed_unstamped(plan: Plan, base: Base, listed: set[str]) -> bool:
     """Whether the plan rewrites a cell the tool had written before, of a run W&B listed as unchanged (its
-    updatedAt had not moved). A cell written for the first time (a column just added) proves nothing."""
+    updatedAt had not moved). A cell written for the first time (a column just added) proves nothing, nor does one
+    that a setting changes (columns.DERIVED)."""
     run_of = {plan.run_rows[run_id]: run_id for run_id in listed if run_id in plan.run_rows}
     keys = plan.layout.keys
-    return any(r in run_of and c < len(keys) and keys[c] in base.runs.get(run_of[r], {})
+    return any(r in run_of and c < len(keys) and keys[c] not in DERIVED and keys[c] in base.runs.get(run_of[r], {})
                for r, c, _ in plan.updates)
 
 

@@ -26,3 +26,4 @@ class Fetch:
     listed: list[Run] = field(default_factory=list)  # known runs W&B listed unchanged: the fields people edit only
     deleted: list[str] = field(default_factory=list)  # known run ids W&B no longer has
     read_state: dict | None = None  # to keep in the base for the next read (None: this source keeps none)
+    unchanged: frozenset[str] = frozenset()  # runs read in full whose stamps say W&B did not change them

@@ -192,6 +192,8 @@ class WandbSource:
             nodes.update(self._read_ids(page, query, variables, wanted + [i for i in back if self.keeps(listing[i])]))
             listed = [i for i in listed if i not in nodes]
             read = set(nodes)
+            # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
+            unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed if full and state else ())
         finally:
             self.requests += gql.requests
             self.bytes += gql.bytes
@@ -205,7 +207,8 @@ class WandbSource:
                            gone if self.settings.deleted_runs == "mark" else (), keys)
         log.debug("read %d runs of %s in full, %d from the listing, %d deleted, in %d pages (%s, %s)", len(runs),
                   target.path, len(listed), len(gone), pages[0], "full" if full else "incremental", gql.kind)
-        return Fetch(runs, pages[0], full, [to_run(listing[i], target, names, web) for i in listed], gone, state)
+        return Fetch(runs, pages[0], full, [to_run(listing[i], target, names, web) for i in listed], gone, state,
+                     unchanged)
 
     def _full_query(self, target: Target, need: Need, state: dict, full: bool) -> tuple[str, dict]:
         """The query for runs in full. With DYNAMIC_HEADERS off the columns are known: only their keys are asked

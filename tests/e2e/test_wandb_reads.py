@@ -388,3 +388,29 @@ def test_local_outputs_keep_the_read_state_in_their_base_too(e2e, suffix):
     again = e2e.cli("--once", "--output", str(out))
     assert again.returncode == 0, again.stderr
     assert runs_pages(e2e) == 2 and "1 updated" in again.stdout  # the listing, then the one changed run
+
+
+def test_a_full_read_that_finds_an_unstamped_summary_edit_falls_back_to_full_reads(e2e):
+    """Where updatedAt moves only with the heartbeat and people edit only summaries through the API, the full
+    read (FULL_RESYNC_HOURS) brings the edit and is the sign that incremental reads would miss the next one."""
+    e2e.wandb.world.updated_moves = False
+    e2e.wandb.world.generate(10)
+    tick, _ = in_process(e2e)
+    tick()
+    tick, _ = in_process(e2e, FULL_RESYNC_HOURS=1e-9)  # the next sync is a full one
+    e2e.wandb.world.edit("r00000002", summary={"loss": 0.75})
+    report = tick()
+    assert report.targets[0].full and e2e.rows()["r00000002"]["loss"] == 0.75
+    assert stored_read_state(e2e)["updated_moves"] is False
+
+
+def test_a_setting_that_rewrites_cells_at_a_full_read_is_not_taken_for_an_unstamped_edit(e2e):
+    e2e.wandb.world.generate(10)
+    tick, _ = in_process(e2e)
+    tick()
+    tick, _ = in_process(e2e, FULL_RESYNC_HOURS=1e-9, NAME={"alice": "Alice A.", "bob": "Bob B."},
+                         TIMEZONE="Asia/Tokyo")
+    report = tick()
+    assert report.targets[0].full and report.total("updated") == 10
+    assert {row["user"] for row in e2e.rows().values()} == {"Alice A.", "Bob B."}
+    assert "updated_moves" not in stored_read_state(e2e)
