@@ -11,9 +11,10 @@ The design, and why (README "Reading W&B incrementally" has the measured costs):
   what the last sync had read, when the worksheet's base does not know it (new, or moved in from another
   project), or when it comes back after being marked deleted. Every other listed run still brings its UI fields,
   so an edit that moves neither stamp (a world where updatedAt moves only with the heartbeat) still reaches the
-  sheet at the next sync as a partial row. Such an edit is also the proof that updatedAt does not move with
-  every change: the state then says so, and from then on every sync is a full read (summaries and config edited
-  through the API would otherwise wait for FULL_RESYNC_HOURS).
+  sheet at the next sync as a partial row. Such an edit (or a full read that rewrites a run whose stamps did not
+  move: sync.py checks) is also the proof that updatedAt does not move with every change: the state then says
+  so, and from then on every sync is a full read (summaries and config edited through the API would otherwise
+  wait for FULL_RESYNC_HOURS).
 - A run the worksheet's base knows that the listing lacks is asked for by id once more (an offset cursor skips a
   run when another is deleted mid-listing) and, still missing, is deleted: marked (DELETED_RUNS) by the sync.
 - A full read (the first sync, every FULL_RESYNC_HOURS, and every sync once updatedAt is known not to move)
