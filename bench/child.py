@@ -52,8 +52,11 @@ class Ours:
         self.state = ReadHistory()
 
     def sync(self) -> dict:
-        from sheetsync.sync import sync
+        from sheetsync.sources.wandb_api import WandbSource
+        from sheetsync.sync import ReadHistory, sync
 
+        # as a --once (cron) would: no memory of the last sync in the process; what was read is in the base
+        self.source, self.state = WandbSource(self.settings), ReadHistory()
         report = sync(self.source, self.sink, self.settings, self.state)
         return {"new": report.total("new"), "updated": report.total("updated")}
 

@@ -1,13 +1,16 @@
 """Benchmarks: the cost of a sync at 1,000 to 100,000 runs, ours beside the usual script, on one machine.
 
     python bench/run.py [--runs 1000,10000,100000] [--columns 100] [--repeat 3] [--check] [--json FILE]
+                        [--deletions 10000,100000]
     python bench/run.py --history [--runs 1000,10000] [--repeat 1]    # what HISTORY adds (bench/README.md)
 
 The fake Google and W&B servers run in this process; each sync runs in a child process (bench/child.py) so its
 CPU seconds and peak RSS are its own. For each size: a first sync into an empty sheet, an incremental sync
-where 1% of runs changed, and a no-change sync; the same three for the baseline (W&B's documented export
+where 1% of runs changed, and a no-change sync, each as a `--once` would run it (a fresh source: what was
+read last lives in the sheet's base); the same three for the baseline (W&B's documented export
 idiom with default lazy loading, then the whole sheet rewritten with gspread). Medians of --repeat runs.
---check exits non-zero when a budget of bench/README.md is missed.
+--check exits non-zero when a budget of bench/README.md is missed. --deletions measures what finding deleted
+runs costs (the listing every incremental sync reads) at those sizes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.credentials import write_service_account  # noqa: E402
 from tests.fakes.google_api import FakeGoogle  # noqa: E402
 from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb  # noqa: E402
+from sheetsync.sources.wandb_api import LIST_PAGE  # noqa: E402
 
 PHASES = ("first", "changed", "no-change")
 REQUEST_BYTES = 2_097_152  # the default REQUEST_BYTES
@@ -67,7 +71,7 @@ def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: 
         cfg.write_text(json.dumps({"SPREADSHEET": ours_sheet.spreadsheet_id, "WORKSHEET": "runs",
                                    "WANDB_ENTITY": "alice", "WANDB_PROJECT": "proj", "FIXED_HEADERS": FIXED,
                                    "PER_PAGE": 1000, "MAX_COLUMNS": 18_000, "TIMEZONE": "UTC",
-                                   "REQUEST_TIMEOUT": 600} | (extra_config or {})))
+                                   "REQUEST_TIMEOUT": 600, "WANDB_PACE_SECONDS": 0} | (extra_config or {})))
         env = dict(os.environ, WANDB_BASE_URL=wandb_fake.url, WANDB_API_KEY=DEFAULT_KEY, GCP_JSON=str(key_file),
                    GOOGLE_API_ENDPOINT=google.url, BENCH_BASELINE_SHEET=base_sheet.spreadsheet_id,
                    WANDB_DIR=str(workdir), WANDB_SILENT="true", WANDB_ERROR_REPORTING="false",
@@ -101,10 +105,10 @@ def measure(size: int, columns: int, baseline_max: int, workdir: Path, profile: 
                         largest_request=max((r.bytes_in for r in sheets), default=0),
                         write_bytes=sum(r.bytes_in for r in sheets if r.is_sheets_write),
                         wandb_requests=len(ops), wandb_pages=ops.count("Runs"), wandb_per_run=ops.count("Run"),
+                        wandb_bytes=sum(r.bytes_out for r in wandb_fake.world.log),
                         cells_written=sum(cells_written(r) for r in google.world.log),
                         bytes_sent=sum(r.bytes_in for r in google.world.log + wandb_fake.world.log),
                         bytes_received=sum(r.bytes_out for r in google.world.log + wandb_fake.world.log),
-                        wandb_bytes=sum(r.bytes_out for r in wandb_fake.world.log),
                         page_bytes=max((r.bytes_out for r in wandb_fake.world.log
                                         if "query Runs" in (r.body or {}).get("query", "")), default=0))
                     out["bytes_per_cell"] = out["write_bytes"] / out["cells_written"] if out["cells_written"] else 0
@@ -141,7 +145,8 @@ def median_results(reps: list[dict]) -> dict:
 METRICS = [("wall s", "wall", "{:.2f}"), ("CPU s", "cpu", "{:.2f}"), ("peak RSS MB", "rss_mb", "{:.0f}"),
            ("Sheets req", "sheets_requests", "{:.0f}"), ("writes", "sheets_writes", "{:.0f}"),
            ("largest req MB", "largest_request", "{:.2f}"), ("bytes / cell", "bytes_per_cell", "{:.0f}"),
-           ("W&B req", "wandb_requests", "{:.0f}"),
+           ("W&B req", "wandb_requests", "{:.0f}"), ("W&B pages", "wandb_pages", "{:.0f}"),
+           ("W&B MB", "wandb_bytes", "{:.2f}"),
            ("cells written", "cells_written", "{:,.0f}"), ("MB sent", "bytes_sent", "{:.1f}"),
            ("MB received", "bytes_received", "{:.1f}")]
 
@@ -157,7 +162,8 @@ def table(all_results: dict) -> str:
                     continue
                 cells = []
                 for _, key, fmt in METRICS:
-                    v = r[key] / 1e6 if key in ("bytes_sent", "bytes_received", "largest_request") else r[key]
+                    v = r[key] / 1e6 if key in ("bytes_sent", "bytes_received", "largest_request", "wandb_bytes") \
+                        else r[key]
                     cells.append(fmt.format(v))
                 label = "baseline" if impl == "baseline" else "**ours**"
                 if r.get("error"):
@@ -198,8 +204,13 @@ def check(all_results: dict, help_s: float) -> list[str]:
                           f"sync's {quiet['rss_mb']:.0f} MB + 100")
         if quiet["sheets_requests"] != 1:
             misses.append(f"{size} runs: no-change sync made {quiet['sheets_requests']} Sheets requests (budget 1)")
-        if size // 100 <= 1000 and changed["wandb_pages"] > 2:
-            misses.append(f"{size} runs: incremental sync read {changed['wandb_pages']} W&B pages (budget 2)")
+        listing = -(-size // LIST_PAGE)
+        if size // 100 <= 1000 and changed["wandb_pages"] > listing + 1:
+            misses.append(f"{size} runs: incremental sync read {changed['wandb_pages']} W&B pages (budget "
+                          f"{listing + 1}: the listing and one page of changed runs)")
+        if quiet["wandb_pages"] > listing:
+            misses.append(f"{size} runs: no-change sync read {quiet['wandb_pages']} W&B pages (budget {listing}: "
+                          "the listing)")
         if size == 10_000 and cols >= 100:
             if quiet["cpu"] >= 2.0:
                 misses.append(f"no-change sync of 10,000 x {cols}: {quiet['cpu']:.2f} s CPU (budget 2)")
@@ -208,6 +219,33 @@ def check(all_results: dict, help_s: float) -> list[str]:
     if help_s >= 0.5:
         misses.append(f"--help took {help_s:.2f} s (budget 0.5)")
     return misses
+
+
+def deletion_cost(size: int) -> dict:
+    """What finding deleted runs costs at this size: the listing an incremental sync reads anyway (ids, stamps and
+    the fields people edit), beside a listing of ids alone, as W&B's fake answers them (compact JSON)."""
+    import requests
+
+    from sheetsync.sources.wandb_api import LIST_FIELDS, runs_query
+
+    out = {"runs": size}
+    with FakeWandb() as wandb_fake:
+        wandb_fake.world.generate(size, config_keys=4, summary_keys=4)
+        for name, fields in (("listing", LIST_FIELDS), ("ids only", "name")):
+            wandb_fake.world.clear_log()
+            variables = {"entity": "alice", "project": "proj", "perPage": LIST_PAGE, "order": "+created_at",
+                         "filters": "{}", "cursor": None}
+            while True:
+                body = requests.post(wandb_fake.url + "/graphql", auth=("api", DEFAULT_KEY), timeout=600, json={
+                    "query": runs_query(fields=fields), "variables": variables}).json()
+                block = body["data"]["project"]["runs"]
+                if not block["pageInfo"]["hasNextPage"]:
+                    break
+                variables["cursor"] = block["pageInfo"]["endCursor"]
+            log = wandb_fake.world.log
+            out[name] = {"requests": len(log), "mb": sum(r.bytes_out for r in log) / 1e6,
+                         "bytes_per_run": sum(r.bytes_out for r in log) / size}
+    return out
 
 
 def slope(all_results: dict) -> str:
@@ -288,6 +326,8 @@ def main() -> int:
     p.add_argument("--profile", help="write cProfile output of every sync of ours to this folder")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
     p.add_argument("--history", action="store_true", help="measure what HISTORY adds per W&B page and per sync")
+    p.add_argument("--deletions", default="10000,100000",
+                   help="sizes at which to measure what finding deleted runs costs ('' for none)")
     a = p.parse_args()
     if a.history:
         print(history_report([int(x) for x in a.runs.split(",")], a.columns, a.repeat))
@@ -307,9 +347,14 @@ def main() -> int:
     print(table(all_results))
     print(f"\n`wandb_spreadsheet_sync.py --help`: {help_s:.2f} s (median of 5)")
     print(slope(all_results))
+    deletions = [deletion_cost(int(x)) for x in a.deletions.split(",") if x]
+    for d in deletions:
+        print(f"finding deleted runs at {d['runs']:,} runs: " + "; ".join(
+            f"{name}: {d[name]['requests']} requests, {d[name]['mb']:.2f} MB ({d[name]['bytes_per_run']:.0f} bytes "
+            "a run)" for name in ("listing", "ids only")))
     out = Path(a.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"help_seconds": help_s, "results": [
+    out.write_text(json.dumps({"help_seconds": help_s, "deletions": deletions, "results": [
         {"runs": size, "columns": cols, "impl": impl, "phase": phase, **metrics}
         for (size, cols), res in all_results.items() for (impl, phase), metrics in res.items()]}, indent=1))
     print(f"\nJSON: {out}")

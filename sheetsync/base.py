@@ -8,8 +8,8 @@ keeps a no-change sync of 10,000 x 100 cells well under a second. It is only a s
 match, the merge compares cell by cell.
 
 Stored as a grid (a hidden worksheet, a hidden .xlsx sheet, a sidecar .csv), format v3:
-  row 0:       [MAGIC, the header of every fingerprint slot (a JSON list), what look.py remembers (a JSON
-                object; no cell when never set up), continuations...]
+  row 0:       [MAGIC, the header of every fingerprint slot (a JSON list), what look.py remembers and what the
+                source last read (a JSON object; no cell when neither), continuations...]
   then a row a run: [run id, the slots' 32-bit fingerprints packed and base64-encoded (about 5.3 characters a
                 slot), row digest (base64; empty or no cell when there is none), continuations...]
 No cell the tool writes holds more than MAX_CELL_CHARS characters (Google refuses a cell over 50,000), however
@@ -27,6 +27,9 @@ it is (the same id is a cell of the worksheet itself).
 A v2 base (one cell a value, nothing split) is read as well, and written back as v3. Whatever cannot be
 read counts as no base: a broken header row as none at all, a broken run row as none for that run.
 Deleting the stored base is safe: the next sync adopts the sheet as it finds it.
+The read state (sources/wandb_api.py: when W&B was last read, and read in full) travels in row 0's JSON object under
+the key "_read", beside look.py's "cols" and "hl": a v3 or v2 base without it reads as never read (a full read), and
+a tool without this key would keep it as part of the look memory it never looks up.
 """
 
 from __future__ import annotations
@@ -242,7 +245,8 @@ class Base:
     """run id -> header -> fingerprint of the value last written there; run id -> row digest."""
 
     def __init__(self, runs: dict[str, dict[str, int]] | LazyRuns | None = None,
-                 digests: dict[str, int] | None = None, slots: list[str] | None = None, look: dict | None = None):
+                 digests: dict[str, int] | None = None, slots: list[str] | None = None, look: dict | None = None,
+                 read_state: dict | None = None):
         self.runs = runs if isinstance(runs, LazyRuns) else LazyRuns()
         if not isinstance(runs, LazyRuns):
             for run_id, cells in (runs or {}).items():
@@ -252,6 +256,7 @@ class Base:
         self.runs._slots = self.slots  # one list: packed rows are read over it
         self._slot_of = {h: i for i, h in enumerate(self.slots)}
         self.look = look  # what look.py remembers (columns set up, highlight rules); None: never set up
+        self.read_state = dict(read_state or {})  # what the source needs to read only what changed (JSON-able)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Base) and dict(self.runs) == dict(other.runs) and self.digests == other.digests
@@ -260,7 +265,7 @@ class Base:
         return f"Base({len(self.runs)} runs)"
 
     def copy(self) -> "Base":
-        return Base(self.runs.copy(), dict(self.digests), self.slots, self.look)
+        return Base(self.runs.copy(), dict(self.digests), self.slots, self.look, self.read_state)
 
     def add_new(self, run_id: str, cells: dict[str, int]) -> None:
         """A run the tool is about to write for the first time, its fingerprints packed at once over the slots
@@ -284,8 +289,9 @@ class Base:
         if limit < _MIN_CELL_CHARS:
             raise ValueError(f"a base cell must hold at least {_MIN_CELL_CHARS} characters, not {limit}")
         headers = self.headers()
-        look = None if self.look is None else json.dumps(self.look, ensure_ascii=False, separators=(",", ":"),
-                                                         sort_keys=True)
+        memory = {**(self.look or {}), **({"_read": self.read_state} if self.read_state else {})}
+        look = json.dumps(memory, ensure_ascii=False, separators=(",", ":"), sort_keys=True) \
+            if self.look is not None or memory else None
         rows = [_row(MAGIC, json.dumps(headers, ensure_ascii=False, separators=(",", ":")), look, limit)]
         for run_id in self.runs:
             packed = self.runs.packed(run_id)  # untouched rows keep their text: the slots only ever grow
@@ -328,13 +334,18 @@ class Base:
             if digest:
                 digests[run_id] = digest[0]
         slots = [str(h) for h in headers]
-        return cls(LazyRuns(packed, slots), digests, slots, _decode_look(head[1]))
+        look, read_state = _decode_memory(head[1])
+        return cls(LazyRuns(packed, slots), digests, slots, look, read_state)
 
 
-def _decode_look(text: Any) -> dict | None:
-    """The remembered look, or None (never set up, or unreadable: then nothing is reformatted)."""
+def _decode_memory(text: Any) -> tuple[dict | None, dict]:
+    """The remembered look, or None (never set up, or unreadable: then nothing is reformatted), and the read
+    state ({} when none or unreadable: the next read is a full one)."""
     try:
-        look = json.loads(text) if isinstance(text, str) else None
+        memory = json.loads(text) if isinstance(text, str) else None
     except ValueError:
-        return None
-    return look if isinstance(look, dict) else None
+        return None, {}
+    if not isinstance(memory, dict):
+        return None, {}
+    read_state = memory.pop("_read", None)
+    return (memory or None), (read_state if isinstance(read_state, dict) else {})

@@ -94,7 +94,7 @@ def build_clients(settings, stop: threading.Event):
     else:
         from .sources.wandb_api import WandbSource
 
-        source = WandbSource(settings)
+        source = WandbSource(settings, stop)
     if settings.output is not None:
         from .sinks.local import local_sink
 

@@ -241,3 +241,60 @@ def row_for(view: RunView, headers: Iterable[str], tz: dt.tzinfo) -> dict[str, A
         if value is not MISSING:
             out[header] = clean(value, tz)
     return out
+
+
+# ---- what a source must ask for ----------------------------------------------------------------------
+
+LISTED = ("run_id", "run_name", "state", "tags", "notes", "group", "job_type")  # what W&B's cheap listing carries
+# Built-in cells a setting changes (NAME, TIMEZONE, WANDB_APP_URL) or time moves (runtime of a live run) while W&B
+# changes nothing in the run: a rewrite of one says nothing about W&B's updatedAt.
+DERIVED = ("user", "name", "created_at", "updated_at", "_timestamp", "runtime", "url", "project", "gpu_memory")
+
+
+def listed_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The cells of a row that a run's listing (no config, no summary) can fill: a partial row for the merge."""
+    return {h: v for h, v in row.items() if h in LISTED}
+
+
+def key_names(headers: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The top-level config and summary keys these headers name literally (`lr`, `config.model.layers` -> model)."""
+    config: set[str] = set()
+    summary: set[str] = set()
+    for header in headers:
+        if header in BUILTIN_HEADERS:
+            continue
+        for prefix, found in (("config.", config), ("summary.", summary)):
+            if header.startswith(prefix):
+                found.update({header[len(prefix):], header[len(prefix):].split(".")[0]})
+                break
+        else:
+            config.update({header, header.split(".")[0]})
+            summary.update({header, header.split(".")[0]})
+    return config, summary
+
+
+def source_keys(runs: Iterable[Run], headers: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The top-level config and summary keys these headers read in these runs, fuzzy matches included."""
+    headers = [h for h in headers if h not in BUILTIN_HEADERS]
+    config: set[str] = set()
+    summary: set[str] = set()
+    for run in runs:
+        flat_config, flat_summary = flatten(run.config), flatten(run.summary)
+        norm = {normalise_key(k): ("summary", k) for k in flat_summary} | \
+            {normalise_key(k): ("config", k) for k in flat_config}
+        for header in headers:
+            if header.startswith("config."):
+                where = ("config", header[7:])
+            elif header.startswith("summary."):
+                where = ("summary", header[8:])
+            elif header in flat_config:
+                where = ("config", header)
+            elif header in flat_summary:
+                where = ("summary", header)
+            else:
+                where = norm.get(normalise_key(header))
+            if where is None:
+                continue
+            raw, found = (run.config, config) if where[0] == "config" else (run.summary, summary)
+            found.update(k for k in raw if where[1] == k or where[1].startswith(f"{k}."))
+    return config, summary

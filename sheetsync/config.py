@@ -127,7 +127,13 @@ KEYS = {key.name: key for key in (
     Key("ORDER", lambda v: v in ("append", "newest_first"),
         '"append" (new runs at the bottom) or "newest_first" (new runs under the header)', "append"),
     Key("PER_PAGE", _whole(1, 1000), "a whole number of runs per W&B request, 1 to 1000", 200),
-    Key("REQUEST_TIMEOUT", _positive, "seconds a single request may take, a number > 0", 60),
+    Key("REQUEST_TIMEOUT", _positive, "seconds a single request may take, a number > 0 (W&B: each attempt; "
+        "wandb-core's own default is 30)", 60),
+    Key("WANDB_PACE_SECONDS", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 60,
+        "seconds between two W&B requests, a number from 0 to 60 (W&B asks for at least 1)", 1),
+    Key("DELETED_RUNS", lambda v: v in ("mark", "keep"),
+        '"mark" (a run deleted in W&B keeps its row, its state cell reads "deleted") or "keep" (the row is left '
+        'as it was)', "mark"),
     Key("REQUESTS_PER_MINUTE", _whole(1, 100_000), "Google Sheets read (and write) requests per minute the tool may "
         "send, a whole number: Google's default quota is 60 per user; raise it only with the quota", 60),
     Key("REQUEST_BYTES", _whole(100_000, 10_485_760), "the largest write request in bytes, a whole number from "
@@ -189,6 +195,8 @@ class Settings:
     order: str = "append"
     per_page: int = 200
     request_timeout: float = 60.0
+    wandb_pace_seconds: float = 1.0  # between two W&B requests
+    deleted_runs: str = "mark"  # or "keep"
     request_bytes: int = 2_097_152  # a write is split into requests no larger (Google advises 2 MB)
     requests_per_minute: int = 60  # the Sheets quota per user the tool paces itself under
     highlight: Mapping[str, str] = field(default_factory=dict)
@@ -436,6 +444,7 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         max_columns=values["MAX_COLUMNS"], schedule_minutes=values["SCHEDULE_TIME"], timezone=values["TIMEZONE"],
         full_resync_hours=float(values["FULL_RESYNC_HOURS"]), google_endpoint=values["GOOGLE_API_ENDPOINT"],
         order=values["ORDER"], per_page=values["PER_PAGE"], request_timeout=float(values["REQUEST_TIMEOUT"]),
+        wandb_pace_seconds=float(values["WANDB_PACE_SECONDS"]), deleted_runs=values["DELETED_RUNS"],
         request_bytes=values["REQUEST_BYTES"], requests_per_minute=values["REQUESTS_PER_MINUTE"],
         highlight=dict(values["HIGHLIGHT"]), highlight_scale=values["HIGHLIGHT_SCALE"],
         number_formats=dict(values["NUMBER_FORMATS"]), history=dict(values["HISTORY"]),

@@ -16,7 +16,7 @@ import datetime as dt
 import marshal
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Callable, Mapping
+from typing import AbstractSet, Any, Callable, Mapping
 
 from .base import Base, fingerprint, is_blank, loosely_equal, row_digest, serial_days
 from .columns import SHEETS_MAX_COLUMNS
@@ -133,8 +133,12 @@ def _only_the_tools(row: list[Any], layout: Layout, cells: dict[str, int], manag
 
 
 def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], settings: MergeSettings,
-          links: Mapping[str, str] | None = None) -> Plan:
-    """The plan for one worksheet; links (run id -> W&B page) travel with it for the new rows."""
+          links: Mapping[str, str] | None = None, partial: AbstractSet[str] = frozenset(),
+          read_state: dict | None = None) -> Plan:
+    """The plan for one worksheet; links (run id -> W&B page) travel with it for the new rows.
+    partial: run ids whose incoming row holds only some of the run's cells (what a listing of the project
+    carries, or a deleted run's state): merged cell by cell like any row, but never appended as a new row and
+    never given a row digest. read_state: what the source needs next time, stored in the base (None: unchanged)."""
     before = Layout.of(grid, settings.key)
     row_of, extra_rows = _rows_of_runs(grid, before, base, set(base.headers()))
     width = max((len(r) for r in grid), default=0)
@@ -175,6 +179,9 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
         run_id = key_text(row.get(settings.key))
         if not run_id:
             continue
+        is_partial = run_id in partial
+        if is_partial and run_id not in row_of:
+            continue  # a listing never makes a row; a row a person deleted stays deleted
         if row.keys() <= managed:
             cells = dict(row)
             cells.pop(settings.key, None)
@@ -184,7 +191,7 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
             r = row_of[run_id]
             sheet_row = grid[r]
             headers, values_of = orders.get(tuple(cells)) or orders.setdefault(tuple(cells), _in_order(cells))
-            digest_key = _exact(headers, values_of(cells))
+            digest_key = None if is_partial else _exact(headers, values_of(cells))
             if digest_key is not None and base.digests.get(run_id) == row_digest(digest_key):
                 pick = pickers.get(headers) or pickers.setdefault(headers, _picker([col_of[h] for h in headers]))
                 if _exact(headers, pick(sheet_row)) == digest_key:
@@ -198,7 +205,9 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
                 changed = True
             digest = row_digest(digest_key) if plan.counts.kept_edits == before[1] and digest_key is not None \
                 else None
-            if new_base.digests.get(run_id) != digest:
+            if is_partial and plan.counts.cells_written == before[0]:
+                pass  # the row's digest is of its whole row: a partial row that wrote nothing leaves it be
+            elif new_base.digests.get(run_id) != digest:
                 if digest is None:
                     # A stale digest is harmless (the shortcut also compares the sheet's cells), so dropping one
                     # is not worth a write of its own: a person's edit would otherwise cost a write after it.
@@ -236,6 +245,9 @@ def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], set
         written = [row[c] for row in plan.new_rows for c in plan.link_cols if c < len(row)]
         written += [v for _, c, v in plan.updates if c in plan.link_cols]
         plan.links = {v: links[v] for v in written if isinstance(v, str) and v in links}
+    if read_state is not None and read_state != base.read_state:
+        new_base.read_state = dict(read_state)
+        changed = True
     plan.base = new_base
     plan.base_changed = changed
     if settings.look is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -9,7 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from .columns import HeaderRules, RunView, choose_headers, row_for, zone
+from .base import Base
+from .columns import DERIVED, HeaderRules, RunView, choose_headers, listed_row, row_for, zone
 from .config import Settings, Target
 from .errors import OutcomeUnknown, SheetMoved
 from .history import Wanted, headers as history_headers
@@ -18,6 +20,7 @@ from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
 from .run import Sweep
 from .sinks import Sink
+from .sources import Need
 from .summaries import Remembered, facts_of, groups_tab, sweeps_tab, tab_title
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -26,7 +29,7 @@ log = logging.getLogger("wandb_spreadsheet_sync")
 class Source(Protocol):
     requests: int
 
-    def fetch(self, target: Target, since: dt.datetime | None = None, progress: Callable | None = None) -> Any: ...
+    def fetch(self, target: Target, need: Need | None = None, progress: Callable | None = None) -> Any: ...
 
     def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
         """What the source knows of these sweeps (at most one request each, cached where it can be)."""
@@ -35,18 +38,12 @@ class Source(Protocol):
 
 @dataclass
 class ReadHistory:
-    """What the loop remembers between syncs: when each target (a project into a worksheet: one project may go
-    to two worksheets) was last read, and last read in full."""
+    """The read state of each target (a project into a worksheet: one project may go to two worksheets) as this
+    process last left it. The base in the sheet is where it persists; this copy serves only where no base is
+    written (--dry-run) or a person deleted it."""
 
-    watermark: dict[Target, dt.datetime] = field(default_factory=dict)
-    last_full: dict[Target, float] = field(default_factory=dict)
+    states: dict[Target, dict] = field(default_factory=dict)
     summaries: dict[Target, Remembered] = field(default_factory=dict)  # facts for the summary tabs (summaries.py)
-
-    def since(self, target: Target, settings: Settings, now: float) -> dt.datetime | None:
-        last = self.last_full.get(target)
-        if last is None or now - last >= settings.full_resync_hours * 3600:
-            return None
-        return self.watermark.get(target)
 
 
 @dataclass
@@ -104,39 +101,56 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
     look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
                      scale=settings.highlight_scale) if caps.styles else None
     for target in settings.targets:
-        now = clock()
-        since = history.since(target, settings, now)
-        if settings.summaries and target not in history.summaries:
-            since = None  # the summary tabs need every run: a process that has not read them all reads in full once
-        fetched = source.fetch(target, since=since, progress=progress)
-        runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
-                                                   r.id))
-        read = (len(runs), fetched.pages, fetched.full)
-        beats = [r.updated_at for r in runs if r.updated_at]
-        links = {r.id: r.url for r in runs if r.url}
-        views = [RunView(r) for r in runs]
-        if settings.summaries:
-            _remember(source, target, runs, views, fetched.full, history, settings)
-        del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
+        # The sheet first: its base says what was read last time and which runs it holds, its headers which keys
+        # to ask W&B for. (A person acting between this read and the write is caught by the sink's check.)
         titles = [target.worksheet] + [tab_title(target.worksheet, kind) for kind in settings.summaries]
         snaps = sink.read(titles)
         sent += snaps[0].requests
         existing = Layout.of(snaps[0].grid).named
+        state = snaps[0].base.read_state or history.states.get(target, {})
+        if settings.summaries and target not in history.summaries:
+            # the summary tabs need every run: a process that has not read them all reads in full once
+            state = {k: v for k, v in state.items() if k != "full_at"}
+        need = Need(state, frozenset(snaps[0].base.runs), tuple(dict.fromkeys((*rules.fixed, *existing))), clock())
+        fetched = source.fetch(target, need, progress=progress)
+        runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                                                   r.id))
+        read = (len(runs), fetched.pages, fetched.full)
+        links = {r.id: r.url for r in runs if r.url}
+        views = [RunView(r) for r in runs]
+        listed = [RunView(r) for r in fetched.listed]
+        gone = fetched.deleted if settings.deleted_runs == "mark" else []
+        if settings.summaries:
+            _remember(source, target, runs, views, fetched, history, settings)
+        read_state = fetched.read_state
+        unstamped = fetched.unchanged
+        del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
         choice = choose_headers(existing, views, rules)
         headers = tuple(existing + choice.headers)
         rows = [row_for(v, headers, tz) for v in views]
-        del views
+        partial = [listed_row(row_for(v, headers, tz)) for v in listed] + \
+            [{KEY: run_id, "state": "deleted"} for run_id in gone]
+        partial_ids = {row[KEY] for row in partial}
+        del views, listed
         if choice.dropped:
             log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
                         ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
         merging = MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
                                 cell_form=caps.cell_form, look=look)
-        work = [(rows, merging, links)] + [_tab_work(kind, snap, history.summaries[target], settings, caps, tz)
-                                           for kind, snap in zip(settings.summaries, snaps[1:])]
+        settled = set(DERIVED) | set(rules.derived)  # cells that change with no change in W&B: no sign of a stale stamp
         for attempt in (1, 2):
-            plans = [merge(snap.grid, snap.base, tab_rows, tab_merging, tab_links)
-                     for snap, (tab_rows, tab_merging, tab_links) in zip(snaps, work)]
-            changes = [(snap, plan) for snap, plan in zip(snaps, plans) if plan.has_changes]
+            tabs = [_tab_work(kind, tab_snap, history.summaries[target], settings, caps, tz)
+                    for kind, tab_snap in zip(settings.summaries, snaps[1:])]
+            plan = merge(snaps[0].grid, snaps[0].base, rows + partial, merging, links, partial_ids, read_state)
+            if read_state is not None and _changed_unstamped(plan, snaps[0].base,
+                                                             (partial_ids - set(gone)) | unstamped, settled):
+                log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in "
+                            "full", target.path)
+                read_state = {**read_state, "updated_moves": False}
+                plan.base.read_state = read_state  # the plan writes cells: its base is written with them
+            plans = [plan] + [merge(tab_snap.grid, tab_snap.base, tab_rows, tab_merging, tab_links)
+                              for tab_snap, (tab_rows, tab_merging, tab_links) in zip(snaps[1:], tabs)]
+            changes = [(snap, p) for snap, p in zip(snaps, plans) if p.has_changes]
             if not changes or settings.dry_run:
                 break
             try:
@@ -148,12 +162,9 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
                 log.debug("%s; reading the sheet again before writing", exc.message)
                 snaps = sink.read(titles)
                 sent += snaps[0].requests
-        del rows, work
-        plan = plans[0]
-        if beats:
-            history.watermark[target] = max([*beats, history.watermark.get(target, beats[0])])
-        if read[2]:
-            history.last_full[target] = now
+        del rows, partial
+        if read_state is not None:
+            history.states[target] = read_state
         report.targets.append(TargetReport(target, plan.counts, read[0], read[1], read[2], choice.dropped, plan,
                                            dict(zip(titles[1:], plans[1:]))))
     report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
@@ -163,12 +174,13 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
     return report
 
 
-def _remember(source: Source, target: Target, runs: list, views: list[RunView], full: bool, history: ReadHistory,
-              settings: Settings) -> None:
+def _remember(source: Source, target: Target, runs: list, views: list[RunView], fetched: Any,
+              history: ReadHistory, settings: Settings) -> None:
     """Keeps the facts of every run the summary tabs need (a full read replaces them all), asking the source
-    about the sweeps these runs belong to."""
+    about the sweeps these runs belong to. A run the listing brought without its metrics keeps them and takes its
+    new state and group; a run deleted in W&B leaves the tabs."""
     memory = history.summaries.get(target) or Remembered()
-    if full:
+    if fetched.full:
         memory.facts = {}
     if "sweeps" in settings.summaries:
         ids = {r.sweep for r in runs if r.sweep}
@@ -177,6 +189,12 @@ def _remember(source: Source, target: Target, runs: list, views: list[RunView], 
     for run, view in zip(runs, views):
         memory.facts[run.id] = facts_of(run, memory.sweeps.get(run.sweep) if run.sweep else None,
                                         settings.group_metrics, view)
+    for run in fetched.listed:
+        known = memory.facts.get(run.id)
+        if known is not None:
+            memory.facts[run.id] = dataclasses.replace(known, state=run.state, group=run.group)
+    for run_id in fetched.deleted:
+        memory.facts.pop(run_id, None)
     history.summaries[target] = memory
 
 
@@ -190,6 +208,14 @@ def _tab_work(kind: str, snap, memory: Remembered, settings: Settings, caps, tz)
                      scale=settings.highlight_scale) if caps.styles else None
     return tab.rows, MergeSettings(headers=headers, order="append", key=tab.key, max_columns=caps.max_columns,
                                    cell_form=caps.cell_form, look=look, link_headers=tab.link_headers), tab.links
+def _changed_unstamped(plan: Plan, base: Base, listed: set[str], settled: set[str]) -> bool:
+    """Whether the plan rewrites a cell the tool had written before, of a run W&B listed as unchanged (its
+    updatedAt had not moved). A cell written for the first time (a column just added) proves nothing, nor does one
+    that a setting changes (columns.DERIVED) or that sampled history may redraw (HISTORY, CURVES)."""
+    run_of = {plan.run_rows[run_id]: run_id for run_id in listed if run_id in plan.run_rows}
+    keys = plan.layout.keys
+    return any(r in run_of and c < len(keys) and keys[c] not in settled and keys[c] in base.runs.get(run_of[r], {})
+               for r, c, _ in plan.updates)
 
 
 def _give_back_memory() -> None:

@@ -27,7 +27,7 @@ from ..config import Settings, Target
 from ..errors import SourceError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
-from . import Fetch
+from . import Fetch, Need
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 BLOCK = 32 * 1024
@@ -252,7 +252,7 @@ class LocalSource:
         self.settings = settings
         self.requests = 0
 
-    def fetch(self, target: Target, since: dt.datetime | None = None,
+    def fetch(self, target: Target, need: Need | None = None,
               progress: Callable[[int], None] | None = None) -> Fetch:
         root = self.settings.source
         if root is None or not root.is_dir():

@@ -1,14 +1,20 @@
-"""W&B's API -> Run records, one GraphQL page at a time, through wandb.Api's own authenticated transport.
+"""W&B's API -> Run records: a cheap listing of the project, then only the runs that changed, one GraphQL page at a
+time (sources/increments.py decides what to read; sources/wandb_graphql.py sends and waits).
 
 Why not iterate `api.runs(...)`: in wandb 0.31 a run whose user is null makes iteration raise a TypeError that
 `list()` swallows into an empty page (the sync would see no runs at all); each Run object also creates an
-empty folder under $WANDB_DIR, and results are cached for the life of the Api. So the source sends the same
-Runs query wandb's paginator sends (config, summary and system metrics in the page: no per-run requests)
-through `wandb.Api`'s GraphQL executor, builds plain Run records from the JSON, and makes a fresh Api per sync.
+empty folder under $WANDB_DIR, and results are cached for the life of the Api. So the source sends its own Runs
+queries (built by `runs_query`; config, summary and system metrics in the page: no per-run requests), builds
+plain Run records from the JSON in `to_run`, and makes a fresh Api per sync.
 
-Incremental reads: after a full read, runs come newest heartbeat first and reading stops once a page reaches
-runs older than the last sync minus a safety margin. A full read happens on the first sync and every
-FULL_RESYNC_HOURS, for changes that move no heartbeat (tags, notes, summaries edited after the fact).
+Every page is ordered `+created_at`, the order W&B's own client moved to because a descending order on a moving
+key (heartbeat) repeats and skips runs while they change (wandb issues #6614, #7666, PR #7675); a run seen twice
+all the same (a cursor that is an offset, a run inserted before it) is kept once: its later answer, the freshest.
+Asked for: config and summary keys the sheet shows when DYNAMIC_HEADERS is off (the names in its headers, and
+the keys a full read found them to match); with dynamic headers every key (a new key must become a column, and
+W&B takes exact keys, not globs); systemMetrics only when gpu_memory is a column.
+Run links follow wandb's own app-URL rules (WANDB_APP_URL, api.wandb.ai -> wandb.ai, dedicated cloud
+api.x -> app.x, a self-hosted server serves both).
 """
 
 from __future__ import annotations
@@ -18,53 +24,52 @@ import json
 import logging
 import math
 import os
+import threading
+import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from ..columns import key_names, source_keys
 from ..config import Settings, Target
-from ..errors import AccessError, CredentialsError, Kind, SourceError, TransientError, kind_of_status
+from ..errors import AccessError, CredentialsError, Interrupted, SourceError, SyncError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
-from . import Fetch
+from . import Fetch, Need
 from .history import Sampling, points as history_points
+from .increments import choose, needs_full, next_state, parse_time
 from .sweeps import SweepCache
+from .wandb_graphql import GraphQL, RateLimited, set_attempt_timeout, translate
 
 log = logging.getLogger("wandb_spreadsheet_sync")
-SAFETY_MARGIN = dt.timedelta(minutes=10)  # heartbeats arrive every ~30 s; clocks drift; be generous
-
-def runs_query(extra: str = "") -> str:
-    """The Runs page query; `extra` is more selection text for each run node (sampled history)."""
-    return """
-query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
-           $filters: JSONString) {
-  project(name: $project, entityName: $entity) {
-    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
-      edges {
-        node {
-          name displayName state config summaryMetrics systemMetrics createdAt heartbeatAt
-          tags group jobType notes sweepName user { username name }%s
-        }
-        cursor
-      }
-      pageInfo { endCursor hasNextPage }
-    }
-  }
-}
-""" % (" " + extra if extra else "")
+LIST_PAGE = 1000  # runs per listing page: ~150 bytes a run
+LIST_FIELDS = "name displayName state tags notes group jobType heartbeatAt updatedAt user { username }"
+HISTORY_MARK = "__sampled_history__"  # where a full query's sampledHistory goes; filled as each page is sent
 
 
-RUNS_QUERY = runs_query()
-
-
-def parse_time(text: str | None) -> dt.datetime | None:
-    """W&B answers naive UTC ('2026-01-01T10:00:00') or with a Z; both become aware UTC."""
-    if not text:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+def runs_query(config_keys: list[str] | None = None, summary_keys: list[str] | None = None,
+               system_metrics: bool = True, extra: str = "", fields: str | None = None) -> str:
+    """The Runs query, asking for every key (None) or only these; `extra` adds a selection to the node (sampled
+    history, say); `fields` replaces the node's selection (the listing)."""
+    params = ["$project: String!", "$entity: String!", "$cursor: String", "$perPage: Int = 50", "$order: String",
+              "$filters: JSONString"]
+    if fields is None:
+        params += ["$configKeys: [String!]"] * (config_keys is not None) + \
+                  ["$summaryKeys: [String!]"] * (summary_keys is not None)
+        fields = " ".join([
+            "name displayName state", "config(keys: $configKeys)" if config_keys is not None else "config",
+            "summaryMetrics(keys: $summaryKeys)" if summary_keys is not None else "summaryMetrics",
+            "systemMetrics" if system_metrics else "",
+            "createdAt heartbeatAt updatedAt tags group jobType notes sweepName user { username name }", extra])
+    return f"""
+query Runs({', '.join(params)}) {{
+  project(name: $project, entityName: $entity) {{
+    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {{
+      edges {{ node {{ {" ".join(fields.split())} }} cursor }}
+      pageInfo {{ endCursor hasNextPage }}
+    }}
+  }}
+}}
+"""
 
 
 def _json_field(value: Any) -> dict:
@@ -79,13 +84,23 @@ def _json_field(value: Any) -> dict:
     return out if isinstance(out, dict) else {}
 
 
-def app_url(base_url: str) -> str:
-    """Where people open runs: api.wandb.ai -> wandb.ai; a self-hosted server serves both."""
-    parts = urlsplit(base_url)
-    host = parts.netloc
-    if host == "api.wandb.ai":
-        host = "wandb.ai"
-    return f"{parts.scheme or 'https'}://{host}"
+def app_url(base_url: str, env: dict | None = None) -> str:
+    """Where people open runs, by wandb's own rules (wandb.util.api_to_app_url and WANDB_APP_URL)."""
+    env = os.environ if env is None else env
+    if env.get("WANDB_APP_URL"):
+        return env["WANDB_APP_URL"].strip().rstrip("/")
+    try:
+        from wandb.util import api_to_app_url
+
+        return api_to_app_url(base_url).rstrip("/")
+    except ImportError:  # a wandb without it: its rules as of 0.31
+        parts = urlsplit(base_url)
+        host = parts.netloc
+        if host.startswith("api.wandb."):
+            host = host[4:]
+        elif host.startswith("api."):
+            host = "app." + host[4:]
+        return f"{parts.scheme or 'https'}://{host}"
 
 
 def to_run(node: dict, target: Target, names: dict, web: str, wanted: Wanted | None = None) -> Run:
@@ -113,19 +128,25 @@ def to_run(node: dict, target: Target, names: dict, web: str, wanted: Wanted | N
 
 
 class WandbSource:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, stop: threading.Event | None = None):
         self.settings = settings
+        self.stop = stop
         self.requests = 0
+        self.bytes = 0  # W&B's answers, for the report and the bench
+        self._resume: dict[Target, tuple[str, dict, dict[str, dict]]] = {}  # a full read cut short
         self.sweep_cache = SweepCache()
-        self._last: tuple[Callable, str] | None = None  # this sync's GraphQL executor and web address, for sweeps
+        self._last: tuple[GraphQL, str] | None = None  # this sync's GraphQL sender and web address, for sweeps
 
     def _api(self, target: Target):
         import wandb  # heavy: imported only when a sync runs, never for --help
 
+        if not set_attempt_timeout(self.settings.request_timeout):
+            log.debug("this wandb takes its per-attempt timeout from WANDB_HTTP_TIMEOUT only")
         try:
-            return wandb.Api(overrides={"entity": target.entity}, timeout=int(self.settings.request_timeout))
+            return wandb.Api(overrides={"entity": target.entity},
+                             timeout=max(1, math.ceil(self.settings.request_timeout)))
         except Exception as exc:  # wandb raises several types for the same causes
-            raise _translate(exc, target) from exc
+            raise translate(exc, target) from exc
 
     def filters(self) -> dict:
         parts: list[dict] = []
@@ -135,110 +156,179 @@ class WandbSource:
             parts.append({"state": {"$in": list(self.settings.states)}})
         return {"$and": parts} if len(parts) > 1 else (parts[0] if parts else {})
 
-    def fetch(self, target: Target, since: dt.datetime | None = None,
-              progress: Callable[[int], None] | None = None) -> Fetch:
+    def keeps(self, node: dict) -> bool:
+        """USER_NAME and STATES, on a listed run."""
+        user = (node.get("user") or {}).get("username")
+        return (not self.settings.user_name or user == self.settings.user_name) and \
+            (not self.settings.states or node.get("state") in self.settings.states)
+
+    def fetch(self, target: Target, need: Need | None = None, progress: Callable[[int], None] | None = None) -> Fetch:
+        need = need or Need()
         api = self._api(target)
         self.requests += 1  # the Viewer check wandb.Api makes
-        execute = getattr(getattr(api, "_service_api", None), "execute_graphql", None)
-        if execute is None:
-            raise SourceError("This version of wandb has no GraphQL executor the tool knows.",
-                              "Install the wandb version in requirements.txt (pip install -r requirements.txt).")
-        web = app_url(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
-        self._last = (execute, web)
-        full = since is None
-        variables = {"entity": target.entity, "project": target.project, "perPage": self.settings.per_page,
-                     "order": "+created_at" if full else "-heartbeat_at", "filters": json.dumps(self.filters()),
-                     "cursor": None}
-        stop_before = since - SAFETY_MARGIN if since else None
-        runs: list[Run] = []
-        pages = 0
+        gql = GraphQL(api, self.settings, target, self.stop)
+        web = app_url(gql.base_url)
+        self._last = (gql, web)
         sampling = Sampling(Wanted.of(self.settings))
-        while True:
-            try:
-                data = execute(runs_query(sampling.selection()), variables, timeout=self.settings.request_timeout * 3)
-            except Exception as exc:
-                if sampling.refused(http_status(exc), _reason(exc)):
-                    self.requests += 1
-                    continue  # the same page again, with less history
-                raise _translate(exc, target) from exc
-            pages += 1
-            self.requests += 1
+        state = dict(need.state)
+        full = needs_full(state, need.now, self.settings.full_resync_hours)
+        query, variables = self._full_query(target, need, state, full)
+        pages = [0]
+
+        def page(query: str, variables: dict) -> dict:
+            while True:
+                try:
+                    data = gql.execute(query.replace(HISTORY_MARK, sampling.selection()), variables)
+                    break
+                except (CredentialsError, AccessError, RateLimited, Interrupted):
+                    raise
+                except SyncError as exc:  # a server that refuses sampled history: the same page with less of it
+                    if HISTORY_MARK not in query or not sampling.refused(None, exc.message):
+                        raise
+            pages[0] += 1
             project = (data or {}).get("project")
             if project is None:
                 raise AccessError(f"W&B has no project {target.path!r} that this API key can see.",
                                   "Check WANDB_ENTITY/WANDB_PROJECT (or --project) and that the key's user "
                                   "belongs to the entity.")
-            block = project.get("runs") or {}
+            return project.get("runs") or {}
+
+        started = time.monotonic()
+        try:
+            if full:
+                nodes = self._read_all(target, page, query, variables, progress)
+                # A filtered read does not show which runs are gone: the listing does (none to find on a first sync)
+                listing = self._list(target, page) if self.filters() and need.known else dict(nodes)
+                listed: list[str] = []
+                wanted = [i for i, n in listing.items() if i not in nodes and self.keeps(n)]  # skipped by a cursor
+            else:
+                listing = self._list(target, page)
+                choice = choose(state, listing, need.known, self.keeps)
+                nodes, listed, wanted = {}, choice.listed, choice.read
+            gone, back = self._confirm_gone(target, page, need, listing, state)
+            nodes.update(self._read_ids(page, query, variables, wanted + [i for i in back if self.keeps(listing[i])]))
+            listed = [i for i in listed if i not in nodes]
+            read = set(nodes)
+            # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
+            unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed if full and state else ())
+        finally:
+            self.requests += gql.requests
+            self.bytes += gql.bytes
+        names = dict(self.settings.names)
+        runs = [to_run(n, target, names, web, sampling.wanted) for n in nodes.values()]  # the later answer won
+        keys = None
+        if full and not self.settings.dynamic:
+            config, summary = source_keys(runs, need.headers)
+            keys = {"config": sorted(config), "summary": sorted(summary)}
+        state = next_state(state, listing.values(), read, full, need.now, time.monotonic() - started,
+                           gone if self.settings.deleted_runs == "mark" else (), keys)
+        log.debug("read %d runs of %s in full, %d from the listing, %d deleted, in %d pages (%s, %s)", len(runs),
+                  target.path, len(listed), len(gone), pages[0], "full" if full else "incremental", gql.kind)
+        return Fetch(runs, pages[0], full, [to_run(listing[i], target, names, web) for i in listed], gone, state,
+                     unchanged)
+
+    def _full_query(self, target: Target, need: Need, state: dict, full: bool) -> tuple[str, dict]:
+        """The query for runs in full. With DYNAMIC_HEADERS off the columns are known: only their keys are asked
+        for, except in a full read that must learn which keys they match (`train_loss` takes `train/loss`)."""
+        config = summary = None
+        learning = full and not (state.get("keys") and state.get("updated_moves") is False)
+        if not self.settings.dynamic and not learning:
+            config, summary = key_names(need.headers)
+            learned = state.get("keys") or {}
+            config = sorted(config | set(learned.get("config") or ()))
+            summary = sorted(summary | set(learned.get("summary") or ()) | {"_runtime", "_timestamp"})
+        query = runs_query(config, summary, system_metrics="gpu_memory" in need.headers,
+                           extra=HISTORY_MARK if Wanted.of(self.settings).keys else "")
+        variables = {"entity": target.entity, "project": target.project, "perPage": self.settings.per_page,
+                     "order": "+created_at", "filters": json.dumps(self.filters()), "cursor": None}
+        if config is not None:
+            variables.update(configKeys=config, summaryKeys=summary)
+        return query, variables
+
+    def _pages(self, page: Callable, query: str, variables: dict, into: dict[str, dict],
+               progress: Callable[[int], None] | None = None) -> None:
+        """Every page of a query into `into` (run id -> node; a run seen twice keeps its later answer)."""
+        while True:
+            block = page(query, variables)
             edges = block.get("edges") or []
-            reached_old = False
             for edge in edges:
                 node = edge.get("node") or {}
-                if not node.get("name"):
-                    continue
-                run = to_run(node, target, dict(self.settings.names), web, sampling.wanted)
-                if stop_before and run.updated_at and run.updated_at < stop_before:
-                    reached_old = True
-                    break
-                runs.append(run)
+                if node.get("name"):
+                    into[node["name"]] = node
             if progress:
-                progress(len(runs))
+                progress(len(into))
             info = block.get("pageInfo") or {}
-            if reached_old or not info.get("hasNextPage") or not edges:
-                break
+            if not info.get("hasNextPage") or not edges:
+                return
             variables["cursor"] = edges[-1].get("cursor") or info.get("endCursor")
-        log.debug("fetched %d runs of %s in %d pages (%s)", len(runs), target.path, pages,
-                  "full" if full else "incremental")
-        return Fetch(runs, pages, full)
 
+    def _read_all(self, target: Target, page: Callable, query: str, variables: dict,
+                  progress: Callable[[int], None] | None) -> dict[str, dict]:
+        """Every run in full; a read cut short resumes at its last good page at the next sync."""
+        nodes: dict[str, dict] = {}
+        saved = self._resume.pop(target, None)
+        if saved and saved[0] == query and {k: v for k, v in saved[1].items() if k != "cursor"} == \
+                {k: v for k, v in variables.items() if k != "cursor"}:
+            variables, nodes = dict(saved[1]), saved[2]
+            log.info("resuming the full read of %s after %d runs", target.path, len(nodes))
+
+        try:
+            self._pages(page, query, variables, nodes, progress)
+        except BaseException:
+            if nodes:  # variables["cursor"] is after the last good page
+                self._resume[target] = (query, dict(variables), nodes)
+            raise
+        return nodes
+
+    def _list(self, target: Target, page: Callable) -> dict[str, dict]:
+        """Every run of the project, unfiltered (a run another filter hides is not deleted), light fields only."""
+        variables = {"entity": target.entity, "project": target.project, "perPage": LIST_PAGE,
+                     "order": "+created_at", "filters": "{}", "cursor": None}
+        nodes: dict[str, dict] = {}
+        self._pages(page, runs_query(fields=LIST_FIELDS), variables, nodes)
+        return nodes
+
+    def _read_ids(self, page: Callable, query: str, variables: dict, ids: list[str]) -> dict[str, dict]:
+        nodes: dict[str, dict] = {}
+        size = self.settings.per_page
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            self._pages(page, query, {**variables, "filters": json.dumps({"name": {"$in": chunk}}), "cursor": None},
+                        nodes)
+        return nodes
+
+    def _confirm_gone(self, target: Target, page: Callable, need: Need, listing: dict[str, dict],
+                      state: dict) -> tuple[list[str], list[str]]:
+        """Known runs W&B no longer has, and those the listing skipped after all. One newly missing from the listing
+        is asked for by id once more: an offset cursor skips a run when another is deleted while the listing
+        pages. The found ones join the listing."""
+        missing = sorted(need.known - listing.keys())
+        if not missing:
+            return [], []
+        before = set(state.get("deleted") or ())
+        new = [i for i in missing if i not in before]
+        found: dict[str, dict] = {}
+        for start in range(0, len(new), LIST_PAGE):
+            variables = {"entity": target.entity, "project": target.project, "perPage": LIST_PAGE,
+                         "order": "+created_at", "filters": json.dumps({"name": {"$in": new[start:start + LIST_PAGE]}}),
+                         "cursor": None}
+            self._pages(page, runs_query(fields=LIST_FIELDS), variables, found)
+        listing.update(found)
+        return [i for i in missing if i not in found], sorted(found)
 
     def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
-        """The sweeps of the runs this sync read (sources/sweeps.py), through the same Api as the runs."""
+        """The sweeps of the runs this sync read (sources/sweeps.py), through the same sender as the runs."""
         if self._last is None:
             raise SourceError("Sweeps were asked for before any runs were read.", "This is a bug; please report it.")
-        execute, web = self._last
+        gql, web = self._last
+        before = gql.requests
         try:
-            found, requests = self.sweep_cache.fetch(execute, target, ids, web, self.settings.request_timeout * 3)
+            found, _ = self.sweep_cache.fetch(lambda query, variables, timeout=None: gql.execute(query, variables),
+                                              target, ids, web, self.settings.request_timeout * 3)
+        except SyncError:
+            raise
         except Exception as exc:
-            raise _translate(exc, target) from exc
-        self.requests += requests
+            raise translate(exc, target) from exc
+        finally:
+            self.requests += gql.requests - before
         return found
-
-
-def http_status(exc: BaseException) -> int | None:
-    """The HTTP status behind a wandb error, wherever wandb keeps it: wandb-core's WandbApiFailedError
-    (`response.http_status`), a requests error (`response.status_code`), or a CommError wrapping either."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        response = getattr(exc, "response", None)
-        for attr in ("http_status", "status_code"):
-            status = getattr(response, attr, None)
-            if isinstance(status, int) and status > 0:
-                return status
-        exc = getattr(exc, "exc", None) or exc.__cause__ or exc.__context__
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-
-
-def _translate(exc: Exception, target: Target) -> Exception:
-    """wandb's many exception types -> ours, by the HTTP status where there is one."""
-    from wandb.errors import UsageError
-
-    text = _reason(exc)
-    status = http_status(exc)
-    # wandb raises AuthenticationError both for a refused key and for a server it could not reach: the status
-    # tells them apart. A UsageError (no key at all) carries none.
-    if status == 401 or (status is None and isinstance(exc, UsageError)):
-        return CredentialsError(f"W&B refused the API key ({text[:200]}).",
-                                "Set WANDB_API_KEY to a key from https://wandb.ai/authorize (or run `wandb login`).")
-    if status is not None and kind_of_status(status) is Kind.SETUP:
-        return AccessError(f"W&B answered {status}: no project {target.path!r} that this API key can see.",
-                           "Check WANDB_ENTITY and WANDB_PROJECT, and that the key's user belongs to the entity.")
-    if status is not None and kind_of_status(status) is Kind.TERMINAL:
-        return SourceError(f"W&B refused the request for {target.path} ({status}: {text}).",
-                           "Check the settings named in the message; upgrading wandb may help.")
-    return TransientError(f"W&B could not be reached for {target.path} ({text}).",
-                          "The next sync will try again; check WANDB_BASE_URL and the network if it persists.")

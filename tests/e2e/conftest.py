@@ -35,7 +35,7 @@ class E2E:
     def config(self, **extra) -> Path:
         data = {"SPREADSHEET": self.spreadsheet_id, "WORKSHEET": "runs", "WANDB_ENTITY": "alice",
                 "WANDB_PROJECT": "proj", "FIXED_HEADERS": FIXED, "PER_PAGE": 100, "TIMEZONE": "UTC",
-                "REQUEST_TIMEOUT": 5} | extra
+                "REQUEST_TIMEOUT": 5, "WANDB_PACE_SECONDS": 0} | extra
         path = self.tmp / "config.json"
         path.write_text(json.dumps(data, indent=2))
         return path

@@ -31,6 +31,7 @@ class Fault:
     body_contains: str = ""  # only requests whose body contains this (a GraphQL operation name, say)
     remaining: int = 1
     skip: int = 0  # the first `skip` matching requests pass untouched; the fault meets the next one
+    headers: dict = field(default_factory=dict)  # sent with a "status" answer (RateLimit-* with a 429, say)
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
         return (self.path in path and (not self.method or self.method == method)
@@ -147,6 +148,7 @@ class FakeServer:
 class BaseHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    json_indent: int | None = 2  # Google answers pretty-printed JSON; W&B (a Go server) compact JSON
     world: BaseWorld
     stopping: threading.Event
     fake: FakeServer
@@ -217,6 +219,7 @@ class BaseHandler(BaseHTTPRequestHandler):
     def _send_fault(self, fault: Fault, entry: LoggedRequest) -> None:
         entry.status = fault.status
         status, payload, headers = self.fault_response(fault)
+        headers = {**headers, **fault.headers}
         if fault.retry_after is not None:
             ra = fault.retry_after
             headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
@@ -234,7 +237,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         """A dict or list goes out as JSON, bytes as they are (HTML error pages), None as no body."""
         headers = dict(headers or {})
         if isinstance(payload, (dict, list)):
-            body = json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False).encode() + b"\n"
+            body = json.dumps(payload, indent=self.json_indent, ensure_ascii=False, allow_nan=False,
+                              separators=None if self.json_indent else (",", ":")).encode() + b"\n"
             headers.setdefault("Content-Type", "application/json; charset=UTF-8")
         else:
             body = payload or b""

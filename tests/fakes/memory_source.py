@@ -14,7 +14,7 @@ class MemorySource:
         self.known_sweeps = {s.id: s for s in sweeps or []}
         self.sweep_requests = 0  # what a source with requests would have spent: one per sweep asked about
 
-    def fetch(self, target, since=None, progress=None) -> Fetch:
+    def fetch(self, target, need=None, progress=None) -> Fetch:
         return Fetch(list(self.runs), 0, True)
 
     def sweeps(self, target, ids: set[str]) -> dict[str, Sweep]:

@@ -221,3 +221,66 @@ def test_wandbs_own_sweep_client_reads_the_fake_and_finds_the_best_run(wandb_fak
 
     fresh = wandb.Api(overrides={"entity": "alice"}, timeout=10)  # an Api caches the sweeps it has read
     assert fresh.sweep("alice/proj/sw1").best_run().id == "s0"
+
+
+# ---- W&B's edges -----------------------------------------------------------------------------------------------
+
+def _graphql(wandb_fake, query: str, **variables) -> requests.Response:
+    return requests.post(wandb_fake.url + "/graphql", json={"query": query, "variables": {
+        "entity": "alice", "project": "proj", **variables}}, auth=("api", DEFAULT_KEY), timeout=10)
+
+
+RUNS = ("query Runs($entity: String!, $project: String!, $cursor: String, $perPage: Int, $order: String, "
+        "$k: [String!]) { project(name: $project, entityName: $entity) { runs(after: $cursor, first: $perPage, "
+        "order: $order) { edges { node { name updatedAt heartbeatAt summaryMetrics(keys: $k) } cursor } "
+        "pageInfo { endCursor hasNextPage } } } }")
+
+
+def test_updated_at_moves_with_every_change_or_only_with_the_heartbeat(wandb_fake):
+    world = wandb_fake.world
+    world.generate(2)
+    world.clock = lambda: dt.datetime(2026, 5, 1)
+    world.edit("r00000000", tags=["x"])
+    world.find("alice", "proj", "r00000001").summary["loss"] = 3.0  # a change made any way is noticed
+    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS).json()["data"]["project"]["runs"]["edges"]}
+    assert nodes["r00000000"]["updatedAt"] == nodes["r00000001"]["updatedAt"] == "2026-05-01T00:00:00"
+    assert nodes["r00000000"]["heartbeatAt"] == "2026-01-01T00:10:00"
+    world.updated_moves = False
+    world.clock = lambda: dt.datetime(2026, 6, 1)
+    world.edit("r00000000", notes="no stamp moves")
+    world.heartbeat(["r00000001"])
+    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS).json()["data"]["project"]["runs"]["edges"]}
+    assert nodes["r00000000"]["updatedAt"] == "2026-05-01T00:00:00"
+    assert nodes["r00000001"]["updatedAt"] == nodes["r00000001"]["heartbeatAt"] == "2026-06-01T00:00:00"
+
+
+def test_cursor_is_an_offset_so_a_deletion_mid_read_skips_a_run(wandb_fake):
+    world = wandb_fake.world
+    world.generate(6)
+    first = _graphql(wandb_fake, RUNS, perPage=3).json()["data"]["project"]["runs"]
+    world.delete("r00000000")
+    second = _graphql(wandb_fake, RUNS, perPage=3, cursor=first["pageInfo"]["endCursor"]).json()
+    names = [e["node"]["name"] for e in first["edges"] + second["data"]["project"]["runs"]["edges"]]
+    assert "r00000003" not in names and len(names) == 5  # skipped, as an offset into the new order does
+
+
+def test_after_page_changes_runs_between_pages_and_keys_are_selected(wandb_fake):
+    world = wandb_fake.world
+    world.generate(4)
+    world.after_page(1, lambda w: w.delete("r00000003"))
+    page = _graphql(wandb_fake, RUNS, perPage=2, k=["loss"]).json()["data"]["project"]["runs"]
+    assert [json.loads(e["node"]["summaryMetrics"]) for e in page["edges"]][0].keys() == {"loss"}
+    assert len(world.project("alice", "proj")) == 3
+
+
+def test_rate_limit_refuses_until_the_reset_with_ratelimit_headers(wandb_fake):
+    wandb_fake.world.generate(1)
+    wandb_fake.world.rate_limit(reset=30, retry_after=True)
+    refused = _graphql(wandb_fake, RUNS)
+    assert refused.status_code == 429 and refused.headers["RateLimit-Remaining"] == "0"
+    assert 0 < int(refused.headers["RateLimit-Reset"]) <= 30 and refused.headers["Retry-After"]
+    viewer = requests.post(wandb_fake.url + "/graphql", json={"query": "query Viewer { viewer { id } }"},
+                           auth=("api", DEFAULT_KEY), timeout=5)
+    assert viewer.status_code == 200  # only the matching requests are limited
+    wandb_fake.world.rate_limit(reset=0)
+    assert _graphql(wandb_fake, RUNS).status_code == 200

@@ -3,6 +3,16 @@ and the Run field sampledHistory (see sampled_history), and GetSweep / GetSweepL
 wandb's generated SweepFragment; its config as YAML text, runCount and bestLoss computed from the runs that name
 it, as W&B's server does).
 
+W&B's edges, on by default where the real service has them (or where we assume it does; README says which):
+- cursors are an offset into the order as it is when the next page is asked for, which real servers need not
+  keep still: a run that moves while a client pages is seen twice or skipped;
+- `updatedAt` is answered and moved by every change made through the control API below (`edit`, `heartbeat`);
+  `World.updated_moves = False` is the other world, where it moves only with the heartbeat;
+- heartbeat-free edits (`edit`), deletions (`delete`), "after page N is answered, do this" (`after_page`);
+- `config(keys: $k)` and `summaryMetrics(keys: $k)` select keys, as W&B's schema allows;
+- faults from httpfake: a 429 with `Retry-After` and `RateLimit-*` (`rate_limit`), a page slower than
+  wandb-core's 30 s attempt limit ("slow").
+
 Run standalone: python -m tests.fakes.wandb_api --port 0 --runs N [--entity E --project P --api-key K]
 """
 
@@ -16,6 +26,7 @@ import math
 import random
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +35,7 @@ from .httpfake import BaseHandler, BaseWorld, Fault, FakeServer, LoggedRequest, 
 DEFAULT_KEY = "local-" + "0" * 40  # wandb wants 40+ characters; not a real key
 _OP = re.compile(r"\b(query|mutation)\s+(\w+)")
 _FIELDS = {"createdAt": "createdAt", "created_at": "createdAt", "heartbeatAt": "heartbeatAt",
-           "heartbeat_at": "heartbeatAt", "updatedAt": "heartbeatAt", "updated_at": "heartbeatAt",
+           "heartbeat_at": "heartbeatAt", "updatedAt": "updatedAt", "updated_at": "updatedAt",
            "username": "username", "state": "state", "displayName": "displayName", "display_name": "displayName",
            "name": "name", "tags": "tags", "group": "group", "jobType": "jobType", "job_type": "jobType",
            "sweep": "sweepName", "sweepName": "sweepName"}
@@ -57,16 +68,30 @@ class FakeRun:
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1))
     heartbeat_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 1))
     history: list[dict] = field(default_factory=list)  # logged rows, in order; `_step` is the index unless given
+    updated_at: dt.datetime | None = None  # the last change of any kind; None: the heartbeat's
 
-    def node(self, wanted: set[str]) -> dict:
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.heartbeat_at
+        self._seen = (self.signature(), self.heartbeat_at)  # as the server last stamped it
+
+    def signature(self) -> str:
+        """Everything a change can touch, as text: the server notices any change, however a test made it."""
+        return repr((self.display_name, self.state, self.config, self.summary, self.system, self.username,
+                     self.tags, self.group, self.job_type, self.notes, self.sweep, self.heartbeat_at))
+
+    def node(self, wanted: set[str], config_keys: list | None = None, summary_keys: list | None = None) -> dict:
+        config = self.config if config_keys is None else {k: v for k, v in self.config.items() if k in config_keys}
+        summary = self.summary if summary_keys is None else \
+            {k: v for k, v in self.summary.items() if k in summary_keys}
         full = {
             "id": base64.b64encode(f"Run:v1:{self.name}:{self.project}:{self.entity}".encode()).decode(),
             "projectId": "1", "name": self.name, "displayName": self.display_name or self.name,
             "tags": list(self.tags), "sweepName": self.sweep, "state": self.state,
-            "config": json.dumps({k: {"value": v, "desc": None} for k, v in self.config.items()}),
+            "config": json.dumps({k: {"value": v, "desc": None} for k, v in config.items()}),
             "group": self.group, "jobType": self.job_type, "commit": None, "readOnly": False,
-            "createdAt": iso(self.created_at), "heartbeatAt": iso(self.heartbeat_at), "description": self.notes,
-            "notes": self.notes, "systemMetrics": json.dumps(self.system), "summaryMetrics": json.dumps(self.summary),
+            "createdAt": iso(self.created_at), "heartbeatAt": iso(self.heartbeat_at),
+            "updatedAt": iso(self.updated_at), "description": self.notes,
+            "notes": self.notes, "systemMetrics": json.dumps(self.system), "summaryMetrics": json.dumps(summary),
             "historyLineCount": int(self.summary.get("_step", 0) or 0) + 1 if self.summary else 0,
             "user": {"name": self.username.title(), "username": self.username} if self.username else None,
             "historyKeys": {"keys": {}, "lastStep": 0},
@@ -81,7 +106,8 @@ class FakeRun:
             return _dig(self.config, key)
         if name.startswith(("summary_metrics.", "summaryMetrics.")):
             return _dig(self.summary, name.split(".", 1)[1])
-        return {"createdAt": iso(self.created_at), "heartbeatAt": iso(self.heartbeat_at), "username": self.username,
+        return {"createdAt": iso(self.created_at), "heartbeatAt": iso(self.heartbeat_at),
+                "updatedAt": iso(self.updated_at), "username": self.username,
                 "state": self.state, "displayName": self.display_name or self.name, "name": self.name,
                 "tags": self.tags, "group": self.group, "jobType": self.job_type,
                 "sweepName": self.sweep}.get(_FIELDS.get(name, name))
@@ -133,7 +159,12 @@ class World(BaseWorld):
     username: str = "alice"
     default_entity: str = "alice"
     runs: dict[tuple[str, str], list[FakeRun]] = field(default_factory=dict)
-    _ordered: dict = field(default_factory=dict)  # query -> (token, runs in order, their sort keys)
+    updated_moves: bool = True  # updatedAt moves with every change; False: only with the heartbeat
+    clock: Any = None  # () -> naive UTC now, for the times edits stamp; None: the real clock
+    runs_pages: int = 0  # Runs pages answered so far
+    limited: tuple | None = None  # (until or None before the first hit, reset, send Retry-After, body filter)
+    _after: list = field(default_factory=list)  # (page number, callback) for after_page
+    _ordered: dict = field(default_factory=dict)  # query -> (token, runs in order)
     history_row_limit: int = 100_000  # sampled rows a request may ask for (specs x samples x runs); assumed
     history_refused: tuple[int, str] | None = None  # (status, message): a server that refuses sampledHistory
     sweeps: dict[tuple[str, str], list[FakeSweep]] = field(default_factory=dict)
@@ -144,6 +175,63 @@ class World(BaseWorld):
             self.sweeps.setdefault((entity, project), []).append(sweep)
             self.project(entity, project)
             return sweep
+
+    def now(self) -> dt.datetime:
+        return self.clock() if self.clock else dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+    def edit(self, name: str, entity: str = "alice", project: str = "proj", **changes) -> FakeRun:
+        """A change that moves no heartbeat (the UI, run.update(), a state the server sets later): config and
+        summary are merged in, other fields replaced. Any change to a run, made here or straight on the FakeRun,
+        moves its updatedAt when the server next answers, where the world says it does (`notice_changes`)."""
+        with self.lock:
+            run = self.find(entity, project, name)
+            for key, value in changes.items():
+                if key in ("config", "summary"):
+                    getattr(run, key).update(value)
+                else:
+                    setattr(run, key, value)
+            return run
+
+    def heartbeat(self, names: list[str], entity: str = "alice", project: str = "proj", **summary) -> None:
+        """Live runs heartbeat (and may log): heartbeatAt and updatedAt move, so does their place in an order
+        by either."""
+        with self.lock:
+            for name in names:
+                run = self.find(entity, project, name)
+                run.heartbeat_at = max(self.now(), run.heartbeat_at + dt.timedelta(seconds=1))
+                run.summary.update(summary)
+
+    def notice_changes(self) -> None:
+        """What the server does on every write to a run: a moved heartbeat moves updatedAt; any other change does
+        where updatedAt moves with every change (`updated_moves`)."""
+        now = None
+        for runs in self.runs.values():
+            for run in runs:
+                signature = run.signature()
+                if signature == run._seen[0]:
+                    continue
+                if run.heartbeat_at != run._seen[1] or self.updated_moves:
+                    now = now or self.now()
+                    run.updated_at = max(now, run.updated_at + dt.timedelta(seconds=1))
+                run._seen = (signature, run.heartbeat_at)
+
+    def delete(self, name: str, entity: str = "alice", project: str = "proj") -> None:
+        with self.lock:
+            self.project(entity, project).remove(self.find(entity, project, name))
+
+    def after_page(self, n: int, callback) -> None:
+        """Once the n-th Runs page from now has been answered (before the client asks for the next), call
+        callback(world): runs that change while a client pages through them."""
+        with self.lock:
+            self._after.append((self.runs_pages + n, callback))
+
+    def rate_limit(self, reset: float = 2, retry_after: bool = False, body_contains: str = "query Runs") -> None:
+        """W&B's rate limit: from the next matching request until `reset` seconds later, every matching request
+        gets a 429 with RateLimit-Limit/-Remaining/-Reset (the seconds left, rounded up), and Retry-After too if
+        asked. A client that asks again too early is refused again, so the count of 429s tells how well it
+        waited."""
+        with self.lock:
+            self.limited = (None, reset, retry_after, body_contains)
 
     def project(self, entity: str, project: str) -> list[FakeRun]:
         return self.runs.setdefault((entity, project), [])
@@ -222,6 +310,7 @@ class FakeWandb(FakeServer):
 
 class _Handler(BaseHandler):
     world: World
+    json_indent = None  # W&B answers compact JSON: bytes per page as the real server sends them
 
     def fault_response(self, fault: Fault) -> tuple[int, Any, dict]:
         if fault.status == 200:  # a GraphQL error inside a 200, as W&B sends for bad queries
@@ -241,6 +330,9 @@ class _Handler(BaseHandler):
             return 400, {"errors": [{"message": "invalid JSON"}]}, {}
         if not self._authorised():
             return 401, {"errors": [{"message": "user is not logged in"}]}, {}
+        limited = self._rate_limited(raw_body)
+        if limited:
+            return limited
         text = entry.body.get("query", "")
         variables = entry.body.get("variables") or {}
         m = _OP.search(text)
@@ -256,13 +348,40 @@ class _Handler(BaseHandler):
                 refusal = self._history_refusal(specs, op, variables)
                 if refusal:
                     return refusal
+            if op in ("Runs", "Run", "RunSampledHistory"):
+                self.world.notice_changes()
             if op == "Runs":
-                return 200, {"data": {"project": self._runs(variables, wanted, specs)}}, {}
+                answer = {"data": {"project": self._runs(variables, wanted, text, specs)}}
+                self.world.runs_pages += 1
+                for due in [a for a in self.world._after if a[0] <= self.world.runs_pages]:
+                    self.world._after.remove(due)
+                    due[1](self.world)
+                return 200, answer, {}
             if op in ("Run", "RunSampledHistory"):
                 return 200, {"data": {"project": self._run(variables, wanted, specs)}}, {}
             if op in ("GetSweep", "GetSweepLegacy"):
                 return 200, {"data": {"project": self._sweep(variables, wanted)}}, {}
         return 200, {"errors": [{"message": f"Cannot query operation {op!r} on this fake"}], "data": None}, {}
+
+    def _rate_limited(self, raw_body: bytes) -> tuple | None:
+        with self.world.lock:
+            if not self.world.limited:
+                return None
+            until, reset, retry_after, body_contains = self.world.limited
+            if body_contains.encode() not in raw_body:
+                return None
+            if until is None:  # the window opens with the first request it meets
+                until = time.monotonic() + reset
+                self.world.limited = (until, reset, retry_after, body_contains)
+            left = until - time.monotonic()
+            if left <= 0:
+                self.world.limited = None
+                return None
+        wait = str(math.ceil(left))
+        headers = {"RateLimit-Limit": "100", "RateLimit-Remaining": "0", "RateLimit-Reset": wait}
+        if retry_after:
+            headers["Retry-After"] = wait
+        return 429, {"errors": [{"message": "rate limit exceeded"}]}, headers
 
     def _authorised(self) -> bool:
         auth = self.headers.get("Authorization", "")
@@ -295,25 +414,20 @@ class _Handler(BaseHandler):
                                      "path": ["project", "runs"]}], "data": None}, {}
         return None
 
-    def _runs(self, v: dict, wanted: set[str], specs: list | None = None) -> dict | None:
+    def _runs(self, v: dict, wanted: set[str], text: str, specs: list | None = None) -> dict | None:
         key = (v.get("entity"), v.get("project"))
         if key not in self.world.runs:
             return None
         order = v.get("order") or "+created_at"
-        ordered, keys, where = self._ordered(key, v.get("filters") or "{}", order)
-        start = 0
-        cursor = v.get("cursor")
-        if cursor:
-            sort_value, name = json.loads(base64.b64decode(cursor))
-            after = (tuple(sort_value), name)
-            start = where.get(after, -1) + 1
-            if start == 0:  # the run at the cursor changed since: find the first one past it
-                desc = order.startswith("-")
-                start = next((i for i, k in enumerate(keys) if (k < after if desc else k > after)), len(keys))
+        ordered = self._ordered(key, v.get("filters") or "{}", order)
+        # An offset into the order as it is now: whatever moved since the last page shifts what comes next.
+        start = _offset(v.get("cursor"))
         per_page = int(v.get("perPage") or 50)
         page = ordered[start:start + per_page]
-        field_name = order.lstrip("+-")
-        edges = [{"node": _with_history(r, wanted, specs), "cursor": _cursor(r, field_name)} for r in page]
+        keys = {name: v.get(m.group(2)) for name in ("config", "summaryMetrics")
+                if (m := re.search(rf"\b({name})\s*\(\s*keys\s*:\s*\$(\w+)", text))}
+        edges = [{"node": _with_history(r, wanted, specs, keys), "cursor": _cursor(start + i + 1)}
+                 for i, r in enumerate(page)]
         return {"internalId": "UHJvamVjdDox", "readOnly": False, "runCount": len(ordered),
                 "runs": {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
                                                       "hasNextPage": start + per_page < len(ordered)}}}
@@ -322,18 +436,18 @@ class _Handler(BaseHandler):
         """The filtered runs in order, cached until a run's sortable fields change (paging a large project
         would otherwise sort it once per page)."""
         runs = self.world.runs[key]
-        token = (len(runs), hash(tuple((id(r), r.heartbeat_at, r.created_at, r.state, r.username) for r in runs)))
+        token = (len(runs), hash(tuple((id(r), r.heartbeat_at, r.updated_at, r.created_at, r.state, r.username,
+                                        r.display_name, tuple(r.tags)) for r in runs)))
         cache_key = (key, filters_json, order)
         cached = self.world._ordered.get(cache_key)
         if cached and cached[0] == token:
-            return cached[1:]
+            return cached[1]
         filters = json.loads(filters_json)
         field_name = order.lstrip("+-")
         pairs = sorted((((_sortable(r.field(field_name)), r.name), r) for r in runs if matches(r, filters)),
                        key=lambda p: p[0], reverse=order.startswith("-"))
-        keys = [k for k, _ in pairs]
-        result = ([r for _, r in pairs], keys, {k: i for i, k in enumerate(keys)})
-        self.world._ordered[cache_key] = (token, *result)
+        result = [r for _, r in pairs]
+        self.world._ordered[cache_key] = (token, result)
         return result
 
     def _run(self, v: dict, wanted: set[str], specs: list | None = None) -> dict | None:
@@ -398,19 +512,12 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def _with_history(run: FakeRun, wanted: set[str], specs: list | None) -> dict:
-    node = run.node(wanted)
+def _with_history(run: FakeRun, wanted: set[str], specs: list | None, keys: dict | None = None) -> dict:
+    keys = keys or {}
+    node = run.node(wanted, keys.get("config"), keys.get("summaryMetrics"))
     if specs is not None:
         node["sampledHistory"] = sampled_history(run.history, specs)
     return node
-
-
-    def _sweep(self, v: dict, wanted: set[str]) -> dict | None:
-        key = (v.get("entity"), v.get("project"))
-        if key not in self.world.runs:
-            return None
-        sweep = next((s for s in self.world.sweeps.get(key, []) if s.name == v.get("name")), None)
-        return {"sweep": sweep.node(self.world.runs[key], wanted) if sweep else None}
 
 
 def _sortable(value: Any) -> tuple:
@@ -421,8 +528,17 @@ def _sortable(value: Any) -> tuple:
     return (2, 0, str(value))
 
 
-def _cursor(run: FakeRun, field_name: str) -> str:
-    return base64.b64encode(json.dumps([list(_sortable(run.field(field_name))), run.name]).encode()).decode()
+def _cursor(offset: int) -> str:
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return max(0, int(base64.b64decode(cursor).decode().split(":", 1)[1]))
+    except (ValueError, IndexError):
+        return 0
 
 
 def matches(run: FakeRun, flt: Any) -> bool:

@@ -6,6 +6,8 @@
 What the fake assumes about Google's sign-in side, checked against the real one (each skipped unless set):
     WSS_LIVE_ADC_DEFAULT_SCOPES=<file written by a plain `gcloud auth application-default login`, no --scopes>
     WSS_LIVE_IMPERSONATE=<service account e-mail the ADC identity may impersonate; the sheet shared with it>
+The W&B probe (does updatedAt move on tag, notes, summary and config edits; key selection, `name $in`, 1,000 runs
+a page, deletions) needs only WSS_LIVE_WANDB_PROJECT (a project you may write one short run to) and WANDB_API_KEY.
 """
 
 from __future__ import annotations
@@ -211,3 +213,24 @@ def test_real_project_with_summary_tabs_twice(tmp_path):
         GetSweep.model_validate(data)  # the shape the fake serves
         sweep = to_sweep(data["project"]["sweep"], Target(entity, project, "runs"), "https://wandb.ai")
         assert sweep.config is not None and sweep.state
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not all(ORIGINAL_ENV.get(k) for k in ("WSS_LIVE_WANDB_PROJECT", "WANDB_API_KEY")),
+                    reason="live test: set WSS_LIVE_WANDB_PROJECT (a project you may write a run to) and "
+                           "WANDB_API_KEY")
+def test_real_wandb_moves_updated_at_on_tags_notes_and_summary_edits():
+    """README "What is verified and what is assumed about W&B": the tool reads incrementally by updatedAt and falls
+    back when it does not move. This says which world real W&B is, and checks the query features the tool uses."""
+    probe = subprocess.run([sys.executable, "-m", "tests.live.wandb_probe", ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"]],
+                           cwd=ROOT, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=900)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    print(json.dumps(found, indent=1))  # the findings, for the README
+    assert found["updatedAt_answered"]
+    assert found["config_keys_selected"] and found["summary_keys_selected"] and found["page_of_1000_answered"]
+    assert found["deleted_run_gone_from_listing"]
+    for edit in ("tags", "notes", "summary"):
+        assert found[f"updatedAt_moves_on_{edit}"], (
+            f"real W&B does not move updatedAt on a {edit} edit: the tool detects this (a partial row that "
+            "changes) and falls back to full reads; update the README's assumptions")

@@ -1,0 +1,74 @@
+"""What an incremental sync reads, on plain data: the listing, the read state, and what comes next."""
+
+from __future__ import annotations
+
+from sheetsync.base import MAGIC, MAGIC_V2, Base
+from sheetsync.sources.increments import choose, needs_full, next_state
+from sheetsync.sources.wandb_api import app_url
+
+
+def node(name: str, updated: str, beat: str = "2026-01-01T00:00:00", **kw) -> dict:
+    return {"name": name, "updatedAt": updated, "heartbeatAt": beat, "state": "finished", **kw}
+
+
+LISTING = {"a": node("a", "2026-01-01T10:00:00"), "b": node("b", "2026-01-01T11:00:00"),
+           "c": node("c", "2026-01-01T09:00:00", beat="2026-01-01T12:00:00")}
+
+
+def test_only_runs_newer_than_the_last_read_are_read_in_full():
+    state = {"since": "2026-01-01T10:30:00", "fresh": {}}
+    choice = choose(state, LISTING, known={"a", "b", "c"}, keep=lambda n: True)
+    assert sorted(choice.read) == ["b", "c"] and choice.listed == ["a"] and choice.missing == []
+
+
+def test_a_run_read_at_its_current_stamp_is_not_read_again():
+    state = {"since": "2026-01-01T10:30:00", "fresh": {"b": "2026-01-01T11:00:00", "c": "2026-01-01T11:59:00"}}
+    choice = choose(state, LISTING, known={"a", "b", "c"}, keep=lambda n: True)
+    assert choice.read == ["c"]  # its heartbeat moved since
+
+
+def test_unknown_returning_and_missing_runs():
+    state = {"since": "2026-01-02T00:00:00", "deleted": ["a"]}
+    choice = choose(state, LISTING, known={"a", "b", "gone"}, keep=lambda n: n["name"] != "c")
+    assert sorted(choice.read) == ["a"] and choice.listed == ["b"] and choice.missing == ["gone"]
+    assert choose(state, LISTING, known={"a", "b"}, keep=lambda n: True).read == ["a", "c"]  # c: new
+
+
+def test_next_state_is_stable_when_nothing_moved():
+    first = next_state({}, LISTING.values(), {"a", "b", "c"}, True, 1000.0, 3.2, ())
+    assert first["seen"] == "2026-01-01T12:00:00" and first["since"] == "2026-01-01T11:59:55"
+    assert first["fresh"] == {"c": "2026-01-01T12:00:00"} and first["full_at"] == 1000.0
+    again = next_state(first, LISTING.values(), set(), False, 2000.0, 0.4, ())
+    assert again == first  # the base is not rewritten by a quiet sync
+
+
+def test_full_reads_are_due_by_time_when_never_read_or_when_updated_at_does_not_move():
+    state = {"since": "2026-01-01T00:00:00", "full_at": 1000.0}
+    assert not needs_full(state, 1000.0 + 3600, 24) and needs_full(state, 1000.0 + 24 * 3600, 24)
+    assert needs_full({}, 0, 24) and needs_full({**state, "updated_moves": False}, 1001.0, 24)
+
+
+def test_read_state_travels_in_row_0_and_old_bases_still_read():
+    base = Base({"r1": {"loss": 7}}, read_state={"since": "2026-01-01T00:00:00", "deleted": ["r9"]})
+    again = Base.decode(base.encode())
+    assert again.read_state == base.read_state and again.look is None and dict(again.runs) == dict(base.runs)
+    styled = Base({"r1": {"loss": 7}}, look={"cols": {"loss": "0.00"}, "hl": {}}, read_state={"since": "x"})
+    decoded = Base.decode(styled.encode())
+    assert decoded.look == {"cols": {"loss": "0.00"}, "hl": {}} and decoded.read_state == {"since": "x"}
+    old_v3 = [[MAGIC, '["loss"]', '{"cols":{},"hl":{}}'], ["r1", "AAAABw=="]]
+    old_v2 = [[MAGIC_V2, '["loss"]'], ["r1", "AAAABw=="]]
+    for rows in (old_v3, old_v2):
+        assert Base.decode(rows).read_state == {} and dict(Base.decode(rows).runs) == {"r1": {"loss": 7}}
+    assert Base({"r1": {"loss": 7}}).encode()[0] == [MAGIC, '["loss"]']  # no state, no look: no cell
+
+
+def test_run_links_follow_wandbs_own_url_rules():
+    from wandb.util import api_to_app_url
+
+    # wandb 0.31 sends W&B's cloud UI to CoreWeave Forge (its default host changed): the links go where wandb's do
+    assert app_url("https://api.wandb.ai", {}) == api_to_app_url("https://api.wandb.ai") in \
+        ("https://forge.coreweave.com/wandb", "https://wandb.ai")
+    assert app_url("https://api.acme.wandb.io", {}) == "https://app.acme.wandb.io"  # dedicated cloud
+    assert app_url("http://wandb.internal:8080", {}) == "http://wandb.internal:8080"  # self-hosted
+    assert app_url("https://api.wandb.ai", {"WANDB_APP_URL": "https://wandb.example.com/"}) == \
+        "https://wandb.example.com"
