@@ -9,7 +9,8 @@ import sys
 
 import openpyxl
 
-COLUMNS = ["run_id", "run_name", "state", "lr", "optimizer", "epochs", "train/loss", "val/loss", "val/acc"]
+COLUMNS = ["run_id", "run_name", "state", "lr", "optimizer", "val/loss", "val/loss (min)", "val/loss (curve)",
+           "val/acc"]
 
 
 def text(value) -> str:

@@ -107,9 +107,9 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
         snaps = sink.read(titles)
         sent += snaps[0].requests
         existing = Layout.of(snaps[0].grid).named
-        state = snaps[0].base.read_state or history.states.get(target, {})
-        if settings.summaries and target not in history.summaries:
-            # the summary tabs need every run: a process that has not read them all reads in full once
+        state = kept = snaps[0].base.read_state or history.states.get(target, {})
+        forced = bool(settings.summaries) and target not in history.summaries and "full_at" in state
+        if forced:  # the summary tabs need every run: a process that has not read them all reads in full once
             state = {k: v for k, v in state.items() if k != "full_at"}
         need = Need(state, frozenset(snaps[0].base.runs), tuple(dict.fromkeys((*rules.fixed, *existing))), clock())
         fetched = source.fetch(target, need, progress=progress)
@@ -123,6 +123,11 @@ def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | 
         if settings.summaries:
             _remember(source, target, runs, views, fetched, history, settings)
         read_state = fetched.read_state
+        if forced and read_state is not None:
+            # That read was for this process's tabs, not the sheet's schedule: the stored state stays as it was
+            # (a quiet --once writes nothing), but for what the read learnt. Runs it read are simply read again.
+            read_state = {**{k: v for k, v in kept.items() if k != "deleted"},
+                          **{k: v for k, v in read_state.items() if k in ("updated_moves", "keys", "deleted")}}
         unstamped = fetched.unchanged
         del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
         choice = choose_headers(existing, views, rules)

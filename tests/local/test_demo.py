@@ -36,6 +36,10 @@ def test_demo_trains_syncs_shows_and_then_changes_nothing(tmp_path):
     header = [c.value for c in book["runs"][1]]
     loss = header.index("val/loss")
     best = min((r for r in runs.values() if r[loss] is not None), key=lambda r: r[loss])  # the failed run has none
+    low, curve = header.index("val/loss (min)"), header.index("val/loss (curve)")  # HISTORY and CURVES
+    finished = [r for r in runs.values() if r[loss] is not None]
+    assert all(r[low] <= r[loss] for r in finished) and any(r[low] < r[loss] for r in finished)
+    assert all(len(r[curve]) == 15 and set(r[curve]) <= set("▁▂▃▄▅▆▇█") for r in finished)  # one block an epoch
     sweep = dict(zip([c.value for c in book["runs sweeps"][1]], next(book["runs sweeps"].iter_rows(min_row=2,
                                                                                                    values_only=True))))
     assert (sweep["sweep_id"], sweep["goal"], sweep["runs"], sweep["best_run"]) == ("lrseed01", "minimize", 9, best[0])
