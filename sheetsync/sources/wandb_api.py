@@ -47,6 +47,7 @@ from ..config import Settings, Target
 from ..errors import AccessError, CredentialsError, Interrupted, SourceError, SyncError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
+from ..summaries import sweep_metric, sweep_parameters
 from . import Fetch, Need
 from .history import Sampling, points as history_points
 from .increments import choose, learned_keys, needs_full, next_state, parse_time
@@ -186,7 +187,7 @@ class WandbSource:
         state = dict(need.state)
         full = needs_full(state, need.now, self.settings.full_resync_hours)
         globs = self._globs()
-        selected = self._selection(need, state, full)
+        selected = self._selection(target, need, state, full)
         # with globs, only runs that go on running are read with the selection; the rest with every key
         query, variables = self._full_query(target, need, None if globs else selected)
         chosen = self._full_query(target, need, selected) if globs and selected else None
@@ -259,7 +260,7 @@ class WandbSource:
         return {"include": list(s.include), "exclude": list(s.exclude)} if s.dynamic and (s.include or s.exclude) \
             else None
 
-    def _selection(self, need: Need, state: dict, full: bool) -> tuple[list[str], list[str]] | None:
+    def _selection(self, target: Target, need: Need, state: dict, full: bool) -> tuple[list[str], list[str]] | None:
         """The config and summary keys to ask for when a run is read in full; None: every key.
 
         DYNAMIC_HEADERS off: the keys the headers name and those a full read learned they match (`train_loss`
@@ -275,8 +276,19 @@ class WandbSource:
             return None
         else:
             learned = learned_keys(state, None) or (set(), set())
-        config, summary = key_names(need.headers)
+        config, summary = key_names((*need.headers, *self._tab_keys(target)))
         return sorted(config | learned[0]), sorted(summary | learned[1] | {"_runtime", "_timestamp"})
+
+    def _tab_keys(self, target: Target) -> list[str]:
+        """What the summary tabs read of a run, as headers: GROUP_METRICS, and the metric and swept parameters of
+        each sweep this process has read (a sync that has not read them all reads in full)."""
+        if not self.settings.summaries:
+            return []
+        names = list(self.settings.group_metrics)
+        for (where, _), sweep in self.sweep_cache.known.items():
+            if where == target and sweep.config:
+                names += [sweep_metric(sweep.config)[0], *("config." + p for p in sweep_parameters(sweep.config))]
+        return [n for n in names if n]
 
     @staticmethod
     def _running(ids: list[str], need: Need, state: dict, listing: dict[str, dict], back: list[str]) -> set[str]:
