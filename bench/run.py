@@ -3,6 +3,7 @@
     python bench/run.py [--runs 1000,10000,100000] [--columns 100] [--repeat 3] [--check] [--json FILE]
                         [--deletions 10000,100000]
     python bench/run.py --history [--runs 1000,10000] [--repeat 1]    # what HISTORY adds (bench/README.md)
+    python bench/run.py --page-keys [--keys 2000]    # bytes of a page of 200 runs, every key vs selected keys
 
 The fake Google and W&B servers run in this process; each sync runs in a child process (bench/child.py) so its
 CPU seconds and peak RSS are its own. For each size: a first sync into an empty sheet, an incremental sync
@@ -315,6 +316,59 @@ def history_report(sizes: list[int], columns: int, repeat: int) -> str:
     return "\n".join(lines)
 
 
+# ---- bytes of one page with many keys (--page-keys) --------------------------------------------------------------
+
+PAGE_KEY_CONFIGS = (("every key (`DYNAMIC_HEADERS: true`)", True),
+                    ('`DYNAMIC_HEADERS: {"include": ["val/*"]}`', {"include": ["val/*"]}),
+                    ('`DYNAMIC_HEADERS: {"exclude": ["metric_*", "param_*"]}`', {"exclude": ["metric_*", "param_*"]}),
+                    ("`DYNAMIC_HEADERS: false` (8 columns)", False))
+
+
+def page_key_bytes(keys: int, runs: int = 200) -> list[dict]:
+    """A page of `runs` live runs with `keys` summary keys (10 of them val/*), synced by the tool (`--once
+    --output x.csv`, a fresh process each time): the full read, then a sync after every run heartbeated (a
+    running run, read by id). Before this change a glob config read that page with every key; now with the keys
+    a full read learned."""
+    out = []
+    with FakeWandb() as wandb_fake, tempfile.TemporaryDirectory() as tmp:
+        world = wandb_fake.world
+        for run in world.generate(runs, config_keys=8, summary_keys=keys - 6):
+            run.state = "running"
+            run.summary.update({f"val/m{k}": k / 10 for k in range(10)})
+        names = [r.name for r in world.project("alice", "proj")]
+        env = dict(os.environ, WANDB_BASE_URL=wandb_fake.url, WANDB_API_KEY=DEFAULT_KEY, WANDB_DIR=tmp,
+                   WANDB_SILENT="true", WANDB_ERROR_REPORTING="false")
+        for n, (label, dynamic) in enumerate(PAGE_KEY_CONFIGS):
+            cfg = Path(tmp) / f"config{n}.json"
+            cfg.write_text(json.dumps({"WANDB_ENTITY": "alice", "WANDB_PROJECT": "proj", "PER_PAGE": runs,
+                                       "DYNAMIC_HEADERS": dynamic, "MAX_COLUMNS": 18_000, "TIMEZONE": "UTC",
+                                       "FIXED_HEADERS": ["run_id", "state", "lr", "loss", "val_loss", "accuracy",
+                                                         "val/m0", "val/m1"], "WANDB_PACE_SECONDS": 0}))
+            sizes = []
+            for beat in (False, True):
+                if beat:
+                    world.heartbeat(names, **{"val/m0": n})
+                world.clear_log()
+                subprocess.run([sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path",
+                                str(cfg), "--output", str(Path(tmp) / f"runs{n}.csv")], env=env, check=True,
+                               capture_output=True)
+                pages = [r.bytes_out for r in world.log if "summaryMetrics" in (r.body or {}).get("query", "")]
+                sizes.append((max(pages), sum(r.bytes_out for r in world.log)))
+            out.append({"config": label, "full_page": sizes[0][0], "heartbeat_page": sizes[1][0],
+                        "heartbeat_sync": sizes[1][1]})
+    return out
+
+
+def page_keys_report(keys: int) -> str:
+    lines = [f"### A page of 200 running runs x {keys:,} summary keys (W&B bytes, compact JSON)", "",
+             "| config | full read page | page after a heartbeat | whole sync after a heartbeat |",
+             "|---|---|---|---|"]
+    for r in page_key_bytes(keys):
+        lines.append(f"| {r['config']} | {r['full_page'] / 1e6:.2f} MB | {r['heartbeat_page'] / 1e6:.3f} MB | "
+                     f"{r['heartbeat_sync'] / 1e6:.3f} MB |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="1000,10000,100000")
@@ -328,7 +382,13 @@ def main() -> int:
     p.add_argument("--history", action="store_true", help="measure what HISTORY adds per W&B page and per sync")
     p.add_argument("--deletions", default="10000,100000",
                    help="sizes at which to measure what finding deleted runs costs ('' for none)")
+    p.add_argument("--page-keys", action="store_true",
+                   help="bytes of a page of 200 runs with --keys summary keys, every key vs selected keys")
+    p.add_argument("--keys", type=int, default=2000)
     a = p.parse_args()
+    if a.page_keys:
+        print(page_keys_report(a.keys))
+        return 0
     if a.history:
         print(history_report([int(x) for x in a.runs.split(",")], a.columns, a.repeat))
         return 0

@@ -298,3 +298,31 @@ def source_keys(runs: Iterable[Run], headers: Iterable[str]) -> tuple[set[str], 
             raw, found = (run.config, config) if where[0] == "config" else (run.summary, summary)
             found.update(k for k in raw if where[1] == k or where[1].startswith(f"{k}."))
     return config, summary
+
+
+def glob_keys(runs: Iterable[Run], include: tuple[str, ...], exclude: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """The top-level config and summary keys of these runs that dynamic headers show under these globs (the rule
+    choose_headers applies, on flattened names): what a source must ask for so that no such column misses a value.
+    A name's verdict is kept, so 200 runs of 2,000 keys cost one glob match per distinct name, not per run."""
+    rules = HeaderRules(include=tuple(include), exclude=tuple(exclude))
+    config: set[str] = set()
+    summary: set[str] = set()
+    verdicts: dict[tuple[str, str], bool] = {}
+
+    def shown(source: str, name: str, value: Any) -> bool:
+        if isinstance(value, dict) and "_type" in value:  # a media object: never a column
+            return False
+        known = verdicts.get((source, name))
+        if known is None:
+            known = verdicts[(source, name)] = not is_internal(name, None) and _wanted(name, source, rules)
+        return known
+
+    for run in runs:
+        for source, raw, found in (("config", run.config, config), ("summary", run.summary, summary)):
+            for key, value in raw.items():
+                if key in found:
+                    continue
+                names = flatten({key: value}).items() if isinstance(value, dict) and value else ((key, value),)
+                if any(shown(source, name, v) for name, v in names):
+                    found.add(key)
+    return config, summary

@@ -20,7 +20,11 @@ The design, and why (README "Reading W&B incrementally" has the measured costs):
 - A full read (the first sync, every FULL_RESYNC_HOURS, and every sync once updatedAt is known not to move)
   reads every run; a read that fails part way resumes at its last good page at the next sync.
 State (a JSON object in the base): {"since": ISO, "seen": ISO, "fresh": {id: ISO}, "full_at": epoch seconds,
-"updated_moves": false (absent: assumed to move), "deleted": [ids], "keys": {"config": [..], "summary": [..]}}.
+"updated_moves": false (absent: assumed to move), "deleted": [ids], "keys": {"config": [..], "summary": [..],
+"globs": {"include": [..], "exclude": [..]}}}. "keys" are the top-level keys the sheet needs, learned by a full read:
+the keys its headers match (DYNAMIC_HEADERS off), and with include/exclude globs also every key that passes them
+("globs" says under which: keys learned under other globs, or none, mean "read every key until the next full
+read").
 "since" is the newest stamp seen minus the listing's own duration (a run that changed mid-listing is read
 again); "fresh" holds the runs already read at a stamp past "since", so a quiet project reads none again.
 """
@@ -88,6 +92,16 @@ def choose(state: dict, listing: dict[str, dict], known: Iterable[str], keep: Ca
             out.listed.append(run_id)
     out.missing = sorted(known - listing.keys())
     return out
+
+
+def learned_keys(state: dict, globs: dict | None) -> tuple[set[str], set[str]] | None:
+    """The config and summary keys a full read learned, when they can be trusted: for DYNAMIC_HEADERS off (globs
+    None) any learned keys; for include/exclude globs only keys learned under the same globs. None: nothing to
+    trust, so every key is read until the next full read learns them."""
+    keys = state.get("keys")
+    if not isinstance(keys, dict) or (globs is not None and keys.get("globs") != globs):
+        return None
+    return set(keys.get("config") or ()), set(keys.get("summary") or ())
 
 
 def next_state(state: dict, nodes: Iterable[dict], read_ids: set[str], full: bool, now: float,

@@ -10,9 +10,22 @@ plain Run records from the JSON in `to_run`, and makes a fresh Api per sync.
 Every page is ordered `+created_at`, the order W&B's own client moved to because a descending order on a moving
 key (heartbeat) repeats and skips runs while they change (wandb issues #6614, #7666, PR #7675); a run seen twice
 all the same (a cursor that is an offset, a run inserted before it) is kept once: its later answer, the freshest.
-Asked for: config and summary keys the sheet shows when DYNAMIC_HEADERS is off (the names in its headers, and
-the keys a full read found them to match); with dynamic headers every key (a new key must become a column, and
-W&B takes exact keys, not globs); systemMetrics only when gpu_memory is a column.
+Asked for (`config(keys:)`, `summaryMetrics(keys:)`; W&B takes exact top-level keys, not globs, and has no cheap
+field that lists a run's keys):
+- DYNAMIC_HEADERS off: the keys the headers name and those a full read found them to match, in every read but the
+  full read that learns them.
+- DYNAMIC_HEADERS with include/exclude globs, a trade-off: a full read asks for every key (only it can find which
+  keys pass the globs) and learns them (the keys that pass, as choose_headers decides, plus those the headers
+  match), kept in the read state with the globs they were learned under. An incremental read then asks a run
+  the sheet knows that the listing shows still `running` for the learned keys and those its headers name; a run
+  new to the sheet, one that comes back, and a known run that is no longer running (finished, crashed, edited
+  afterwards: final metrics such as test_acc are logged at the end) are read with every key, and the new keys
+  they bring that pass the globs join the learned ones: a new key becomes a column at that sync, selected from
+  then on. A running run that starts logging a new key shows it when it stops running or at the next full read
+  (FULL_RESYNC_HOURS). A read state without learned keys (an older one, or keys learned under other globs) means
+  every key until the next full read; where updatedAt does not move every sync is a full read, so every key.
+- Dynamic headers without globs: every key (any new key must become a column).
+- systemMetrics only when gpu_memory is a column.
 Run links follow wandb's own app-URL rules (WANDB_APP_URL, api.wandb.ai -> wandb.ai, dedicated cloud
 api.x -> app.x, a self-hosted server serves both).
 """
@@ -29,14 +42,15 @@ import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from ..columns import key_names, source_keys
+from ..columns import glob_keys, key_names, source_keys
 from ..config import Settings, Target
 from ..errors import AccessError, CredentialsError, Interrupted, SourceError, SyncError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
+from ..summaries import sweep_metric, sweep_parameters
 from . import Fetch, Need
 from .history import Sampling, points as history_points
-from .increments import choose, needs_full, next_state, parse_time
+from .increments import choose, learned_keys, needs_full, next_state, parse_time
 from .sweeps import SweepCache
 from .wandb_graphql import GraphQL, RateLimited, set_attempt_timeout, translate
 
@@ -172,7 +186,12 @@ class WandbSource:
         sampling = Sampling(Wanted.of(self.settings))
         state = dict(need.state)
         full = needs_full(state, need.now, self.settings.full_resync_hours)
-        query, variables = self._full_query(target, need, state, full)
+        globs = self._globs()
+        selected = self._selection(target, need, state, full)
+        # with globs, only runs that go on running are read with the selection; the rest with every key
+        query, variables = self._full_query(target, need, None if globs else selected)
+        chosen = self._full_query(target, need, selected) if globs and selected else None
+        quiet: set[str] = set()
         pages = [0]
 
         def page(query: str, variables: dict) -> dict:
@@ -206,7 +225,12 @@ class WandbSource:
                 choice = choose(state, listing, need.known, self.keeps)
                 nodes, listed, wanted = {}, choice.listed, choice.read
             gone, back = self._confirm_gone(target, page, need, listing, state)
-            nodes.update(self._read_ids(page, query, variables, wanted + [i for i in back if self.keeps(listing[i])]))
+            ids = wanted + [i for i in back if self.keeps(listing[i])]
+            if chosen:
+                quiet = self._running(ids, need, state, listing, back)
+                nodes.update(self._read_ids(page, *chosen, [i for i in ids if i in quiet]))
+                ids = [i for i in ids if i not in quiet]
+            nodes.update(self._read_ids(page, query, variables, ids))
             listed = [i for i in listed if i not in nodes]
             read = set(nodes)
             # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
@@ -220,6 +244,9 @@ class WandbSource:
         if full and not self.settings.dynamic:
             config, summary = source_keys(runs, need.headers)
             keys = {"config": sorted(config), "summary": sorted(summary)}
+        elif globs and (full or selected):
+            keys = self._learn([r for r in runs if r.id not in quiet], need, globs,
+                               learned_keys(state, globs) if not full else None)
         state = next_state(state, listing.values(), read, full, need.now, time.monotonic() - started,
                            gone if self.settings.deleted_runs == "mark" else (), keys)
         log.debug("read %d runs of %s in full, %d from the listing, %d deleted, in %d pages (%s, %s)", len(runs),
@@ -227,16 +254,62 @@ class WandbSource:
         return Fetch(runs, pages[0], full, [to_run(listing[i], target, names, web) for i in listed], gone, state,
                      unchanged)
 
-    def _full_query(self, target: Target, need: Need, state: dict, full: bool) -> tuple[str, dict]:
-        """The query for runs in full. With DYNAMIC_HEADERS off the columns are known: only their keys are asked
-        for, except in a full read that must learn which keys they match (`train_loss` takes `train/loss`)."""
-        config = summary = None
-        learning = full and not (state.get("keys") and state.get("updated_moves") is False)
-        if not self.settings.dynamic and not learning:
-            config, summary = key_names(need.headers)
-            learned = state.get("keys") or {}
-            config = sorted(config | set(learned.get("config") or ()))
-            summary = sorted(summary | set(learned.get("summary") or ()) | {"_runtime", "_timestamp"})
+    def _globs(self) -> dict | None:
+        """DYNAMIC_HEADERS' include/exclude globs, as the read state records them; None without any."""
+        s = self.settings
+        return {"include": list(s.include), "exclude": list(s.exclude)} if s.dynamic and (s.include or s.exclude) \
+            else None
+
+    def _selection(self, target: Target, need: Need, state: dict, full: bool) -> tuple[list[str], list[str]] | None:
+        """The config and summary keys to ask for when a run is read in full; None: every key.
+
+        DYNAMIC_HEADERS off: the keys the headers name and those a full read learned they match (`train_loss`
+        takes `train/loss`), except in a full read that must learn them. With include/exclude globs: the same plus
+        the learned keys that pass the globs, in incremental reads only (a full read must find the keys that match:
+        W&B takes exact keys, not globs), and only once a full read has learned them under these globs. Dynamic
+        headers without globs: every key (a new key must become a column)."""
+        if self.settings.dynamic:
+            learned = None if full else learned_keys(state, self._globs()) if self._globs() else None
+            if learned is None:
+                return None
+        elif full and not (state.get("keys") and state.get("updated_moves") is False):
+            return None
+        else:
+            learned = learned_keys(state, None) or (set(), set())
+        config, summary = key_names((*need.headers, *self._tab_keys(target)))
+        return sorted(config | learned[0]), sorted(summary | learned[1] | {"_runtime", "_timestamp"})
+
+    def _tab_keys(self, target: Target) -> list[str]:
+        """What the summary tabs read of a run, as headers: GROUP_METRICS, and the metric and swept parameters of
+        each sweep this process has read (a sync that has not read them all reads in full)."""
+        if not self.settings.summaries:
+            return []
+        names = list(self.settings.group_metrics)
+        for (where, _), sweep in self.sweep_cache.known.items():
+            if where == target and sweep.config:
+                names += [sweep_metric(sweep.config)[0], *("config." + p for p in sweep_parameters(sweep.config))]
+        return [n for n in names if n]
+
+    @staticmethod
+    def _running(ids: list[str], need: Need, state: dict, listing: dict[str, dict], back: list[str]) -> set[str]:
+        """The runs to read with the selected keys under globs: known to the sheet and still running. A new run, one
+        that comes back, and one that stopped (finished, crashed, edited afterwards: final metrics are logged at
+        the end) are read with every key, so the keys they bring can become columns."""
+        skip = set(state.get("deleted") or ()) | set(back)
+        return {i for i in ids if i in need.known and i not in skip and listing[i].get("state") == "running"}
+
+    def _learn(self, runs: list[Run], need: Need, globs: dict, learned: tuple[set[str], set[str]] | None) -> dict:
+        """The keys to select from now on: those learned before, those the headers match in these runs (read with
+        every key), and those of theirs that pass the globs."""
+        config, summary = learned or (set(), set())
+        for found in (source_keys(runs, need.headers), glob_keys(runs, self.settings.include, self.settings.exclude)):
+            config, summary = config | found[0], summary | found[1]
+        return {"config": sorted(config), "summary": sorted(summary), "globs": globs}
+
+    def _full_query(self, target: Target, need: Need, selected: tuple[list[str], list[str]] | None) \
+            -> tuple[str, dict]:
+        """The query for runs in full, asking for every key (None) or the selected ones."""
+        config, summary = selected or (None, None)
         query = runs_query(config, summary, system_metrics="gpu_memory" in need.headers,
                            extra=HISTORY_MARK if Wanted.of(self.settings).keys else "")
         variables = {"entity": target.entity, "project": target.project, "perPage": self.settings.per_page,

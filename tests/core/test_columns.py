@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sheetsync.columns import (CUT_MARKER, MISSING, HeaderRules, RunView, choose_headers, clean, flatten,
+from sheetsync.columns import (CUT_MARKER, MISSING, HeaderRules, RunView, choose_headers, clean, flatten, glob_keys,
                                row_for)
 from sheetsync.run import Run
 
@@ -133,3 +133,15 @@ def test_keys_that_differ_only_in_spelling_each_get_a_column_and_their_own_value
     headers = choose_headers(["run_id"], [view], HeaderRules()).headers
     assert sorted(headers) == ["Train_Loss", "train/loss", "train_loss"]
     assert [view.get(h) for h in ("train/loss", "train_loss", "Train_Loss")] == [0.1, 0.2, 0.3]
+
+
+def test_glob_keys_are_the_top_level_keys_whose_columns_the_globs_show():
+    runs = [Run(id="a", config={"lr": 0.1, "val": {"split": 0.2}, "_wandb": {}},
+                summary={"val/loss": 1.0, "train/loss": 2.0, "val/img": {"_type": "image-file"}, "_runtime": 3}),
+            Run(id="b", summary={"val/acc": 0.5, "nested": {"val/deep": 1}})]
+    assert glob_keys(runs, ("val*",), ()) == ({"val"}, {"val/loss", "val/acc"})  # media and internals never
+    assert glob_keys(runs, (), ("train/*", "config.lr")) == ({"val"}, {"val/loss", "val/acc", "nested"})
+    assert glob_keys(runs, ("*deep",), ()) == (set(), {"nested"})  # a nested name: its top-level key is asked for
+    views = [RunView(r) for r in runs]
+    shown = choose_headers([], views, HeaderRules(fixed=(), include=("val*",))).headers
+    assert {h.split(".")[0] for h in shown} == {"val", "val/loss", "val/acc"}  # the same rule as the columns

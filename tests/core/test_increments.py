@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sheetsync.base import MAGIC, MAGIC_V2, Base
-from sheetsync.sources.increments import choose, needs_full, next_state
+from sheetsync.sources.increments import choose, learned_keys, needs_full, next_state
 from sheetsync.sources.wandb_api import app_url
 
 
@@ -72,3 +72,15 @@ def test_run_links_follow_wandbs_own_url_rules():
     assert app_url("http://wandb.internal:8080", {}) == "http://wandb.internal:8080"  # self-hosted
     assert app_url("https://api.wandb.ai", {"WANDB_APP_URL": "https://wandb.example.com/"}) == \
         "https://wandb.example.com"
+
+
+def test_learned_keys_are_trusted_only_under_the_globs_they_were_learned_under():
+    globs = {"include": ["val/*"], "exclude": []}
+    state = {"keys": {"config": ["lr"], "summary": ["val/loss"], "globs": globs}}
+    assert learned_keys(state, globs) == ({"lr"}, {"val/loss"})
+    assert learned_keys(state, {"include": ["test/*"], "exclude": []}) is None  # other globs: learn again
+    assert learned_keys(state, None) == ({"lr"}, {"val/loss"})  # DYNAMIC_HEADERS off: any learned keys
+    old = {"keys": {"config": ["lr"], "summary": ["loss"]}}  # before globs were selected, or learned with them off
+    assert learned_keys(old, globs) is None and learned_keys({}, globs) is None and learned_keys({}, None) is None
+    after = next_state(state, [], set(), False, 0.0, 0.0, ())
+    assert after["keys"] == state["keys"]  # an incremental read that learns nothing keeps what was learned

@@ -199,3 +199,27 @@ def test_a_sweep_w_and_b_does_not_know_is_said_in_its_row_not_a_failed_sync(e2e)
     row = keyed(e2e, "runs sweeps", "sweep_id")["gone1234"]
     assert "W&B has no sweep 'gone1234'" in row["note"] and row["runs"] == 1 and row["best_run"] == ""
     assert report.total("new") == 1 and e2e.wandb.world.operations().count("GetSweep") == 1
+
+
+def test_running_sweep_runs_read_with_selected_keys_keep_their_metric_and_parameters_in_the_tabs(e2e):
+    """DYNAMIC_HEADERS with globs reads a running run with the keys the sheet needs: those of the tabs included
+    (the sweep's metric and swept parameters, GROUP_METRICS), though no column of the runs tab shows them."""
+    world = e2e.wandb.world
+    world_with_sweeps(world)
+    for name in ("x0", "x1"):
+        world.edit(name, state="running")
+    settings = e2e.settings(SUMMARIES=["sweeps", "groups"], GROUP_METRICS=["val_loss"],
+                            DYNAMIC_HEADERS={"include": ["other/*"]})
+    source = WandbSource(settings)
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    history = ReadHistory()
+    sync(source, sink, settings, history)
+    world.heartbeat(["x1"], val_acc=0.95)
+    world.clear_log()
+    assert not sync(source, sink, settings, history).targets[0].full
+    (page,) = [r for r in world.log if "summaryMetrics(keys:" in (r.body or {}).get("query", "")]
+    assert {"val_acc", "val_loss"} <= set(page.body["variables"]["summaryKeys"])
+    assert "dropout" in page.body["variables"]["configKeys"]
+    assert "val_acc" not in e2e.sheet()[0] and "dropout" not in e2e.sheet()[0]
+    mx = keyed(e2e, "runs sweeps", "sweep_id")["mxsweep"]
+    assert (mx["best_run"], mx["best_value"], mx["dropout"], mx["running"]) == ("x1", 0.95, 0.4, 2)

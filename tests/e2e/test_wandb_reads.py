@@ -3,6 +3,7 @@ edits without heartbeat, deletions, runs moving mid-read, 429 with RateLimit-*, 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 
@@ -414,3 +415,113 @@ def test_a_setting_that_rewrites_cells_at_a_full_read_is_not_taken_for_an_unstam
     assert report.targets[0].full and report.total("updated") == 10
     assert {row["user"] for row in e2e.rows().values()} == {"Alice A.", "Bob B."}
     assert "updated_moves" not in stored_read_state(e2e)
+
+
+# ---- DYNAMIC_HEADERS with include/exclude globs: selected keys for runs that go on running ---------------------
+
+def _reads_in_full(world) -> list:
+    """The by-id reads of runs in full (config and summary) that a sync sent."""
+    return [r for r in world.log if "summaryMetrics" in (r.body or {}).get("query", "")
+            and '"$in"' in (r.body.get("variables") or {}).get("filters", "")]
+
+
+def _running_runs(world, n: int, **generate) -> list[str]:
+    """n live runs that log val/* metrics beside the generated keys (metric_0, metric_1, ...)."""
+    for run in world.generate(n, **generate):
+        run.state = "running"
+        run.summary.update({"val/loss": 1.0, "val/acc": 0.5})
+    return [r.name for r in world.project("alice", "proj")]
+
+
+@pytest.mark.parametrize("globs", [{"include": ["val/*"]}, {"exclude": ["metric_*", "param_*"]}])
+def test_glob_headers_read_heartbeating_running_runs_with_selected_keys(e2e, globs):
+    world = e2e.wandb.world
+    names = _running_runs(world, 100, config_keys=8, summary_keys=400)
+
+    def heartbeat_sync(worksheet: str, loss: float, dynamic) -> tuple[int, object]:
+        tick, _ = in_process(e2e, WORKSHEET=worksheet, DYNAMIC_HEADERS=dynamic)
+        first = tick()
+        assert first.targets[0].full and all("keys:" not in r.body["query"] for r in _reads_in_full(world))
+        world.heartbeat(names, **{"val/loss": loss})
+        world.clear_log()
+        assert tick().total("updated") == 100
+        (page,) = _reads_in_full(world)
+        return sum(r.bytes_out for r in world.log), page
+
+    every_bytes, every_page = heartbeat_sync("every", 0.5, True)
+    glob_bytes, page = heartbeat_sync("globbed", 0.25, globs)
+    assert "keys:" not in every_page.body["query"]
+    assert "summaryMetrics(keys: $summaryKeys)" in page.body["query"]
+    assert "config(keys: $configKeys)" in page.body["query"]
+    summary_keys = set(page.body["variables"]["summaryKeys"])
+    assert {"val/loss", "val/acc"} <= summary_keys and "metric_0" not in summary_keys
+    assert json.loads(page.body["variables"]["filters"])["name"]["$in"] == names
+    share = 20 if "include" in globs else 10  # excluding metric_* still leaves 12 keys a run
+    assert page.bytes_out < every_page.bytes_out / share  # the page of 100 runs
+    assert glob_bytes < every_bytes / (share / 2)  # the whole sync: the login check, the listing, the page
+    rows = e2e.rows("globbed")
+    assert all(row["val/loss"] == 0.25 for row in rows.values()) and "metric_0" not in e2e.sheet("globbed")[0]
+    if "include" in globs:
+        assert e2e.sheet("globbed")[0] == FIXED + ["val/acc", "val/loss"]
+
+
+def test_glob_headers_bring_new_matching_keys_as_columns_and_never_others(e2e):
+    world = e2e.wandb.world
+    names = _running_runs(world, 6)
+    tick, _ = in_process(e2e, DYNAMIC_HEADERS={"include": ["val/*"]})
+    tick()
+    headers = lambda: e2e.sheet()[0]  # noqa: E731
+    assert headers() == FIXED + ["val/acc", "val/loss"]
+
+    # a new run with a new matching key: a column at the next sync (a new run is read with every key)
+    world.add_run(name="fresh", state="running", summary={"val/f1": 0.7, "test/f1": 0.1},
+                  heartbeat_at=dt.datetime(2026, 2, 1), created_at=dt.datetime(2026, 2, 1))
+    world.clear_log()
+    tick()
+    (page,) = _reads_in_full(world)
+    assert "keys:" not in page.body["query"] and json.loads(page.body["variables"]["filters"]) == \
+        {"name": {"$in": ["fresh"]}}
+    assert headers() == FIXED + ["val/acc", "val/loss", "val/f1"] and e2e.rows()["fresh"]["val/f1"] == 0.7
+
+    # a known running run logs a new matching key: selected keys while it runs, so no column yet
+    world.heartbeat([names[2]], **{"val/late": 0.9, "late_other": 3})
+    world.clear_log()
+    tick()
+    (page,) = _reads_in_full(world)
+    assert "summaryMetrics(keys:" in page.body["query"] and "val/late" not in page.body["variables"]["summaryKeys"]
+    assert "val/f1" in page.body["variables"]["summaryKeys"]  # learned from the new run
+    assert "val/late" not in headers()
+
+    # ... it finishes: read with every key, the column arrives, and is selected from then on
+    world.edit(names[2], state="finished")
+    world.clear_log()
+    tick()
+    (page,) = _reads_in_full(world)
+    assert "keys:" not in page.body["query"]
+    assert headers() == FIXED + ["val/acc", "val/loss", "val/f1", "val/late"]
+    assert e2e.rows()[names[2]]["val/late"] == 0.9
+    world.heartbeat([names[3]], **{"val/late": 0.4})
+    world.clear_log()
+    tick()
+    (page,) = _reads_in_full(world)
+    assert "val/late" in page.body["variables"]["summaryKeys"] and e2e.rows()[names[3]]["val/late"] == 0.4
+    assert not {"test/f1", "late_other", "metric_0"} & set(headers())  # keys that do not match: never columns
+    assert stored_read_state(e2e)["keys"]["globs"] == {"include": ["val/*"], "exclude": []}
+
+
+def test_glob_headers_with_keys_learned_under_other_globs_read_every_key_until_the_next_full_read(e2e):
+    world = e2e.wandb.world
+    names = _running_runs(world, 5)
+    tick, _ = in_process(e2e, DYNAMIC_HEADERS=False)  # learns keys, but for its headers only
+    tick()
+    assert "globs" not in stored_read_state(e2e)["keys"]
+    tick, _ = in_process(e2e, DYNAMIC_HEADERS={"include": ["val/*"]})
+    world.heartbeat(names[:1], **{"val/loss": 0.3})
+    world.clear_log()
+    report = tick()
+    (page,) = _reads_in_full(world)
+    assert not report.targets[0].full and "keys:" not in page.body["query"]  # every key: nothing learned to trust
+    assert e2e.sheet()[0] == FIXED + ["val/acc", "val/loss"] and e2e.rows()[names[0]]["val/loss"] == 0.3
+    tick, _ = in_process(e2e, DYNAMIC_HEADERS={"include": ["val/*"]}, FULL_RESYNC_HOURS=1e-9)
+    assert tick().targets[0].full
+    assert stored_read_state(e2e)["keys"]["globs"] == {"include": ["val/*"], "exclude": []}

@@ -273,6 +273,15 @@ def test_after_page_changes_runs_between_pages_and_keys_are_selected(wandb_fake)
     assert len(world.project("alice", "proj")) == 3
 
 
+def test_keys_are_exact_top_level_names_not_globs(wandb_fake):
+    """W&B's `keys:` takes key names: a glob selects nothing, and a nested value comes whole by its top-level key
+    (an assumption tests/live checks), which is why the tool learns which keys pass DYNAMIC_HEADERS' globs."""
+    wandb_fake.world.add_run(name="r1", summary={"val/loss": 1.0, "val/acc": 0.5, "model": {"layers": 2}})
+    page = _graphql(wandb_fake, RUNS, k=["val/*", "model.layers", "val/acc", "model"]).json()
+    assert json.loads(page["data"]["project"]["runs"]["edges"][0]["node"]["summaryMetrics"]) == \
+        {"val/acc": 0.5, "model": {"layers": 2}}
+
+
 def test_rate_limit_refuses_until_the_reset_with_ratelimit_headers(wandb_fake):
     wandb_fake.world.generate(1)
     wandb_fake.world.rate_limit(reset=30, retry_after=True)

@@ -230,6 +230,9 @@ def test_real_wandb_moves_updated_at_on_tags_notes_and_summary_edits():
     assert found["updatedAt_answered"]
     assert found["config_keys_selected"] and found["summary_keys_selected"] and found["page_of_1000_answered"]
     assert found["deleted_run_gone_from_listing"]
+    assert found["keys_are_exact_not_globs"], (
+        "real W&B expands globs in config(keys:)/summaryMetrics(keys:): DYNAMIC_HEADERS' globs could be sent as "
+        "they are instead of learned by full reads; update sources/wandb_api.py and the README")
     for edit in ("tags", "notes", "summary"):
         assert found[f"updatedAt_moves_on_{edit}"], (
             f"real W&B does not move updatedAt on a {edit} edit: the tool detects this (a partial row that "

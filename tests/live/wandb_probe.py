@@ -78,6 +78,12 @@ def main(path: str) -> dict:
     node = full["project"]["runs"]["edges"][0]["node"]
     found["config_keys_selected"] = sorted(json.loads(node["config"])) == ["lr"]
     found["summary_keys_selected"] = sorted(json.loads(node["summaryMetrics"])) == ["loss"]
+    globbed = gql.execute(runs_query(["l*"], ["lo*"], system_metrics=False),
+                          {"entity": entity, "project": project, "perPage": 10, "order": "+created_at",
+                           "filters": json.dumps({"name": {"$in": [run_id]}}), "configKeys": ["l*"],
+                           "summaryKeys": ["lo*"]})
+    node = globbed["project"]["runs"]["edges"][0]["node"]
+    found["keys_are_exact_not_globs"] = not json.loads(node["config"]) and not json.loads(node["summaryMetrics"])
     page = gql.execute(runs_query(fields="name"), {"entity": entity, "project": project, "perPage": LIST_PAGE,
                                                    "order": "+created_at", "filters": "{}"})
     found["page_of_1000_answered"] = len(page["project"]["runs"]["edges"]) >= 1
