@@ -278,7 +278,7 @@ def page_bytes_by_samples(per_page: int, samples: tuple[int, ...] = (0, 12, 50, 
         wandb_fake.world.history_row_limit = 10**9  # the cost, not the refusal, is measured here
         wandb_fake.world.generate(per_page, history_rows=HISTORY_ROWS)
         for n in samples:
-            body = {"query": runs_query(selection(("val_loss", "val_acc"), n)),
+            body = {"query": runs_query(extra=selection(("val_loss", "val_acc"), n)),
                     "variables": {"entity": "alice", "project": "proj", "perPage": per_page}}
             answer = requests.post(wandb_fake.url + "/graphql", json=body, auth=("api", DEFAULT_KEY), timeout=600)
             answer.raise_for_status()

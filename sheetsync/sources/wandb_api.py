@@ -117,6 +117,13 @@ def app_url(base_url: str, env: dict | None = None) -> str:
         return f"{parts.scheme or 'https'}://{host}"
 
 
+def _light(node: dict) -> dict:
+    """A run's node as the listing has it (LIST_FIELDS): what the read state needs, without config, summary and
+    sampled history, so the full node can be let go once its Run is made."""
+    return {k: node.get(k) for k in ("name", "displayName", "state", "tags", "notes", "group", "jobType",
+                                     "heartbeatAt", "updatedAt", "user")}
+
+
 def to_run(node: dict, target: Target, names: dict, web: str, wanted: Wanted | None = None) -> Run:
     config = {k: (v.get("value") if isinstance(v, dict) and "value" in v else v)
               for k, v in _json_field(node.get("config")).items() if not k.startswith("_wandb")}
@@ -217,7 +224,7 @@ class WandbSource:
             if full:
                 nodes = self._read_all(target, page, query, variables, progress)
                 # A filtered read does not show which runs are gone: the listing does (none to find on a first sync)
-                listing = self._list(target, page) if self.filters() and need.known else dict(nodes)
+                listing = self._list(target, page) if self.filters() and need.known else {i: _light(n) for i, n in nodes.items()}
                 listed: list[str] = []
                 wanted = [i for i, n in listing.items() if i not in nodes and self.keeps(n)]  # skipped by a cursor
             else:
@@ -239,7 +246,9 @@ class WandbSource:
             self.requests += gql.requests
             self.bytes += gql.bytes
         names = dict(self.settings.names)
-        runs = [to_run(n, target, names, web, sampling.wanted) for n in nodes.values()]  # the later answer won
+        # One Run a run id (the later answer won); each node is let go as its Run is made, so W&B's JSON and the
+        # Runs never both peak (sampled history makes a node several times its Run)
+        runs = [to_run(nodes.pop(run_id), target, names, web, sampling.wanted) for run_id in list(nodes)]
         keys = None
         if full and not self.settings.dynamic:
             config, summary = source_keys(runs, need.headers)
