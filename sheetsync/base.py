@@ -289,10 +289,7 @@ class Base:
         if limit < _MIN_CELL_CHARS:
             raise ValueError(f"a base cell must hold at least {_MIN_CELL_CHARS} characters, not {limit}")
         headers = self.headers()
-        memory = {**(self.look or {}), **({"_read": self.read_state} if self.read_state else {})}
-        look = json.dumps(memory, ensure_ascii=False, separators=(",", ":"), sort_keys=True) \
-            if self.look is not None or memory else None
-        rows = [_row(MAGIC, json.dumps(headers, ensure_ascii=False, separators=(",", ":")), look, limit)]
+        rows = [self._head(headers, self.read_state, limit)]
         for run_id in self.runs:
             packed = self.runs.packed(run_id)  # untouched rows keep their text: the slots only ever grow
             if packed is None:
@@ -301,6 +298,18 @@ class Base:
             digest = self.digests.get(run_id)
             rows.append(_row(run_id, packed, _pack([digest]) if digest is not None else None, limit))
         return rows
+
+    def head_with(self, read_state: dict | None, limit: int = MAX_CELL_CHARS) -> list[str]:
+        """Row 0 as encode() writes it, but holding this read state: a sink whose write is split writes the new
+        slots with the old read state first and the new read state last, so the state never says a run was read
+        when its cells did not land."""
+        return self._head(self.headers(), read_state, limit)
+
+    def _head(self, headers: list[str], read_state: dict | None, limit: int) -> list[str]:
+        memory = {**(self.look or {}), **({"_read": read_state} if read_state else {})}
+        look = json.dumps(memory, ensure_ascii=False, separators=(",", ":"), sort_keys=True) \
+            if self.look is not None or memory else None
+        return _row(MAGIC, json.dumps(headers, ensure_ascii=False, separators=(",", ":")), look, limit)
 
     @staticmethod
     def width(rows: list[list[Any]]) -> int:

@@ -55,11 +55,13 @@ def as_text(request: dict | str) -> str:
 
 def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], new_rows: list[list],
             new_ids: list[str], placing: NewRows, base_id: int | None, base_rows: dict[int, list[str]],
-            base_owner: dict[str, list[int]], budget: int, last: list[dict] = ()) -> Iterator[Batch]:
+            base_owner: dict[str, list[int]], budget: int, last: list[dict] = (),
+            final_base: dict[int, list[str]] | None = None) -> Iterator[Batch]:
     """Bodies under `budget` bytes: `first` (the structure, which goes whole into the first body), then
     (run id, requests) of existing rows, then the new rows; each run brings its base rows (by index);
     base rows no run claims go with the structure; `last` (deleting repeated rows, which moves the rows
-    below them) goes after everything else."""
+    below them) goes after everything else, and `final_base` (the base's row 0 with the new read state) in the
+    last body of all: the read state moves on only once every run it covers has landed."""
     claimed = {i for rows in base_owner.values() for i in rows}
     room = budget - _OVERHEAD - sum(_size(as_text(r)) + 1 for r in placing.formats(0, 1))
     body = _Open(requests=[as_text(r) for r in first])
@@ -101,6 +103,10 @@ def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], 
     if body.runs and body.size + sum(map(_size, closing)) > room:
         yield flush()
     body.requests += closing
+    for i, row in sorted((final_base or {}).items()):
+        if (body.runs or body.requests) and body.size + _size(_row_text(row)) + 1 > room:
+            yield flush()
+        _add_base(body, i, row)
     if body.requests or body.new_rows or body.base_rows:
         yield flush()
 

@@ -305,6 +305,12 @@ class GoogleSheetsSink:
                                  "userEnteredValue,userEnteredFormat.textFormat.bold"))
         first += self._look_requests(grid.sheet_id, look, new_sheet)
         changed_base = _changed_rows(snap.base_rows, base_rows, base_cols)
+        final_base = {}
+        if 0 in changed_base and plan.base.read_state != snap.base.read_state:
+            # the new slots go first (runs' base rows name them), the new read state last (see batches)
+            final_base[0] = changed_base[0]
+            early = plan.base.head_with(snap.base.read_state, self.capabilities.own_cell_chars)
+            changed_base[0] = early + [None] * (base_cols - len(early))
         owner = _owners(base_rows, changed_base)
         ids_of_rows = {r: run_id for run_id, r in plan.run_rows.items()}
         by_row: dict[int, list] = {}
@@ -324,7 +330,7 @@ class GoogleSheetsSink:
         grid.rows -= len(deletes)
         return _Write(snap.worksheet, grid, batches(first, updates, plan.new_rows, plan.new_run_ids, placing,
                                                     grid.base_id, changed_base, owner,
-                                                    self.capabilities.request_bytes, deletes),
+                                                    self.capabilities.request_bytes, deletes, final_base),
                       check, len(plan.new_rows) + len(by_row))
 
     def _check_unmoved(self, checks: list["_Check"]) -> None:
