@@ -26,7 +26,9 @@ the keys its headers match (DYNAMIC_HEADERS off), and with include/exclude globs
 ("globs" says under which: keys learned under other globs, or none, mean "read every key until the next full
 read").
 "since" is the newest stamp seen minus the listing's own duration (a run that changed mid-listing is read
-again); "fresh" holds the runs already read at a stamp past "since", so a quiet project reads none again.
+again); "fresh" holds the runs already read at a stamp past "since", so a quiet project reads none again, but
+never one whose stamp is the newest second the listing saw: W&B stamps to the second, so a run read in that second
+may change again within it under the same stamp (a live run logs many times a second), and is read once more.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def next_state(state: dict, nodes: Iterable[dict], read_ids: set[str], full: boo
         before = state.get("fresh") or {}
         out.update(since=iso(since), seen=iso(seen),
                    fresh={i: iso(t) for i, t in sorted(stamps.items())
-                          if t and t > since and (i in read_ids or before.get(i) == iso(t))})
+                          if t and since < t < seen and (i in read_ids or before.get(i) == iso(t))})
     gone = sorted(set(deleted))
     if gone:
         out["deleted"] = gone

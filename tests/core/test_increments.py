@@ -37,9 +37,11 @@ def test_unknown_returning_and_missing_runs():
 def test_next_state_is_stable_when_nothing_moved():
     first = next_state({}, LISTING.values(), {"a", "b", "c"}, True, 1000.0, 3.2, ())
     assert first["seen"] == "2026-01-01T12:00:00" and first["since"] == "2026-01-01T11:59:55"
-    assert first["fresh"] == {"c": "2026-01-01T12:00:00"} and first["full_at"] == 1000.0
+    # c's stamp is the newest second the listing saw: it may change again within it, so it is not taken for read
+    assert first["fresh"] == {} and first["full_at"] == 1000.0
     again = next_state(first, LISTING.values(), set(), False, 2000.0, 0.4, ())
     assert again == first  # the base is not rewritten by a quiet sync
+    assert choose(first, LISTING, {"a", "b", "c"}, lambda n: True).read == ["c"]  # read once more, at most
 
 
 def test_full_reads_are_due_by_time_when_never_read_or_when_updated_at_does_not_move():
