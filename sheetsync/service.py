@@ -127,7 +127,7 @@ class Service:
                 self.metrics.failed(target, trigger, seconds, kind)
                 state = self.state[target]
                 state.last_failed, state.last_error = True, str(exc).splitlines()[0][:300]
-                if isinstance(exc, SyncError) and trigger == "webhook":
+                if isinstance(exc, SyncError) and trigger == "webhook" and not self.stop.is_set():
                     log.error("sync of %s (asked for by W&B) failed: %s", target.path, exc,
                               extra=fields("sync_failed", target, kind=kind))
                 raise
