@@ -323,6 +323,22 @@ def test_metrics_parse_and_agree_with_what_the_fakes_saw(e2e, service):
     assert svc.value("webhook_requests_total", result="accepted") == 1
 
 
+def test_waits_for_quota_are_counted_as_the_fakes_asked(e2e, service):
+    e2e.wandb.world.generate(2)
+    svc = service(WSS_WANDB_GRAPHQL="http")  # wandb-core waits out W&B's 429s inside itself, unseen by the tool
+    svc.first_sync()
+    _finish_a_run(e2e, "quota001")
+    e2e.google.world.arm("status", status=429, retry_after=1, path="values:batchGet")
+    e2e.wandb.world.rate_limit(reset=1, retry_after=True)
+    assert svc.post(event()).status_code == 202
+    until(lambda: svc.syncs("webhook") == 1 and svc.idle(), "the webhook's sync")
+    assert [r.status for r in e2e.google.world.log if r.fault] == [429]
+    assert svc.value("quota_wait_seconds_total", service="sheets") == 1.0  # Google's Retry-After: 1
+    limited = [r for r in e2e.wandb.world.log if r.status == 429]
+    assert len(limited) >= 1 and svc.value("quota_wait_seconds_total", service="wandb") >= 1.0
+    assert "quota001" in e2e.rows()
+
+
 def test_readyz_turns_unready_when_google_refuses_and_ready_again_after(e2e, service):
     e2e.wandb.world.generate(2)
     svc = service()
@@ -436,3 +452,12 @@ def test_check_reports_a_bad_config_and_exits_2(e2e):
     result = e2e.cli("--check", config=e2e.config(LISTEN="nowhere", SCHEDULE_TIME=0))
     assert result.returncode == 2
     assert "FAIL config" in result.stdout and "LISTEN must be HOST:PORT" in result.stdout
+
+
+def test_check_in_local_mode_needs_no_accounts_and_writes_no_file(e2e):
+    (e2e.tmp / "runs").mkdir()
+    out = e2e.tmp / "out.xlsx"
+    result = e2e.cli("--check", "--source", str(e2e.tmp / "runs"), "--output", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   output: writes" in result.stdout and "ok   source: reads run folders" in result.stdout
+    assert not out.exists()
