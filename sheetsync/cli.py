@@ -114,7 +114,7 @@ def setup_logging(level: str, form: str = "text", secrets=()) -> None:
     logs.setup(level, form, secrets)
 
 
-def fail(exc: BaseException | str, code: int) -> int:
+def fail(exc: BaseException, code: int) -> int:
     print(f"Error: {exc}", file=sys.stderr)
     return code
 
@@ -283,10 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         report = sync(source, sink, settings, history, progress=_progress())
         if sys.stderr.isatty():
             print(file=sys.stderr)
-        log.info("%s", report.line(), extra=logs.fields("sync", ", ".join(
-            f"{t.target.path} -> {t.target.worksheet}" for t in report.targets), {
-            name: report.total(name) for name in ("new", "updated", "kept_edits", "columns_added",
-                                                  "deleted_respected")}))
+        where = ", ".join(f"{t.target.path} -> {t.target.worksheet}" for t in report.targets)
+        log.info("%s", report.line(), extra=logs.fields("sync", where, logs.counts(report)))
         if settings.dry_run:
             for t in report.targets:
                 for worksheet, plan in {t.target.worksheet: t.plan, **t.tabs}.items():
@@ -308,9 +306,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             code = service.run(settings, source, sink, history, stop, sync)
-        except OSError as exc:
-            return fail(f"cannot listen on {settings.listen[0]}:{settings.listen[1]} ({exc.strerror or exc}); "
-                        "choose another LISTEN / --listen port", 2)
+        except SyncError as exc:  # LISTEN's port taken, say
+            return fail(exc, exc.exit_code)
         return exit_code[0] if stop.is_set() else code
 
     from . import loop

@@ -20,6 +20,14 @@ LOGGER = "wandb_spreadsheet_sync"
 HIDDEN = "[secret]"
 
 
+COUNTS = ("new", "updated", "kept_edits", "columns_added", "deleted_respected")  # what a sync line counts
+
+
+def counts(report: Any) -> dict[str, int]:
+    """A sync report's counts, for a JSON line's `counts`."""
+    return {name: report.total(name) for name in COUNTS}
+
+
 def fields(event: str, target: Any = None, counts: dict | None = None, **more: Any) -> dict:
     """The `extra=` of a log call: what a JSON line carries beside the message."""
     out: dict[str, Any] = {"event": event}

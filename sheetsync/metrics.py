@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .errors import Kind
+from .logs import COUNTS as CHANGES
 
 PREFIX = "wandb_spreadsheet_sync"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-CHANGES = ("new", "updated", "kept_edits", "columns_added", "deleted_respected")
 
 
 def target_label(target: Any) -> str:

@@ -99,7 +99,7 @@ class Handler(BaseHTTPRequestHandler):
         timer.start()
         try:
             super().handle()
-        except (ConnectionError, TimeoutError, OSError):
+        except OSError:  # reset, timed out, or cut off by the deadline: nothing to answer
             pass
         finally:
             timer.cancel()

@@ -17,8 +17,8 @@ import time
 from typing import Any, Callable
 
 from .config import Settings, Target
-from .errors import SyncError
-from .logs import fields
+from .errors import ConfigError, SyncError
+from .logs import counts, fields
 from .metrics import Metrics
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -105,7 +105,7 @@ class Service:
                 break
             try:
                 self.sync_one(target, "schedule")
-            except (SyncError, Exception) as exc:  # the other targets still sync
+            except Exception as exc:  # the other targets still sync
                 first = first or exc
         if first is not None:
             raise first
@@ -136,10 +136,8 @@ class Service:
                 self.metrics.synced(target, trigger, seconds, self.wall(), report)
                 state = self.state[target]
                 state.last_ok, state.last_failed, state.last_error = self.clock(), False, ""
-                counts = {name: report.total(name) for name in ("new", "updated", "kept_edits", "columns_added",
-                                                                  "deleted_respected")}
                 log.info("%s%s", report.line(), " (asked for by W&B)" if trigger == "webhook" else "",
-                         extra=fields("sync", target, counts, trigger=trigger, seconds=round(seconds, 3),
+                         extra=fields("sync", target, counts(report), trigger=trigger, seconds=round(seconds, 3),
                                       sheet_reads=report.sheets_reads, sheet_writes=report.sheets_writes,
                                       wandb_requests=report.wandb_requests))
                 return report
@@ -193,14 +191,18 @@ def _delta(before: tuple, after: tuple) -> tuple:
 
 
 def run(settings: Settings, source: Any, sink: Any, history: Any, stop: threading.Event, run_sync: Callable) -> int:
-    """The schedule loop with the HTTP server beside it, until a stop; the loop's exit code. Raises OSError when
-    LISTEN cannot be bound (before any sync)."""
+    """The schedule loop with the HTTP server beside it, until a stop; the loop's exit code. Raises a ConfigError
+    when LISTEN cannot be bound (before any sync)."""
     from . import loop
     from .server import serve
 
     service = Service(settings, source, sink, history, stop, run_sync)
     host, port = settings.listen
-    server, thread = serve(service, host, port, settings.webhook_secret)
+    try:
+        server, thread = serve(service, host, port, settings.webhook_secret)
+    except OSError as exc:
+        raise ConfigError([f"LISTEN: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another "
+                           "address or port (LISTEN, --listen)"]) from exc
     bound = server.server_address[1]
     log.info("listening on http://%s:%d: POST /webhook, GET /healthz, /readyz, /metrics", host, bound,
              extra=fields("listening", port=bound))

@@ -367,6 +367,18 @@ def test_sigterm_stops_the_server_and_the_loop_with_exit_0(e2e, service):
         requests.get(svc.url + "/healthz", timeout=PATIENCE)
 
 
+def test_a_taken_port_is_a_configuration_error_before_any_sync(e2e):
+    e2e.wandb.world.generate(1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = e2e.cli("--listen", f"127.0.0.1:{port}", WEBHOOK_SECRET=SECRET)
+    assert result.returncode == 2
+    assert f"LISTEN: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert not any(r.is_sheets for r in e2e.google.world.log)
+
+
 def test_healthcheck_flag_asks_healthz(e2e, service):
     svc = service()
     svc.first_sync()
