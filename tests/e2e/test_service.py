@@ -127,17 +127,25 @@ def _sheet_writes(e2e) -> int:
 
 def test_signed_event_brings_a_just_finished_run_into_the_sheet(e2e, service):
     e2e.wandb.world.generate(3)
-    svc = service()
+    now = e2e.wandb.world.now()
+    e2e.wandb.world.add_run(name="live0001", state="running", created_at=now, heartbeat_at=now, summary={"loss": 2.0})
+    svc = service("--log_level", "DEBUG")
     svc.first_sync()
-    assert len(e2e.rows()) == 3
+    assert len(e2e.rows()) == 4 and e2e.rows()["live0001"]["state"] == "running"
+    # one run finishes that the sheet shows running, one that started and finished between two syncs
+    e2e.wandb.world.edit("live0001", state="finished", summary={"loss": 0.5})
     _finish_a_run(e2e, "justdone1")
     answer = svc.post(event())
     assert answer.status_code == 202 and answer.json()["syncing"] == ["alice/proj -> runs"]
-    until(lambda: "justdone1" in e2e.rows(), "the finished run in the sheet")
-    assert e2e.rows()["justdone1"]["state"] == "finished"
+    until(lambda: "justdone1" in e2e.rows() and e2e.rows()["live0001"]["state"] == "finished",
+          "the finished runs in the sheet")
+    assert e2e.rows()["justdone1"]["state"] == "finished" and e2e.rows()["live0001"]["loss"] == 0.5
     until(svc.idle, "the webhook's sync to end")
     assert svc.syncs("webhook") == 1 and svc.syncs("schedule") == 1  # the event's sync, not a wait for the schedule
     assert "(asked for by W&B)" in svc.running.text
+    # incrementally: the listing, then only the two runs that changed
+    assert re.search(r"read 2 runs of alice/proj in full, 3 from the listing, 0 deleted, in \d+ pages "
+                     r"\(incremental", svc.running.text), svc.running.text
     assert svc.stop() == 0
 
 
