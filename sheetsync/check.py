@@ -90,8 +90,8 @@ def _google(settings, stop: threading.Event) -> Iterator[Finding]:
         yield Finding(False, "spreadsheet", f"{settings.spreadsheet!r} opens as {who}, who may only view it",
                       f"Open the spreadsheet, click Share, and make {who} an Editor.")
     else:
-        yield Finding(True, "spreadsheet", f"{settings.spreadsheet!r} ({sink.id}) is shared with {who}" +
-                      (" as an Editor" if editable else ""))
+        named = repr(settings.spreadsheet) + (f" ({sink.id})" if sink.id != settings.spreadsheet else "")
+        yield Finding(True, "spreadsheet", f"{named} is shared with {who}" + (" as an Editor" if editable else ""))
     for target in settings.targets:
         props = sink.sheets.get(target.worksheet)
         if props is None:
