@@ -14,9 +14,10 @@ import netrc
 import os
 import re
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from .errors import ConfigError, SyncError
 

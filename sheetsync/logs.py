@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 LOGGER = "wandb_spreadsheet_sync"
 HIDDEN = "[secret]"
@@ -67,7 +68,7 @@ class Scrub(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname, "event": getattr(record, "event", "log")}
         for name in ("target", "counts", "details"):
             if hasattr(record, name):

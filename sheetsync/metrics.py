@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .errors import Kind
@@ -40,8 +46,8 @@ class Metrics:
         self.requests = Counter(f"{PREFIX}_requests", "Requests sent, by service (sheets, wandb) and kind (read, "
                                 "write; W&B: all)", ["service", "kind"], registry=r)
         self.quota_wait = Counter(f"{PREFIX}_quota_wait_seconds", "Seconds spent waiting for a quota or rate limit "
-                                  "(Sheets' per-minute pacing and 429s; W&B's 429s the tool waits out itself: wandb-core's own retries are "
-                                  "not seen)", ["service"], registry=r)
+                                  "(Sheets' per-minute pacing and 429s; W&B's 429s the tool waits out itself: "
+                                  "wandb-core's own retries are not seen)", ["service"], registry=r)
         self.webhooks = Counter(f"{PREFIX}_webhook_requests", "Requests to POST /webhook by result: accepted, "
                                 "unknown_project, bad_signature, no_signature, too_large, bad_request, off",
                                 ["result"], registry=r)

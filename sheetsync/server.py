@@ -111,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http: %s %s", self.client_address[0], format % args)
 
     # -- routes ------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def probe(host: str, port: int, timeout: float = 5.0) -> tuple[bool, str]:
         host = "::1"
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 (a loopback URL we built)
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
             return answer.status == 200, f"{url}: {answer.read(500).decode(errors='replace').strip()}"
     except urllib.error.HTTPError as exc:
         return False, f"{url}: {exc.code} {exc.read(500).decode(errors='replace').strip()}"

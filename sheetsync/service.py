@@ -14,7 +14,8 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .config import Settings, Target
 from .errors import ConfigError, SyncError
@@ -105,7 +106,7 @@ class Service:
                 break
             try:
                 self.sync_one(target, "schedule")
-            except Exception as exc:  # the other targets still sync
+            except Exception as exc:  # the other targets still sync  # noqa: BLE001
                 first = first or exc
         if first is not None:
             raise first
@@ -201,8 +202,8 @@ def run(settings: Settings, source: Any, sink: Any, history: Any, stop: threadin
     try:
         server, thread = serve(service, host, port, settings.webhook_secret)
     except OSError as exc:
-        raise ConfigError([f"LISTEN: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another "
-                           "address or port (LISTEN, --listen)"]) from exc
+        why = f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another address or port"
+        raise ConfigError([f"LISTEN: {why}"]) from exc
     bound = server.server_address[1]
     log.info("listening on http://%s:%d: POST /webhook, GET /healthz, /readyz, /metrics", host, bound,
              extra=fields("listening", port=bound))

@@ -20,7 +20,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sheetsync.server import MAX_CONNECTIONS
 
-
 SECRET = "webhook-secret-for-tests-0123456789"
 MARKER = "BODY-MARKER-NEVER-LOGGED"
 PATIENCE = 60.0  # seconds any poll may wait: generous, so a loaded machine passes; nothing asserts on speed
