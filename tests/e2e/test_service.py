@@ -261,13 +261,15 @@ def test_a_burst_of_50_events_folds_into_one_or_two_syncs(e2e, service):
     svc.first_sync()
     for i in range(5):
         _finish_a_run(e2e, f"burst{i:03d}")
-    # The first event's sync is held at its sheet read while the other 49 arrive (so the count does not depend
-    # on how fast this machine is): they must fold into one more sync, not 49.
-    e2e.google.world.arm("slow", delay=8, path="values:batchGet")
+    # The first event's sync is held at its sheet read until the other 49 have been answered (so the count does
+    # not depend on how fast this machine is): they must fold into one more sync, not 49.
+    gate = threading.Event()
+    e2e.google.world.arm("slow", delay=50, path="values:batchGet", gate=gate)
     assert svc.post(event()).status_code == 202
     until(lambda: any(r.fault == "slow" for r in e2e.google.world.log), "the first sync at its read")
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: svc.post(event()).status_code, range(49)))
+    gate.set()
     assert answers == [202] * 49
     until(lambda: svc.syncs("webhook") >= 1 and svc.idle(), "the burst's syncs to end")
     assert 1 <= svc.syncs("webhook") <= 2, svc.running.text
