@@ -198,9 +198,9 @@ def healthcheck(args) -> int:
     health file. Reads no config file: a container's HEALTHCHECK must be quick."""
     from pathlib import Path
 
-    from .config import listen_address
+    from .config import early
 
-    listen = listen_address(args.listen or os.environ.get("LISTEN") or "")
+    listen = early(args).listen
     if listen is not None:
         from .server import probe
 
@@ -259,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.healthcheck:
         return healthcheck(args)
-    setup_logging(args.log_level, args.log_format or os.environ.get("LOG_FORMAT") or "text")
+    from .config import early
+
+    setup_logging(args.log_level, early(args).log_format)
     if args.login is not None:
         return sign_in(args)
     if args.check:

@@ -493,6 +493,23 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         else None, webhook_secret=values["WEBHOOK_SECRET"] or None, log_format=values["LOG_FORMAT"])
 
 
+@dataclass(frozen=True)
+class Early:
+    """What the command line needs before the config file is read: how to log, and where a --healthcheck asks."""
+
+    log_format: str = "text"
+    listen: tuple[str, int] | None = None
+
+
+def early(args: Any, env: Mapping[str, str] = os.environ) -> Early:
+    """From the flags and the environment only (a HEALTHCHECK must be quick, and logging starts first); a bad value
+    is left for load() to report."""
+    flags = vars(args)
+    form = flags.get("log_format") or env.get("LOG_FORMAT") or "text"
+    return Early(form if form in ("text", "json") else "text",
+                 listen_address(flags.get("listen") or env.get("LISTEN") or ""))
+
+
 def token_path(env: Mapping[str, str] = os.environ) -> Path:
     """Where --login keeps a person's Google token: the user's config folder, as the XDG spec and most tools
     have it (%APPDATA% on Windows)."""
