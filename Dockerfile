@@ -1,6 +1,6 @@
 # wandb_spreadsheet_sync as a detached container:
 #   docker run -d --name wss -v $PWD/config.json:/app/config.json:ro -v $PWD/service_account.json:/secrets/sa.json:ro \
-#     -e GCP_JSON=/secrets/sa.json -e WANDB_API_KEY IMAGE --user_name alice --schedule_time 30
+#     -e GCP_JSON=/secrets/sa.json -e WANDB_API_KEY -e WEBHOOK_SECRET -p 8080:8080 IMAGE --user_name alice --schedule_time 30
 ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE}
 
@@ -12,6 +12,7 @@ ENV PYTHONUNBUFFERED=1 \
     WANDB_CONFIG_DIR=/tmp/wandb \
     WANDB_CACHE_DIR=/tmp/wandb \
     WSS_HEALTH_FILE=/tmp/wandb_spreadsheet_sync.health \
+    LISTEN=0.0.0.0:8080 \
     PATH=/opt/venv/bin:$PATH
 
 # Dependencies first, in their own layer: code changes do not reinstall them.
@@ -27,7 +28,10 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin wss \
 USER wss
 WORKDIR /app
 
-# Unhealthy when the last successful sync is older than two intervals (the loop writes the health file).
+# The service listens on LISTEN: POST /webhook (with WEBHOOK_SECRET), GET /healthz, /readyz, /metrics.
+EXPOSE 8080
+# --healthcheck asks GET /healthz on LISTEN's port (the loop is alive and no sync is stuck); with LISTEN unset it
+# reads the loop's health file instead. Readiness (/readyz) is for an orchestrator's traffic, not for restarts.
 HEALTHCHECK --interval=60s --timeout=10s --start-period=120s --retries=2 \
     CMD ["python3", "/app/wandb_spreadsheet_sync.py", "--healthcheck"]
 

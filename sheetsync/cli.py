@@ -16,25 +16,42 @@ import threading
 from . import __version__
 
 log = logging.getLogger("wandb_spreadsheet_sync")
-EXAMPLES = """
+# The README's address, for a user who installed with pipx and has no README.md beside them. The project has no
+# public repository address yet (pyproject.toml names none): set it here and in pyproject's [project.urls] with it.
+README_URL = "https://github.com/OWNER/wandb_spreadsheet_sync#readme"
+CMD = "wandb-spreadsheet-sync"
+EXAMPLES = f"""
 examples:
-  python wandb_spreadsheet_sync.py --user_name alice --schedule_time 30
+  {CMD} --user_name alice --schedule_time 30
       sync alice's runs into the spreadsheet of config.json now, then every 30 minutes
-  python wandb_spreadsheet_sync.py --once --dry-run
+  {CMD} --once --dry-run
       show what one sync would change, write nothing
-  python wandb_spreadsheet_sync.py --once --project my-lab/resnet --sheet_name "ResNet runs"
-  python wandb_spreadsheet_sync.py --once --source ./wandb --output runs.xlsx
+  {CMD} --once --project my-lab/resnet --sheet_name "ResNet runs"
+  {CMD} --once --source ./wandb --output runs.xlsx
       no accounts: read W&B's local run folders, write an Excel workbook
-
-  wandb-spreadsheet-sync --login client_secret.json
+  {CMD} --check
+      try the whole set-up (config, Google, sharing, W&B key and projects) without writing anything
+  WEBHOOK_SECRET=... {CMD} --listen 0.0.0.0:8080
+      sync on a schedule and as soon as a W&B automation says a run changed; /healthz, /readyz, /metrics
+  {CMD} --login client_secret.json
       sign in to Google with your own account (an OAuth client of type "Desktop app"); works over SSH
 
-secrets come from the environment: WANDB_API_KEY (or `wandb login`). Google, first found wins: GCP_JSON or
-GOOGLE_APPLICATION_CREDENTIALS (a key or any credentials file), the --login token, gcloud's ADC file, the
-metadata server on Google Cloud; IMPERSONATE_SERVICE_ACCOUNT acts as a service account without a key.
-See README.md, "Setting up Google Sheets".
-exit codes: 0 ok, 1 a sync failed (--once), 2 configuration or credentials, 130 interrupted.
+secrets come from the environment: WANDB_API_KEY (or `wandb login`), WEBHOOK_SECRET. Google, first found wins:
+GCP_JSON or GOOGLE_APPLICATION_CREDENTIALS (a key or any credentials file), the --login token, gcloud's ADC file,
+the metadata server on Google Cloud; IMPERSONATE_SERVICE_ACCOUNT acts as a service account without a key.
+Every config key (config.json) is documented at {README_URL}
+exit codes: 0 ok, 1 a sync (or a --check) failed, 2 configuration or credentials, 130 interrupted.
 """
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Raw examples, and each option's default shown where its help does not say it already."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,25 +59,45 @@ def build_parser() -> argparse.ArgumentParser:
         prog=_prog(),
         description="Keep a Google Sheet (or an .xlsx/.csv file) in step with Weights & Biases runs, "
                     "one row per run, without ever losing what people typed into it.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--user_name", help="sync only this W&B user's runs")
-    p.add_argument("--schedule_time", type=int, metavar="MINUTES", help="minutes between syncs (default 30)")
-    p.add_argument("--sheet_name", help="the spreadsheet's URL, key or title (overrides SPREADSHEET)")
-    p.add_argument("--config_path", help="the config file (default ./config.json)")
-    p.add_argument("--once", action="store_true", help="run one sync and exit (cron, CI, Kubernetes CronJob)")
-    p.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
-                   help="print what would change, write nothing")
-    p.add_argument("--project", action="append", metavar="ENTITY/PROJECT",
-                   help="the W&B project (repeat for several, each to its own worksheet)")
-    p.add_argument("--source", metavar="DIR", help="read W&B run folders under DIR instead of the W&B API")
-    p.add_argument("--output", metavar="FILE", help="write FILE.xlsx or FILE.csv instead of Google Sheets")
-    p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                   type=str.upper, help="default INFO: one line per sync")
-    p.add_argument("--login", nargs="?", const="", metavar="CLIENT_FILE",
-                   help="sign in to Google with your own account and store the token (0600) for later syncs; "
-                        "CLIENT_FILE is an OAuth client of type Desktop app (default: OAUTH_CLIENT_FILE)")
-    p.add_argument("--healthcheck", action="store_true",
-                   help="exit 0 if the running loop synced recently, 1 if not (for Docker HEALTHCHECK)")
+        epilog=EXAMPLES, formatter_class=_Formatter)
+    what = p.add_argument_group("what to sync")
+    what.add_argument("--project", action="append", metavar="ENTITY/PROJECT",
+                      help="the W&B project (repeat for several, each to its own worksheet; default: "
+                           "WANDB_ENTITY/WANDB_PROJECT or PROJECTS of the config)")
+    what.add_argument("--user_name", metavar="NAME", help="sync only this W&B user's runs (default: every user's)")
+    what.add_argument("--source", metavar="DIR", help="read W&B run folders under DIR instead of the W&B API")
+    where = p.add_argument_group("where to")
+    where.add_argument("--sheet_name", metavar="SPREADSHEET",
+                       help="the spreadsheet's URL, key or title (default: SPREADSHEET of the config)")
+    where.add_argument("--output", metavar="FILE", help="write FILE.xlsx or FILE.csv instead of Google Sheets")
+    often = p.add_argument_group("how often")
+    often.add_argument("--schedule_time", type=int, metavar="MINUTES",
+                       help="minutes between syncs (default: 30, or SCHEDULE_TIME)")
+    often.add_argument("--once", action="store_true", help="run one sync and exit (cron, CI, Kubernetes CronJob)")
+    often.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                       help="print what would change, write nothing")
+    signing = p.add_argument_group("signing in")
+    signing.add_argument("--login", nargs="?", const="", metavar="CLIENT_FILE",
+                         help="sign in to Google with your own account and store the token (0600) for later syncs; "
+                              "CLIENT_FILE is an OAuth client of type Desktop app (default: OAUTH_CLIENT_FILE)")
+    signing.add_argument("--check", action="store_true",
+                         help="check the config, Google credentials, the spreadsheet's sharing, the worksheets, the "
+                              "W&B key and projects (and the webhook secret with --listen); writes nothing; exit 0 "
+                              "only when all pass")
+    files = p.add_argument_group("files")
+    files.add_argument("--config_path", metavar="FILE", help="the config file (default: ./config.json)")
+    service = p.add_argument_group("service")
+    service.add_argument("--listen", metavar="HOST:PORT",
+                         help="also serve POST /webhook (W&B automations, signed with WEBHOOK_SECRET), GET /healthz, "
+                              "/readyz and /metrics on HOST:PORT (default: LISTEN, else no server)")
+    service.add_argument("--log_level", "--log-level", dest="log_level", default="INFO",
+                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+                         help="INFO is one line per sync (default: %(default)s)")
+    service.add_argument("--log_format", "--log-format", dest="log_format", choices=["text", "json"],
+                         help="json: one JSON object a line, for log pipelines (default: LOG_FORMAT, else text)")
+    service.add_argument("--healthcheck", action="store_true",
+                         help="exit 0 if the running service is healthy (GET /healthz when LISTEN is set, else the "
+                              "health file), 1 if not (for Docker HEALTHCHECK)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -71,13 +108,10 @@ def _prog() -> str:
     return name if name and name not in ("__main__.py", "-c") else "wandb-spreadsheet-sync"
 
 
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(level)
-    log.propagate = False
-    logging.getLogger().setLevel(logging.WARNING)  # libraries stay quiet (and never log our secrets)
+def setup_logging(level: str, form: str = "text", secrets=()) -> None:
+    from . import logs
+
+    logs.setup(level, form, secrets)
 
 
 def fail(exc: BaseException, code: int) -> int:
@@ -159,6 +193,45 @@ def sign_in(args) -> int:
     return 0
 
 
+def healthcheck(args) -> int:
+    """--healthcheck: GET /healthz of the running service when it listens (--listen or LISTEN), else the loop's
+    health file. Reads no config file: a container's HEALTHCHECK must be quick."""
+    from pathlib import Path
+
+    from .config import early
+
+    listen = early(args).listen
+    if listen is not None:
+        from .server import probe
+
+        ok, why = probe(*listen)
+    else:
+        from .loop import default_health_file, healthy
+
+        env_file = os.environ.get("WSS_HEALTH_FILE")
+        ok, why = healthy(Path(env_file) if env_file else default_health_file())
+    print(why)
+    return 0 if ok else 1
+
+
+def check(args) -> int:
+    """--check: one line per finding (check.py), exit 0 only when every check passes."""
+    from . import check as checks
+
+    if log.level > logging.DEBUG:
+        log.setLevel(logging.WARNING)  # the findings are the output; --log_level DEBUG shows the requests too
+    failed = configured = 0
+    for finding in checks.run(args):
+        print(finding.line(), flush=True)
+        failed += not finding.ok
+        configured += finding.what == "config" and finding.ok
+    if not failed:
+        print("all checks passed: the next sync can run")
+        return 0
+    print(f"{failed} check(s) failed; nothing was written")
+    return 1 if configured else 2
+
+
 def entry() -> None:
     """The console script `wandb-spreadsheet-sync`."""
     exit_now(main())
@@ -185,18 +258,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     if args.healthcheck:
-        from pathlib import Path
+        return healthcheck(args)
+    from .config import early
 
-        from .loop import default_health_file, healthy
-
-        env_file = os.environ.get("WSS_HEALTH_FILE")
-        ok, why = healthy(Path(env_file) if env_file else default_health_file())
-        print(why)
-        return 0 if ok else 1
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, early(args).log_format)
     if args.login is not None:
         return sign_in(args)
-    from . import config
+    if args.check:
+        return check(args)
+    from . import config, logs
     from .errors import Kind, SyncError
     from .sync import ReadHistory, describe, sync
 
@@ -204,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load(args)
     except SyncError as exc:
         return fail(exc, exc.exit_code)
+    setup_logging(args.log_level, settings.log_format, [settings.webhook_secret])
     history = ReadHistory()
     try:
         source, sink = build_clients(settings, stop)
@@ -214,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         report = sync(source, sink, settings, history, progress=_progress())
         if sys.stderr.isatty():
             print(file=sys.stderr)
-        log.info("%s", report.line())
+        where = ", ".join(f"{t.target.path} -> {t.target.worksheet}" for t in report.targets)
+        log.info("%s", report.line(), extra=logs.fields("sync", where, logs.counts(report)))
         if settings.dry_run:
             for t in report.targets:
                 for worksheet, plan in {t.target.worksheet: t.plan, **t.tabs}.items():
@@ -230,6 +302,15 @@ def main(argv: list[str] | None = None) -> int:
                 return exit_code[0]
             return fail(exc, exc.exit_code)
         return exit_code[0] if stop.is_set() else 0
+
+    if settings.listen is not None:  # the loop and an HTTP server beside it (service.py, server.py)
+        from . import service
+
+        try:
+            code = service.run(settings, source, sink, history, stop, sync)
+        except SyncError as exc:  # LISTEN's port taken, say
+            return fail(exc, exc.exit_code)
+        return exit_code[0] if stop.is_set() else code
 
     from . import loop
 

@@ -27,6 +27,7 @@ DEFAULT_FIXED = ("run_id", "run_name", "user", "state", "created_at", "updated_a
 SUMMARY_TABS = ("sweeps", "groups")  # each a worksheet "<WORKSHEET> sweeps" / "<WORKSHEET> groups"
 ENTITY_PROJECT = re.compile(r"[^/\s]+/[^/\s]+")
 SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SECRETS = frozenset({"WEBHOOK_SECRET"})  # keys whose values no message quotes
 TOKEN_FILE = "google-token.json"  # the --login token, in the user's config folder (see token_path)
 
 
@@ -70,6 +71,19 @@ def _url(v: Any) -> bool:
 def _dynamic(v: Any) -> bool:
     return isinstance(v, bool) or (isinstance(v, dict) and set(v) <= {"include", "exclude"} and all(
         isinstance(x, list) and all(isinstance(g, str) for g in x) for x in v.values()))
+
+
+def _listen(v: Any) -> bool:
+    """HOST:PORT, e.g. "0.0.0.0:8080", "127.0.0.1:0" (any free port) or "[::]:8080"."""
+    return listen_address(v) is not None
+
+
+def listen_address(v: Any) -> tuple[str, int] | None:
+    """LISTEN as (host, port), or None when it is not HOST:PORT."""
+    m = re.fullmatch(r"\[?([^\[\]\s]*?)\]?:(\d{1,5})", v.strip()) if isinstance(v, str) else None
+    if m is None or int(m.group(2)) > 65535:
+        return None
+    return m.group(1) or "0.0.0.0", int(m.group(2))
 
 
 def _project(p: Any) -> bool:
@@ -157,6 +171,13 @@ KEYS = {key.name: key for key in (
         f'a list of summary tabs from {list(SUMMARY_TABS)}, each once, e.g. ["sweeps", "groups"]', []),
     Key("GROUP_METRICS", _texts, 'a list of metric names summarised per group, e.g. ["val_loss", "val_acc"] '
         "(default: the HIGHLIGHT headers)"),
+    # The service (issue 25): an HTTP server beside the loop, for W&B webhooks, health and metrics.
+    Key("LISTEN", _listen, 'HOST:PORT to serve webhooks, health and metrics on, e.g. "0.0.0.0:8080"',
+        env=("LISTEN",), flag="--listen"),
+    Key("WEBHOOK_SECRET", _text, "the secret of the W&B automation's webhook (any text; W&B signs each body with "
+        "it)", env=("WEBHOOK_SECRET",)),
+    Key("LOG_FORMAT", lambda v: v in ("text", "json"), '"text" (one line a sync) or "json" (one JSON object a '
+        "line, for log pipelines)", "text", env=("LOG_FORMAT",), flag="--log_format"),
 )}
 
 
@@ -212,6 +233,9 @@ class Settings:
     source: Path | None = None
     output: Path | None = None
     health_file: Path | None = None
+    listen: tuple[str, int] | None = None  # LISTEN: serve webhooks, health and metrics (service.py)
+    webhook_secret: str | None = field(default=None, repr=False)  # never printed
+    log_format: str = "text"
 
 
 class _Problems(list):
@@ -245,6 +269,7 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
     _apply_environment(values, env)
     targets = _build_targets(values, flags, file, problems)
     _check_source_and_sink(values, flags, env, file, problems)
+    _check_environment(values, problems)
     if problems:
         raise ConfigError(problems)
     return _settings(values, targets, flags, env)
@@ -287,7 +312,8 @@ def _check_keys(file: _File, problems: _Problems) -> dict[str, Any]:
             if key.check(value):
                 values[key.name] = value
             else:
-                problems.add(file.where(key.name), f"{key.name} must be {key.form}, got {json.dumps(value)[:80]}")
+                got = "a value not shown (it is a secret)" if key.name in SECRETS else json.dumps(value)[:80]
+                problems.add(file.where(key.name), f"{key.name} must be {key.form}, got {got}")
     for key in KEYS.values():
         if key.alias_of:
             old, new = file.data.get(key.name), file.data.get(key.alias_of)
@@ -411,6 +437,17 @@ def _check_source_and_sink(values: dict[str, Any], flags: Mapping[str, Any], env
                                                     f"{impersonate!r}")
 
 
+def _check_environment(values: dict[str, Any], problems: _Problems) -> None:
+    """Values the environment set are checked here, where the form of a bad one is known (a secret is never
+    quoted back)."""
+    for name in ("LISTEN", "LOG_FORMAT"):
+        key, value = KEYS[name], values[name]
+        if value is not None and not key.check(value):
+            problems.add(key.env[0], f"must be {key.form}, got {str(value)[:80]!r}")
+    if values["WEBHOOK_SECRET"] is not None and not _text(values["WEBHOOK_SECRET"]):
+        problems.add("WEBHOOK_SECRET", f"must be {KEYS['WEBHOOK_SECRET'].form}")
+
+
 def _path(flags: Mapping[str, Any], name: str) -> Path | None:
     return Path(flags[name]) if flags.get(name) else None
 
@@ -452,7 +489,25 @@ def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mappin
         group_metrics=tuple(values["GROUP_METRICS"] if values["GROUP_METRICS"] is not None else values["HIGHLIGHT"]),
         once=bool(flags.get("once")),
         dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),
-        health_file=Path(health) if health else None)
+        health_file=Path(health) if health else None, listen=listen_address(values["LISTEN"]) if values["LISTEN"]
+        else None, webhook_secret=values["WEBHOOK_SECRET"] or None, log_format=values["LOG_FORMAT"])
+
+
+@dataclass(frozen=True)
+class Early:
+    """What the command line needs before the config file is read: how to log, and where a --healthcheck asks."""
+
+    log_format: str = "text"
+    listen: tuple[str, int] | None = None
+
+
+def early(args: Any, env: Mapping[str, str] = os.environ) -> Early:
+    """From the flags and the environment only (a HEALTHCHECK must be quick, and logging starts first); a bad value
+    is left for load() to report."""
+    flags = vars(args)
+    form = flags.get("log_format") or env.get("LOG_FORMAT") or "text"
+    return Early(form if form in ("text", "json") else "text",
+                 listen_address(flags.get("listen") or env.get("LISTEN") or ""))
 
 
 def token_path(env: Mapping[str, str] = os.environ) -> Path:

@@ -47,6 +47,7 @@ class GoogleSession(AuthorizedSession):
         self.counts: Counter = Counter()  # "read" / "write" / "retry", for the sync report
         self.per_minute, self.window = per_minute, 60.0
         self.sent: dict[str, deque] = {"read": deque(), "write": deque()}  # when each was sent, last minute
+        self.quota_wait = 0.0  # seconds waited for Google's per-minute quota (pacing, 429s): for /metrics
         if self.endpoint:
             _no_regional_boundary_lookup(credentials)
 
@@ -86,7 +87,10 @@ class GoogleSession(AuthorizedSession):
                                      "so nothing lands twice.")
             if attempt == self.attempts:
                 return response
-            self._wait(self._retry_after(response) or self._backoff(attempt))
+            wait = self._retry_after(response) or self._backoff(attempt)
+            if response.status_code == 429:
+                self.quota_wait += wait
+            self._wait(wait)
         raise AssertionError("unreachable")
 
     def _pace(self, kind: str) -> None:
@@ -99,6 +103,7 @@ class GoogleSession(AuthorizedSession):
             wait = self.window - (now - sent[0])
             log.info("pacing: %d %s requests in the last minute (Google's quota); waiting %.0f s",
                      len(sent), kind, wait)
+            self.quota_wait += wait
             if self.stop.wait(wait):
                 raise Interrupted("Stopped while pacing requests to Google; nothing more was sent.")
 

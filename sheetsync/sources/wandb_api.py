@@ -153,6 +153,7 @@ class WandbSource:
         self.settings = settings
         self.stop = stop
         self.requests = 0
+        self.quota_wait = 0.0  # seconds W&B's rate limit made the reads wait (for /metrics)
         self.bytes = 0  # W&B's answers, for the report and the bench
         self._resume: dict[Target, tuple[str, dict, dict[str, dict]]] = {}  # a full read cut short
         self.sweep_cache = SweepCache()
@@ -244,6 +245,7 @@ class WandbSource:
             unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed if full and state else ())
         finally:
             self.requests += gql.requests
+            self.quota_wait += gql.quota_wait
             self.bytes += gql.bytes
         names = dict(self.settings.names)
         # One Run a run id (the later answer won); each node is let go as its Run is made, so W&B's JSON and the

@@ -70,6 +70,7 @@ class GraphQL:
         self.api_key = getattr(api, "api_key", None)
         self.base_delay = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))
         self.requests = 0
+        self.quota_wait = 0.0  # seconds waited because W&B rate limited us: for /metrics
         self.bytes = 0  # response bytes as received (http) or as re-encoded JSON (wandb-core)
         self._last = 0.0
         if self.kind == "http" and self.executor is not None:
@@ -89,6 +90,8 @@ class GraphQL:
                     break
                 wait = again.wait if again.wait is not None else self._backoff(attempt)
                 log.info("%s; waiting %.1f s before asking again", again.error.message, wait)
+                if isinstance(again.error, RateLimited):
+                    self.quota_wait += wait
                 if self.stop.wait(wait):
                     raise Interrupted("Stopped while waiting to ask W&B again; nothing was written.")
         assert last is not None

@@ -193,3 +193,37 @@ def test_a_summary_tab_title_too_long_for_google_or_taken_by_a_worksheet_is_refu
                                                                                   "worksheet": "a sweeps"}]})
     (found,) = problems(path)
     assert "'a sweeps' is also a project's worksheet" in found
+
+
+# ---- the service's keys (issue 25): LISTEN, WEBHOOK_SECRET, LOG_FORMAT -----------------------------
+
+def test_listen_secret_and_log_format_from_file_flag_and_environment(tmp_path):
+    key = str(key_file(tmp_path))
+    path = write(tmp_path, SHEET | {"GCP_JSON": key, "LISTEN": "0.0.0.0:8080", "WEBHOOK_SECRET": "from-file",
+                                    "LOG_FORMAT": "json"})
+    settings = load(path)
+    assert (settings.listen, settings.webhook_secret, settings.log_format) == (("0.0.0.0", 8080), "from-file", "json")
+    flagged = load(path, "--listen", "127.0.0.1:9000", "--log_format", "text")
+    assert (flagged.listen, flagged.log_format) == (("127.0.0.1", 9000), "text")
+    from_env = load(path, env={"LISTEN": "[::]:7000", "WEBHOOK_SECRET": "from-env", "LOG_FORMAT": "text"})
+    assert (from_env.listen, from_env.webhook_secret, from_env.log_format) == (("::", 7000), "from-env", "text")
+    bare = load(write(tmp_path / "bare", SHEET | {"GCP_JSON": key}))
+    assert (bare.listen, bare.webhook_secret, bare.log_format) == (None, None, "text")
+    assert "from-file" not in repr(settings)  # a Settings printed in a traceback does not show the secret
+
+
+@pytest.mark.parametrize("value", ["8080", "localhost", "host:port", "1.2.3.4:65536", ""])
+def test_a_bad_listen_address_names_the_valid_form(tmp_path, value):
+    path = write(tmp_path, SHEET | {"GCP_JSON": str(key_file(tmp_path)), "LISTEN": value})
+    found = problems(path)
+    assert len(found) == 1 and 'LISTEN must be HOST:PORT to serve webhooks, health and metrics on, e.g. ' \
+                                '"0.0.0.0:8080"' in found[0]
+
+
+def test_bad_values_from_the_environment_are_reported_and_a_secret_is_never_quoted(tmp_path):
+    path = write(tmp_path, SHEET | {"GCP_JSON": str(key_file(tmp_path)), "WEBHOOK_SECRET": 123456789})
+    found = problems(path, env={"LISTEN": "nowhere", "LOG_FORMAT": "yaml"})
+    assert any(p.startswith("LISTEN: must be HOST:PORT") and "'nowhere'" in p for p in found)
+    assert any(p.startswith("LOG_FORMAT: must be \"text\"") for p in found)
+    secret = next(p for p in found if "WEBHOOK_SECRET" in p)
+    assert "123456789" not in secret and "not shown" in secret

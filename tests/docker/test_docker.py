@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -55,12 +57,20 @@ def test_the_container_runs_as_a_user_that_is_not_root(image):
     assert docker("run", "--rm", "--entrypoint", "id", image, "-u").stdout.strip() == "10001"
 
 
-def _run_args(e2e, key: Path) -> list[str]:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_args(e2e, key: Path, port: int | None = None) -> list[str]:
+    """The image's LISTEN (0.0.0.0:8080) moved to a free loopback port: containers here share the host's network."""
     cfg = e2e.config()
     os.chmod(cfg, 0o644)
     return ["--network", "host", "-v", f"{cfg}:/app/config.json:ro", "-v", f"{key}:/secrets/sa.json:ro",
             "-e", "GCP_JSON=/secrets/sa.json", "-e", f"WANDB_API_KEY={e2e.env()['WANDB_API_KEY']}",
-            "-e", f"WANDB_BASE_URL={e2e.wandb.url}", "-e", f"GOOGLE_API_ENDPOINT={e2e.google.url}"]
+            "-e", f"WANDB_BASE_URL={e2e.wandb.url}", "-e", f"GOOGLE_API_ENDPOINT={e2e.google.url}",
+            "-e", f"LISTEN=127.0.0.1:{port or _free_port()}"]
 
 
 @pytest.fixture
@@ -79,14 +89,18 @@ def test_once_syncs_the_runs_into_the_sheet(image, e2e, key):
 def test_docker_stop_ends_the_loop_cleanly_within_ten_seconds(image, e2e, key):
     e2e.wandb.world.generate(5)
     name = f"wss-stop-{os.getpid()}"
-    docker("run", "-d", "--name", name, *_run_args(e2e, key), image, "--schedule_time", "1")
+    port = _free_port()
+    docker("run", "-d", "--name", name, *_run_args(e2e, key, port), image, "--schedule_time", "1")
     try:
         deadline = time.time() + 120
         while time.time() < deadline and "synced" not in docker("logs", name, check=False).stdout:
             time.sleep(0.5)
         assert len(e2e.rows()) == 5
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as answer:
+            assert answer.status == 200 and json.loads(answer.read())["ok"] is True
+        # the image's HEALTHCHECK command: GET /healthz on LISTEN's port, from inside the container
         health = docker("exec", name, "python3", "/app/wandb_spreadsheet_sync.py", "--healthcheck", check=False)
-        assert health.returncode == 0, health.stdout
+        assert health.returncode == 0 and "/healthz" in health.stdout, health.stdout
         started = time.time()
         docker("stop", "-t", "10", name)
         took = time.time() - started

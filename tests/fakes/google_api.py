@@ -410,7 +410,8 @@ class _Handler(BaseHandler):
     @staticmethod
     def _file(ss: Spreadsheet) -> dict:
         return {"kind": "drive#file", "id": ss.spreadsheet_id, "name": ss.title, "mimeType": SPREADSHEET_MIME,
-                "createdTime": ss.created, "modifiedTime": ss.modified}
+                "createdTime": ss.created, "modifiedTime": ss.modified,
+                "capabilities": {"canEdit": True}}  # whoever may open it here is an owner
 
 
 def _payload_too_large(cap: int) -> ApiError:

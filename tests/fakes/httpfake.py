@@ -32,6 +32,7 @@ class Fault:
     remaining: int = 1
     skip: int = 0  # the first `skip` matching requests pass untouched; the fault meets the next one
     headers: dict = field(default_factory=dict)  # sent with a "status" answer (RateLimit-* with a 429, say)
+    gate: threading.Event | None = None  # "slow": answer as soon as the test sets it (at most `delay` s later)
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
         return (self.path in path and (not self.method or self.method == method)
@@ -196,7 +197,7 @@ class BaseHandler(BaseHTTPRequestHandler):
                 self.stopping.wait(fault.delay)
                 return self._drop(entry)
             if fault.kind == "slow":
-                self.stopping.wait(fault.delay)
+                self._wait(fault)
             elif fault.kind == "status":
                 return self._send_fault(fault, entry)
         try:
@@ -215,6 +216,15 @@ class BaseHandler(BaseHTTPRequestHandler):
         if kind == "slow_after":
             self.stopping.wait(fault.delay)
         self.send(status, payload, headers)
+
+    def _wait(self, fault: Fault) -> None:
+        """A slow answer's wait: its delay, cut short by the server stopping or by the fault's gate."""
+        if fault.gate is None:
+            self.stopping.wait(fault.delay)
+            return
+        deadline = time.monotonic() + fault.delay
+        while not fault.gate.is_set() and time.monotonic() < deadline and not self.stopping.wait(0.02):
+            pass
 
     def _send_fault(self, fault: Fault, entry: LoggedRequest) -> None:
         entry.status = fault.status

@@ -1,0 +1,57 @@
+"""--help guides: every option explained, grouped by what it is about, the installed command in the examples, the
+README's address instead of a file a pipx user does not have, and no heavy import on the way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sheetsync.cli import CMD, README_URL, build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUPS = ["what to sync", "where to", "how often", "signing in", "files", "service"]
+
+
+def _help() -> str:
+    return build_parser().format_help()
+
+
+@pytest.mark.parametrize("action", [a for a in build_parser()._actions], ids=lambda a: a.dest)
+def test_every_option_has_help_text(action):
+    assert action.help and len(action.help) > 10, f"{action.option_strings} has no help text"
+
+
+def test_options_are_grouped_in_the_order_a_user_decides():
+    text = _help()
+    places = [text.index(f"\n{group}:\n") for group in GROUPS]
+    assert places == sorted(places)
+    titles = {g.title: [a.dest for a in g._group_actions] for g in build_parser()._action_groups}
+    assert titles["what to sync"] == ["project", "user_name", "source"]
+    assert titles["where to"] == ["sheet_name", "output"]
+    assert titles["service"][:1] == ["listen"]
+
+
+def test_examples_use_the_installed_command_and_defaults_are_shown():
+    text = _help()
+    examples = text[text.index("examples:"):]
+    assert f"  {CMD} --check" in examples and f"{CMD} --listen 0.0.0.0:8080" in examples
+    assert "python wandb_spreadsheet_sync.py" not in text
+    assert "(default: 30" in text and "(default: INFO)" in text and "(default: ./config.json)" in text
+
+
+def test_help_points_at_the_readme_address_not_a_file():
+    text = _help()
+    assert README_URL in text and "See README.md" not in text
+
+
+def test_help_imports_none_of_the_heavy_libraries():
+    code = ("import sys\nfrom sheetsync import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('wandb', 'gspread', 'prometheus_client', 'google.auth', 'openpyxl') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
