@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.fakes.offline_runs import RunningRun, RunSpec, make_runs
-from tests.fakes.wandb_api import DEFAULT_KEY
+from tests.fakes.wandb_api import DEFAULT_KEY, FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -293,3 +293,23 @@ def test_rate_limit_refuses_until_the_reset_with_ratelimit_headers(wandb_fake):
     assert viewer.status_code == 200  # only the matching requests are limited
     wandb_fake.world.rate_limit(reset=0)
     assert _graphql(wandb_fake, RUNS).status_code == 200
+
+
+def test_a_change_is_stamped_by_the_servers_clock_and_only_changed_runs_are_looked_at(wandb_fake):
+    world = wandb_fake.world
+    world.generate(3000)
+    world.clock = FakeClock(dt.datetime(2030, 1, 1), step=dt.timedelta(seconds=1))
+    run = world.find("alice", "proj", "r00000007")
+    run.summary["loss"] = 0.5  # in place, as tests and a live run's logging do
+    run.summary.update(acc=0.9)
+    assert list(world._changed.values()) == [run]  # a request now signs one run, not the project's 3,000
+    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS, perPage=3000).json()[
+        "data"]["project"]["runs"]["edges"]}
+    assert nodes["r00000007"]["updatedAt"] == "2030-01-01T00:00:00" and world._changed == {}
+    assert sum(n["updatedAt"] >= "2030" for n in nodes.values()) == 1
+    world.edit("r00000008", notes="later")
+    world.heartbeat(["r00000009"])  # the heartbeat reads the clock too: 00:00:01
+    _graphql(wandb_fake, RUNS)
+    beat = world.find("alice", "proj", "r00000009")
+    assert beat.heartbeat_at == dt.datetime(2030, 1, 1, 0, 0, 1)
+    assert world.find("alice", "proj", "r00000008").updated_at == beat.updated_at == dt.datetime(2030, 1, 1, 0, 0, 2)
