@@ -105,7 +105,8 @@ def build_clients(settings, stop: threading.Event):
         sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
                                 settings.request_timeout, stop, settings.request_bytes,
                                 _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute,
-                                impersonate=settings.impersonate, login_token=settings.login_token)
+                                impersonate=settings.impersonate, login_token=settings.login_token,
+                                retry_base_seconds=settings.retry_base_seconds)
     return source, sink
 
 
@@ -185,12 +186,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     if args.healthcheck:
-        from pathlib import Path
-
+        from .config import from_environment
         from .loop import default_health_file, healthy
 
-        env_file = os.environ.get("WSS_HEALTH_FILE")
-        ok, why = healthy(Path(env_file) if env_file else default_health_file())
+        ok, why = healthy(from_environment("WSS_HEALTH_FILE") or default_health_file())
         print(why)
         return 0 if ok else 1
     setup_logging(args.log_level)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -193,3 +195,40 @@ def test_a_summary_tab_title_too_long_for_google_or_taken_by_a_worksheet_is_refu
                                                                                   "worksheet": "a sweeps"}]})
     (found,) = problems(path)
     assert "'a sweeps' is also a project's worksheet" in found
+
+
+def test_every_key_row_makes_its_settings_field_with_its_default(tmp_path):
+    """A key is declared once, in KEYS: the Settings field and its default follow from the row."""
+    fields = {f.name: f for f in dataclasses.fields(config.Settings)}
+    for key in config.KEYS.values():
+        if key.to:
+            assert fields[key.field].type == key.to.split(":", 1)[1].strip()
+            assert getattr(config.Settings(), key.field) == key.convert(key.default), key.name
+    settings = load(write(tmp_path, SHEET | {"REQUEST_BYTES": 300_000, "STATES": ["running"]}))
+    assert settings.request_bytes == 300_000 and settings.states == ("running",)
+    assert config.Settings().request_bytes == 2_097_152 and config.Settings().fixed_headers[0] == "run_id"
+
+
+def test_environment_settings_and_test_knobs_are_read_in_config_only(tmp_path):
+    path = write(tmp_path, SHEET)
+    plain = load(path)
+    assert (plain.retry_base_seconds, plain.wandb_graphql, plain.wandb_base_url, plain.health_file) == \
+        (1.0, "wandb-core", "https://api.wandb.ai", None)
+    tuned = load(path, env={"WSS_RETRY_BASE_SECONDS": "0.05", "WSS_WANDB_GRAPHQL": "HTTP",
+                            "WANDB_BASE_URL": "http://127.0.0.1:8080/", "WSS_HEALTH_FILE": str(tmp_path / "h"),
+                            "WANDB_APP_URL": "https://wandb.example.com/"})
+    assert (tuned.retry_base_seconds, tuned.wandb_graphql, tuned.wandb_base_url, tuned.health_file,
+            tuned.wandb_app_url) == (0.05, "http", "http://127.0.0.1:8080", tmp_path / "h", "https://wandb.example.com")
+    assert {v.name for v in config.ENVIRONMENT if v.test_only} == {"WSS_RETRY_BASE_SECONDS", "WSS_WANDB_GRAPHQL"}
+    assert problems(path, env={"WSS_RETRY_BASE_SECONDS": "soon", "WSS_WANDB_GRAPHQL": "grpc"}) == [
+        "WSS_RETRY_BASE_SECONDS: must be a number of seconds >= 0, the first backoff wait (Google and W&B), got 'soon'",
+        "WSS_WANDB_GRAPHQL: must be \"http\" (W&B's public GraphQL endpoint through requests) or \"wandb-core\" (the "
+        "default), got 'grpc'"]
+
+
+def test_no_module_but_config_reads_the_environment():
+    """Settings come from one place; Google's own credential discovery (google_auth) reads what it documents."""
+    package = Path(config.__file__).parent
+    readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if re.search(r"os\.environ|os\.getenv|\benv\.get\(", p.read_text(encoding="utf-8")))
+    assert readers == ["config.py", "sinks/google_auth.py"]

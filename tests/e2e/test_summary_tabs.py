@@ -37,7 +37,8 @@ def world_with_sweeps(w) -> None:
 def clients(e2e):
     settings = e2e.settings(SUMMARIES=["sweeps", "groups"], GROUP_METRICS=["val_loss"], HIGHLIGHT={"val_loss": "min"})
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     return settings, source, sink
 
 
@@ -211,7 +212,8 @@ def test_running_sweep_runs_read_with_selected_keys_keep_their_metric_and_parame
     settings = e2e.settings(SUMMARIES=["sweeps", "groups"], GROUP_METRICS=["val_loss"],
                             DYNAMIC_HEADERS={"include": ["other/*"]})
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     history = ReadHistory()
     sync(source, sink, settings, history)
     world.heartbeat(["x1"], val_acc=0.95)

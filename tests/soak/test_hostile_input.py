@@ -15,7 +15,8 @@ from sheetsync.sync import ReadHistory, sync
 
 def run_sync(e2e, **config):
     settings = e2e.settings(**config)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     return sync(WandbSource(settings), sink, settings, ReadHistory()), sink
 
 
