@@ -26,7 +26,7 @@ from sheetsync.sinks.local import CsvSink, XlsxSink
 from sheetsync.sync import sync
 from tests.fakes.memory_source import MemorySource
 from tests.fakes.offline_runs import RunSpec, make_runs
-from tests.local.test_files import settings_for
+from tests.settings import settings_for
 from tests.soak.conftest import Tally, by_kind, tally
 
 SEED = int(os.environ.get("SOAK_SEED", "20261122"))
