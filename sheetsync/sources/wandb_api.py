@@ -222,7 +222,8 @@ class WandbSource:
             if full:
                 nodes = self._read_all(target, page, query, variables, progress)
                 # A filtered read does not show which runs are gone: the listing does (none to find on a first sync)
-                listing = self._list(target, page) if self.filters() and need.known else {i: _light(n) for i, n in nodes.items()}
+                listing = self._list(target, page) if self.filters() and need.known else \
+                    {i: _light(n) for i, n in nodes.items()}
                 listed: list[str] = []
                 wanted = [i for i, n in listing.items() if i not in nodes and self.keeps(n)]  # skipped by a cursor
             else:

@@ -88,7 +88,7 @@ class GraphQL:
                 wait = again.wait if again.wait is not None else self._backoff(attempt)
                 log.info("%s; waiting %.1f s before asking again", again.error.message, wait)
                 if self.stop.wait(wait):
-                    raise Interrupted("Stopped while waiting to ask W&B again; nothing was written.")
+                    raise Interrupted("Stopped while waiting to ask W&B again; nothing was written.") from again.error
         assert last is not None
         raise last
 

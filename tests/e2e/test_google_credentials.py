@@ -166,7 +166,8 @@ def test_adc_with_gcloud_default_scopes_prints_the_exact_gcloud_line(e2e):
     result = e2e.cli("--once", GOOGLE_APPLICATION_CREDENTIALS=str(adc), **NO_KEY)
     assert result.returncode == 2
     assert "Google refused the credentials from GOOGLE_APPLICATION_CREDENTIALS (authorized_user) while reading " \
-           "the spreadsheet's sheets: Request had insufficient authentication scopes (ACCESS_TOKEN_SCOPE_INSUFFICIENT)" \
+           "the spreadsheet's sheets: Request had insufficient authentication scopes " \
+           "(ACCESS_TOKEN_SCOPE_INSUFFICIENT)" \
            in result.stderr
     assert f"`{GCLOUD_LOGIN}`" in result.stderr
     assert GCLOUD_LOGIN == ("gcloud auth application-default login --scopes=openid,"

@@ -90,7 +90,8 @@ def test_too_many_samples_for_one_page_asks_again_with_fewer(e2e):
     e2e.config(**HISTORY)
     result = e2e.cli("--once")
     assert result.returncode == 0, result.stderr
-    assert "too many samples requested" in result.stderr + result.stdout and "12 samples" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "too many samples requested" in output and "12 samples" in output
     rows = e2e.rows()
     assert rows["r1"]["val_loss (min)"] == 0.5 and rows["r1"]["val_acc (max)"] == 0.8
     assert rows["r2"]["val_loss (min)"] == 0.01 and len(rows["r2"]["val_loss (curve)"]) == 12

@@ -210,7 +210,8 @@ class _Handler(BaseHandler):
             return entry.body
 
         def reject_constant(name: str) -> None:
-            raise ApiError(400, f"Invalid JSON payload received. Unexpected token.\n{raw[:80].decode(errors='replace')}")
+            raise ApiError(400, "Invalid JSON payload received. Unexpected token.\n"
+                                f"{raw[:80].decode(errors='replace')}")
 
         try:
             entry.body = json.loads(raw, parse_constant=reject_constant)
@@ -361,7 +362,7 @@ class _Handler(BaseHandler):
             raise
         # Google's totals: rows and columns counted once across ranges, cells summed.
         rows, cols = set(), set()
-        for vr, resp in zip(body.get("data") or [], responses):
+        for vr, _ in zip(body.get("data") or [], responses):
             sheet, r = ss.resolve(vr.get("range", ""))
             for i, row in enumerate(vr.get("values") or []):
                 for j, v in enumerate(row):

@@ -230,6 +230,10 @@ def _graphql(wandb_fake, query: str, **variables) -> requests.Response:
         "entity": "alice", "project": "proj", **variables}}, auth=("api", DEFAULT_KEY), timeout=10)
 
 
+def edges(response: requests.Response) -> list[dict]:
+    return response.json()["data"]["project"]["runs"]["edges"]
+
+
 RUNS = ("query Runs($entity: String!, $project: String!, $cursor: String, $perPage: Int, $order: String, "
         "$k: [String!]) { project(name: $project, entityName: $entity) { runs(after: $cursor, first: $perPage, "
         "order: $order) { edges { node { name updatedAt heartbeatAt summaryMetrics(keys: $k) } cursor } "
@@ -242,14 +246,14 @@ def test_updated_at_moves_with_every_change_or_only_with_the_heartbeat(wandb_fak
     world.clock = lambda: dt.datetime(2026, 5, 1)
     world.edit("r00000000", tags=["x"])
     world.find("alice", "proj", "r00000001").summary["loss"] = 3.0  # a change made any way is noticed
-    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS).json()["data"]["project"]["runs"]["edges"]}
+    nodes = {e["node"]["name"]: e["node"] for e in edges(_graphql(wandb_fake, RUNS))}
     assert nodes["r00000000"]["updatedAt"] == nodes["r00000001"]["updatedAt"] == "2026-05-01T00:00:00"
     assert nodes["r00000000"]["heartbeatAt"] == "2026-01-01T00:10:00"
     world.updated_moves = False
     world.clock = lambda: dt.datetime(2026, 6, 1)
     world.edit("r00000000", notes="no stamp moves")
     world.heartbeat(["r00000001"])
-    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS).json()["data"]["project"]["runs"]["edges"]}
+    nodes = {e["node"]["name"]: e["node"] for e in edges(_graphql(wandb_fake, RUNS))}
     assert nodes["r00000000"]["updatedAt"] == "2026-05-01T00:00:00"
     assert nodes["r00000001"]["updatedAt"] == nodes["r00000001"]["heartbeatAt"] == "2026-06-01T00:00:00"
 
@@ -303,8 +307,7 @@ def test_a_change_is_stamped_by_the_servers_clock_and_only_changed_runs_are_look
     run.summary["loss"] = 0.5  # in place, as tests and a live run's logging do
     run.summary.update(acc=0.9)
     assert list(world._changed.values()) == [run]  # a request now signs one run, not the project's 3,000
-    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS, perPage=3000).json()[
-        "data"]["project"]["runs"]["edges"]}
+    nodes = {e["node"]["name"]: e["node"] for e in edges(_graphql(wandb_fake, RUNS, perPage=3000))}
     assert nodes["r00000007"]["updatedAt"] == "2030-01-01T00:00:00" and world._changed == {}
     assert sum(n["updatedAt"] >= "2030" for n in nodes.values()) == 1
     world.edit("r00000008", notes="later")
