@@ -6,8 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import pytest
+
 from sheetsync.sparkline import sparkline
 from tests.fakes.cells import parse_input
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 HISTORY = {"HISTORY": {"val_loss": "min", "val_acc": "max"}, "HISTORY_STEPS": True, "CURVES": ["val_loss"],
            "DYNAMIC_HEADERS": False}

@@ -118,6 +118,7 @@ def test_runs_standalone_with_generated_runs():
 
 # ---- real offline runs ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_offline_runs_are_written_by_wandb_itself(tmp_path):
     finished, failed = make_runs(tmp_path, [
         RunSpec(name="good", config={"lr": 0.1}, log=[{"loss": 1.0}, {"loss": 0.5}]),

@@ -157,6 +157,7 @@ def test_csv_keeps_its_base_beside_it(tmp_path):
     assert (tmp_path / "runs.csv.sync-base").read_text(encoding="utf-8-sig").startswith("wandb_spreadsheet_sync base")
 
 
+@pytest.mark.slow
 def test_workbook_open_in_excel_gives_a_clear_error_and_is_not_touched(tmp_path):
     root = tmp_path / "empty"
     root.mkdir()

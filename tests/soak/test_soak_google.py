@@ -34,6 +34,8 @@ from tests.fakes import person
 from tests.fakes.cells import parse_input
 from tests.soak.conftest import Tally, by_kind, tally
 
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
+
 SEED = int(os.environ.get("SOAK_SEED", "20261122"))
 ENTRY = os.path.join(os.path.dirname(__file__), "..", "..", "wandb_spreadsheet_sync.py")
 METRICS = ("loss", "acc", "lr")
