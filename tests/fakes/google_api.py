@@ -182,7 +182,8 @@ class _Handler(BaseHandler):
         except OAuthError as exc:
             status, payload = exc.status, exc.payload
         if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
-            self.stopping.wait(_cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6)
+            entry.processing = _cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6
+            self.stopping.wait(entry.processing)
         return status, payload, headers
 
     def _people_act(self, raw_path: str, payload: Any) -> Any:
