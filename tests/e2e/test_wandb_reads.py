@@ -4,6 +4,7 @@ edits without heartbeat, deletions, runs moving mid-read, 429 with RateLimit-*, 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import threading
 
@@ -34,14 +35,22 @@ def stored_read_state(e2e) -> dict:
     return Base.decode(e2e.sheet(base_title("runs"))).read_state
 
 
+MINUTES = itertools.count()  # the ticks' clock: every sync a minute after the one before, across in_process calls
+
+
 def in_process(e2e, **config):
-    """The loop's ticks: one process, one source, one sink, one history, as loop.run drives them."""
+    """The loop's ticks: one process, one source, one sink, one history, as loop.run drives them, a minute apart on
+    the test's clock (FULL_RESYNC_HOURS counts on it, not on the machine's)."""
     settings = e2e.settings(**{"FIXED_HEADERS": FIXED, **config})
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
                             retry_base_seconds=settings.retry_base_seconds)
     history = ReadHistory()
-    return lambda: sync(source, sink, settings, history), source
+
+    def tick():
+        at = 1e9 + 60.0 * next(MINUTES)
+        return sync(source, sink, settings, history, clock=lambda: at)
+    return tick, source
 
 
 # ---- incremental across processes ---------------------------------------------------------------------------
