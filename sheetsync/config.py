@@ -1,10 +1,13 @@
 """Owns the configuration: config.json, the flags and the environment made into one frozen Settings.
 
-Every key is one row of KEYS, so what a key accepts, what it is when unset and what else can set it are read in one
-place, and the message for a bad value is the row's own words. Keys are UPPER_CASE as in the original script, so
-its config files keep working (TEAM_NAME and PROJECT_NAME are the old names of WANDB_ENTITY and WANDB_PROJECT).
-A flag overrides the file, and the environment overrides both: secrets and endpoints belong to where the tool runs,
-not to a file that is shared. Problems are collected, not raised one by one, so a user fixes them all in one go.
+Every key is one row of KEYS, so what a key accepts, what it is when unset, what else can set it and the Settings
+field it fills are read in one place (the Settings class is made from the rows), and the message for a bad value is
+the row's own words. What only the environment sets (where the tool runs, and knobs for the test world) is a row of
+ENVIRONMENT; no other module reads the environment, but google_auth's search for Google's credentials. Keys are
+UPPER_CASE as in the original script, so its config files keep working (TEAM_NAME and PROJECT_NAME are the old names
+of WANDB_ENTITY and WANDB_PROJECT). A flag overrides the file, and the environment overrides both: secrets and
+endpoints belong to where the tool runs, not to a file that is shared. Problems are collected, not raised one by
+one, so a user fixes them all in one go.
 Nothing here touches the network.
 """
 
@@ -79,6 +82,12 @@ def _project(p: Any) -> bool:
     return isinstance(p, str) and ENTITY_PROJECT.fullmatch(p) is not None
 
 
+def _named(to: str) -> tuple[str, str]:
+    """"field: type" -> (field, type)."""
+    name, kind = to.split(":", 1)
+    return name.strip(), kind.strip()
+
+
 def _frozen(v: Any) -> Any:
     """A value as Settings keeps it: lists as tuples, maps copied (Settings is frozen and shared)."""
     return tuple(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
@@ -106,7 +115,7 @@ class Key:
 
     @property
     def field(self) -> str | None:
-        return self.to.split(":")[0].strip() if self.to else None
+        return _named(self.to)[0] if self.to else None
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ class Env:
 
     @property
     def field(self) -> str:
-        return self.to.split(":")[0].strip()
+        return _named(self.to)[0]
 
 
 ENTITY = 'the W&B entity (team or user), e.g. "my-lab"'
@@ -247,6 +256,7 @@ def from_environment(name: str, env: Mapping[str, str] = os.environ) -> Any:
     var = next(v for v in ENVIRONMENT if v.name == name)
     return var.convert(env[name]) if env.get(name) else var.default
 
+
 # Settings fields that no single key fills: made from several keys, the flags, or the environment (see _settings).
 _MADE = (
     ("targets", "tuple[Target, ...]", ()),
@@ -269,9 +279,8 @@ def _field(name: str, kind: str, default: Any) -> tuple[str, str, Any]:
 # The whole configuration, frozen: one field per row of KEYS with a `to`, per ENVIRONMENT row, and per _MADE row.
 Settings = make_dataclass("Settings", [
     *(_field(n, kind, default) for n, kind, default in _MADE),
-    *(_field(key.field, key.to.split(":", 1)[1].strip(), key.convert(key.default))
-      for key in KEYS.values() if key.to),
-    *(_field(env.field, env.to.split(":", 1)[1].strip(), env.default) for env in ENVIRONMENT),
+    *(_field(*_named(key.to), key.convert(key.default)) for key in KEYS.values() if key.to),
+    *(_field(*_named(env.to), env.default) for env in ENVIRONMENT),
 ], frozen=True)
 Settings.__module__ = __name__  # make_dataclass takes module= only from Python 3.12
 Settings.__doc__ = "Everything a sync needs, checked. Made by load(); its fields follow KEYS, ENVIRONMENT and _MADE."
