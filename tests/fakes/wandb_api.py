@@ -111,9 +111,9 @@ class _Marked(dict):
         self.mark()
 
 
-# What the server notices when it changes (FakeRun.signature): a set attribute or a change in one of these dicts.
+# What marks a run when set: what the server stamps (FakeRun.signature), and the stamps an order sorts by.
 _WATCHED = {"display_name", "state", "config", "summary", "system", "username", "tags", "group", "job_type",
-            "notes", "sweep", "heartbeat_at"}
+            "notes", "sweep", "heartbeat_at", "created_at", "updated_at"}
 
 
 @dataclass
@@ -288,8 +288,9 @@ class World(BaseWorld):
                 run.summary.update(summary)
 
     def _mark(self, run: FakeRun) -> None:
-        self._changed[id(run)] = run
-        self.version += 1
+        with self.lock:  # a test changes runs while the server answers
+            self._changed[id(run)] = run
+            self.version += 1
 
     def notice_changes(self) -> None:
         """What the server does on every write to a run: a moved heartbeat moves updatedAt; any other change does
