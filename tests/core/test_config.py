@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,21 @@ def test_no_module_but_config_reads_the_environment():
     readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                      if re.search(r"os\.environ|os\.getenv|\benv\.get\(", p.read_text(encoding="utf-8")))
     assert readers == ["config.py", "sinks/google_auth.py"]
+
+
+def test_the_health_check_reads_the_file_wss_health_file_names(tmp_path, monkeypatch, capsys):
+    from sheetsync.cli import main
+    from sheetsync.loop import write_health
+
+    path = tmp_path / "health.json"
+    monkeypatch.setenv("WSS_HEALTH_FILE", str(path))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # main() sets its own
+    try:
+        assert main(["--healthcheck"]) == 1 and str(path) in capsys.readouterr().out  # the loop has not started
+        write_health(path, 60, ok=True)
+        assert main(["--healthcheck"]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert config.from_environment("WSS_HEALTH_FILE", {"WSS_HEALTH_FILE": str(path)}) == path
+    assert config.from_environment("WSS_HEALTH_FILE", {}) is None  # the loop's default file then
