@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo bench clean
+.PHONY: test test-fast lint demo bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# The quick loop while working: everything but the tests marked slow (soaks, 10,000+ runs, many CLI processes).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
+
+# The rule set and why: pyproject.toml [tool.ruff].
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -48,7 +48,8 @@ class Ours:
         self.settings = config.load(args)
         self.source = WandbSource(self.settings)
         self.sink = GoogleSheetsSink(self.settings.spreadsheet, self.settings.key_file, self.settings.google_endpoint,
-                                     self.settings.request_timeout, threading.Event())
+                                     self.settings.request_timeout, threading.Event(),
+                                     retry_base_seconds=self.settings.retry_base_seconds)
         self.state = ReadHistory()
 
     def sync(self) -> dict:

@@ -33,10 +33,11 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.credentials import write_service_account  # noqa: E402
 from tests.fakes.google_api import FakeGoogle  # noqa: E402
 from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb  # noqa: E402
+from sheetsync.config import KEYS  # noqa: E402
 from sheetsync.sources.wandb_api import LIST_PAGE  # noqa: E402
 
 PHASES = ("first", "changed", "no-change")
-REQUEST_BYTES = 2_097_152  # the default REQUEST_BYTES
+REQUEST_BYTES = KEYS["REQUEST_BYTES"].default  # the budget: the default REQUEST_BYTES
 FIXED = ["run_id", "run_name", "user", "state", "created_at", "updated_at", "runtime", "tags", "notes"]
 MAX_CELLS = 9_000_000  # leave room under Google's 10,000,000 for the base and the baseline's sheet
 

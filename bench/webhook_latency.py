@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import requests
+import requests  # noqa: E402
 
-from tests.fakes.credentials import write_service_account
-from tests.fakes.google_api import FakeGoogle
-from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb
+from tests.fakes.credentials import write_service_account  # noqa: E402
+from tests.fakes.google_api import FakeGoogle  # noqa: E402
+from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 

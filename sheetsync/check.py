@@ -10,11 +10,8 @@ project.
 from __future__ import annotations
 
 import dataclasses
-import netrc
-import os
-import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -39,12 +36,12 @@ class Finding:
         return text + (f"\n     -> {self.fix}" if self.fix and not self.ok else "")
 
 
-def run(args: Any, env: Mapping[str, str] = os.environ) -> Iterator[Finding]:
+def run(args: Any) -> Iterator[Finding]:
     """Every finding, in order, as it is made (so a slow one shows where it is)."""
     from . import config
 
     try:
-        settings = config.load(args, env)
+        settings = config.load(args)
     except ConfigError as exc:
         for problem in exc.problems:
             where, _, message = problem.partition(": ")
@@ -60,7 +57,7 @@ def run(args: Any, env: Mapping[str, str] = os.environ) -> Iterator[Finding]:
     if settings.source is not None:
         yield Finding(True, "source", f"reads run folders under {settings.source} (no W&B account needed)")
     else:
-        yield from _wandb(settings, env, stop)
+        yield from _wandb(settings, stop)
     if settings.listen is not None:
         yield from _service(settings)
 
@@ -132,11 +129,12 @@ def _can_edit(sink) -> bool | None:
         return None
 
 
-def _wandb(settings, env: Mapping[str, str], stop: threading.Event) -> Iterator[Finding]:
+def _wandb(settings, stop: threading.Event) -> Iterator[Finding]:
+    from .config import wandb_key
     from .sources.wandb_graphql import GraphQL
 
-    base = (env.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/")
-    key, where = _wandb_key(env, base)
+    base = settings.wandb_base_url
+    key, where = wandb_key()
     if not key:
         yield Finding(False, "W&B key", "no key in WANDB_API_KEY or the netrc file",
                       "Set WANDB_API_KEY (from https://wandb.ai/authorize) or run `wandb login` once.")
@@ -168,18 +166,6 @@ def _wandb(settings, env: Mapping[str, str], stop: threading.Event) -> Iterator[
                           f"user in the project's URL, and {who} must belong to it.")
         else:
             yield Finding(True, f"W&B project {target.path}", "found")
-
-
-def _wandb_key(env: Mapping[str, str], base: str) -> tuple[str | None, str]:
-    if env.get("WANDB_API_KEY"):
-        return env["WANDB_API_KEY"], "WANDB_API_KEY"
-    host = re.sub(r"^https?://", "", base).split("/")[0].split(":")[0]
-    path = env.get("NETRC") or os.path.expanduser("~/.netrc")
-    try:
-        found = netrc.netrc(path).authenticators(host)
-    except (OSError, netrc.NetrcParseError):
-        found = None
-    return (found[2], f"the netrc file ({path})") if found else (None, "")
 
 
 def _service(settings) -> Iterator[Finding]:

@@ -139,7 +139,8 @@ def build_clients(settings, stop: threading.Event):
         sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
                                 settings.request_timeout, stop, settings.request_bytes,
                                 _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute,
-                                impersonate=settings.impersonate, login_token=settings.login_token)
+                                impersonate=settings.impersonate, login_token=settings.login_token,
+                                retry_base_seconds=settings.retry_base_seconds)
     return source, sink
 
 
@@ -196,9 +197,7 @@ def sign_in(args) -> int:
 def healthcheck(args) -> int:
     """--healthcheck: GET /healthz of the running service when it listens (--listen or LISTEN), else the loop's
     health file. Reads no config file: a container's HEALTHCHECK must be quick."""
-    from pathlib import Path
-
-    from .config import early
+    from .config import early, from_environment
 
     listen = early(args).listen
     if listen is not None:
@@ -208,8 +207,7 @@ def healthcheck(args) -> int:
     else:
         from .loop import default_health_file, healthy
 
-        env_file = os.environ.get("WSS_HEALTH_FILE")
-        ok, why = healthy(Path(env_file) if env_file else default_health_file())
+        ok, why = healthy(from_environment("WSS_HEALTH_FILE") or default_health_file())
     print(why)
     return 0 if ok else 1
 

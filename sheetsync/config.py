@@ -1,10 +1,13 @@
 """Owns the configuration: config.json, the flags and the environment made into one frozen Settings.
 
-Every key is one row of KEYS, so what a key accepts, what it is when unset and what else can set it are read in one
-place, and the message for a bad value is the row's own words. Keys are UPPER_CASE as in the original script, so
-its config files keep working (TEAM_NAME and PROJECT_NAME are the old names of WANDB_ENTITY and WANDB_PROJECT).
-A flag overrides the file, and the environment overrides both: secrets and endpoints belong to where the tool runs,
-not to a file that is shared. Problems are collected, not raised one by one, so a user fixes them all in one go.
+Every key is one row of KEYS, so what a key accepts, what it is when unset, what else can set it and the Settings
+field it fills are read in one place (the Settings class is made from the rows), and the message for a bad value is
+the row's own words. What only the environment sets (where the tool runs, and knobs for the test world) is a row of
+ENVIRONMENT; no other module reads the environment, but google_auth's search for Google's credentials. Keys are
+UPPER_CASE as in the original script, so its config files keep working (TEAM_NAME and PROJECT_NAME are the old names
+of WANDB_ENTITY and WANDB_PROJECT). A flag overrides the file, and the environment overrides both: secrets and
+endpoints belong to where the tool runs, not to a file that is shared. Problems are collected, not raised one by
+one, so a user fixes them all in one go.
 Nothing here touches the network.
 """
 
@@ -12,11 +15,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import netrc
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .columns import SHEETS_MAX_COLUMNS
@@ -93,9 +97,26 @@ def _project(p: Any) -> bool:
     return isinstance(p, str) and ENTITY_PROJECT.fullmatch(p) is not None
 
 
+def _named(to: str) -> tuple[str, str]:
+    """"field: type" -> (field, type)."""
+    name, kind = to.split(":", 1)
+    return name.strip(), kind.strip()
+
+
+def _frozen(v: Any) -> Any:
+    """A value as Settings keeps it: lists as tuples, maps copied (Settings is frozen and shared)."""
+    return tuple(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
+
+
+def _with_run_id(headers: Any) -> tuple[str, ...]:
+    headers = tuple(headers)
+    return headers if "run_id" in headers else ("run_id", *headers)  # rows are matched by run id
+
+
 @dataclass(frozen=True)
 class Key:
-    """One config key: what it accepts, what it is when unset, and what may set it instead of the file."""
+    """One config key: what it accepts, what it is when unset, what may set it instead of the file, and the Settings
+    field it fills (`to`, "name: type"; the field and its default follow from this row)."""
 
     name: str
     check: Callable[[Any], bool]
@@ -104,80 +125,111 @@ class Key:
     env: tuple[str, ...] = ()  # the first of these that is set and not empty wins over the file and the flag
     flag: str | None = None  # overrides the file
     alias_of: str | None = None  # the key this older name stands for
+    to: str | None = None  # "field: type" of Settings; None: the key makes a field with others (see _settings)
+    convert: Callable[[Any], Any] = _frozen  # the checked value -> the field's value
+
+    @property
+    def field(self) -> str | None:
+        return _named(self.to)[0] if self.to else None
+
+
+@dataclass(frozen=True)
+class Env:
+    """A setting only the environment gives (where the tool runs, not a shared file), or a knob for tests only."""
+
+    name: str
+    to: str  # "field: type" of Settings
+    convert: Callable[[str], Any]  # the variable's text -> the field's value; ValueError: a problem
+    form: str
+    default: Any = None
+    test_only: bool = False  # for the test world (fast retries, a transport forced); users never need it
+
+    @property
+    def field(self) -> str:
+        return _named(self.to)[0]
 
 
 ENTITY = 'the W&B entity (team or user), e.g. "my-lab"'
 PROJECT = 'the W&B project, e.g. "resnet"'
 KEYS = {key.name: key for key in (
     Key("FIXED_HEADERS", _texts, 'a list of header names, e.g. ["run_id", "run_name", "state", "lr", "notes"]',
-        DEFAULT_FIXED),
+        DEFAULT_FIXED, to="fixed_headers: tuple[str, ...]", convert=_with_run_id),
     Key("GCP_JSON", _text, "the path of a Google credentials file (a service-account key, gcloud's ADC file, a "
         'workload identity federation config), or its JSON, e.g. "./service_account.json"',
-        env=("GCP_JSON", "GOOGLE_APPLICATION_CREDENTIALS")),
+        env=("GCP_JSON", "GOOGLE_APPLICATION_CREDENTIALS"), to="key_file: str | None"),  # a path, or the JSON
     Key("IMPERSONATE_SERVICE_ACCOUNT", lambda v: _text(v) and SERVICE_ACCOUNT.fullmatch(v) is not None,
         'the e-mail of a service account to act as, e.g. "sheets-sync@my-project.iam.gserviceaccount.com"',
-        env=("IMPERSONATE_SERVICE_ACCOUNT",)),
+        env=("IMPERSONATE_SERVICE_ACCOUNT",), to="impersonate: str | None"),  # act as it, without a key
     Key("OAUTH_CLIENT_FILE", _text, 'the path of an OAuth client file of type "Desktop app", for --login, e.g. '
         '"./client_secret.json"', env=("OAUTH_CLIENT_FILE",)),
-    Key("NAME", _map_of(_text), 'a map of W&B usernames to display names, e.g. {"alice42": "Alice"}', {}),
+    Key("NAME", _map_of(_text), 'a map of W&B usernames to display names, e.g. {"alice42": "Alice"}', {},
+        to="names: Mapping[str, str]"),
     Key("TEAM_NAME", _text, ENTITY, alias_of="WANDB_ENTITY"),
     Key("PROJECT_NAME", _text, PROJECT, alias_of="WANDB_PROJECT"),
     Key("WANDB_ENTITY", _text, ENTITY),
     Key("WANDB_PROJECT", _text, PROJECT),
     Key("PROJECTS", lambda v: isinstance(v, list) and len(v) > 0 and all(_project(p) for p in v),
         'a list of "entity/project" (each to its own worksheet) or {"project": "e/p", "worksheet": "name"}', ()),
-    Key("SPREADSHEET", _text, "the spreadsheet's URL, key or title", flag="--sheet_name"),
+    Key("SPREADSHEET", _text, "the spreadsheet's URL, key or title", flag="--sheet_name", to="spreadsheet: str | None"),
     Key("WORKSHEET", lambda v: _text(v) and len(v) <= 100, 'a worksheet title, e.g. "runs"', "runs"),
     Key("STATES", lambda v: _texts(v) and all(s in STATES for s in v), f"a list of run states from {list(STATES)}",
-        ()),
+        (), to="states: tuple[str, ...]"),
     Key("DYNAMIC_HEADERS", _dynamic, 'true, false, or {"include": ["globs"], "exclude": ["globs"]}', True),
-    Key("MAX_COLUMNS", _whole(1, SHEETS_MAX_COLUMNS), f"a whole number from 1 to {SHEETS_MAX_COLUMNS}", 1000),
-    Key("SCHEDULE_TIME", _whole(1, 10**6), "a whole number of minutes >= 1", 30, flag="--schedule_time"),
-    Key("TIMEZONE", _zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"'),
-    Key("FULL_RESYNC_HOURS", _positive, "a number of hours > 0, e.g. 24", 24),
+    Key("MAX_COLUMNS", _whole(1, SHEETS_MAX_COLUMNS), f"a whole number from 1 to {SHEETS_MAX_COLUMNS}", 1000,
+        to="max_columns: int"),
+    Key("SCHEDULE_TIME", _whole(1, 10**6), "a whole number of minutes >= 1", 30, flag="--schedule_time",
+        to="schedule_minutes: int"),
+    Key("TIMEZONE", _zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"', to="timezone: str | None"),
+    Key("FULL_RESYNC_HOURS", _positive, "a number of hours > 0, e.g. 24", 24, to="full_resync_hours: float",
+        convert=float),
     Key("GOOGLE_API_ENDPOINT", _url, 'an http(s) base URL, e.g. "https://sheets.googleapis.com"',
-        env=("GOOGLE_API_ENDPOINT",)),
-    Key("USER_NAME", _text, "a W&B username whose runs alone are synced", flag="--user_name"),
+        env=("GOOGLE_API_ENDPOINT",), to="google_endpoint: str | None"),
+    Key("USER_NAME", _text, "a W&B username whose runs alone are synced", flag="--user_name",
+        to="user_name: str | None"),
     Key("ORDER", lambda v: v in ("append", "newest_first"),
-        '"append" (new runs at the bottom) or "newest_first" (new runs under the header)', "append"),
-    Key("PER_PAGE", _whole(1, 1000), "a whole number of runs per W&B request, 1 to 1000", 200),
+        '"append" (new runs at the bottom) or "newest_first" (new runs under the header)', "append", to="order: str"),
+    Key("PER_PAGE", _whole(1, 1000), "a whole number of runs per W&B request, 1 to 1000", 200, to="per_page: int"),
     Key("REQUEST_TIMEOUT", _positive, "seconds a single request may take, a number > 0 (W&B: each attempt; "
-        "wandb-core's own default is 30)", 60),
+        "wandb-core's own default is 30)", 60, to="request_timeout: float", convert=float),
     Key("WANDB_PACE_SECONDS", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 60,
-        "seconds between two W&B requests, a number from 0 to 60 (W&B asks for at least 1)", 1),
+        "seconds between two W&B requests, a number from 0 to 60 (W&B asks for at least 1)", 1,
+        to="wandb_pace_seconds: float", convert=float),
     Key("DELETED_RUNS", lambda v: v in ("mark", "keep"),
         '"mark" (a run deleted in W&B keeps its row, its state cell reads "deleted") or "keep" (the row is left '
-        'as it was)', "mark"),
+        'as it was)', "mark", to="deleted_runs: str"),
     Key("REQUESTS_PER_MINUTE", _whole(1, 100_000), "Google Sheets read (and write) requests per minute the tool may "
-        "send, a whole number: Google's default quota is 60 per user; raise it only with the quota", 60),
+        "send, a whole number: Google's default quota is 60 per user; raise it only with the quota", 60,
+        to="requests_per_minute: int"),
     Key("REQUEST_BYTES", _whole(100_000, 10_485_760), "the largest write request in bytes, a whole number from "
-        "100000 to 10485760 (Google's cap)", 2_097_152),
+        "100000 to 10485760 (Google's cap)", 2_097_152, to="request_bytes: int"),  # Google advises 2 MB
     Key("HIGHLIGHT", _map_of(lambda x: x in ("min", "max")), 'a map of header to "min" or "max", e.g. '
-        '{"val_loss": "min"}', {}),
+        '{"val_loss": "min"}', {}, to="highlight: Mapping[str, str]"),
     Key("HIGHLIGHT_SCALE", lambda v: isinstance(v, bool), "true or false (a colour scale on every HIGHLIGHT column)",
-        False),
+        False, to="highlight_scale: bool"),
     Key("NUMBER_FORMATS", _map_of(lambda x: _text(x) and len(x) <= 100 or _whole(1, 15)(x)),
         "a map of header (or glob) to a number-format pattern or a count of significant digits from 1 to 15, "
-        'e.g. {"accuracy": "0.00%", "lr": "0.0E+00", "*": 3}', {}),
+        'e.g. {"accuracy": "0.00%", "lr": "0.0E+00", "*": 3}', {}, to="number_formats: Mapping[str, str | int]"),
     # Beyond the last value (issue 17): the best value over a run's history, its step, and a text curve.
     Key("HISTORY", lambda v: isinstance(v, dict) and all(_text(k) and x in ("min", "max") for k, x in v.items()),
         'a map of a logged metric (as W&B names it) to "min" or "max", e.g. {"val_loss": "min", "val_acc": "max"}',
-        {}),
+        {}, to="history: Mapping[str, str]"),
     Key("HISTORY_STEPS", lambda v: isinstance(v, bool), 'true or false (a "<metric> (min) step" column beside each '
-        "HISTORY column)", False),
+        "HISTORY column)", False, to="history_steps: bool"),
     Key("CURVES", lambda v: _texts(v) and len(set(v)) == len(v), 'a list of logged metrics, each once, e.g. '
-        '["val_loss"] (a text sparkline column "val_loss (curve)" for each)', ()),
+        '["val_loss"] (a text sparkline column "val_loss (curve)" for each)', (), to="curves: tuple[str, ...]"),
     Key("SUMMARIES", lambda v: isinstance(v, list) and all(x in SUMMARY_TABS for x in v) and len(set(v)) == len(v),
-        f'a list of summary tabs from {list(SUMMARY_TABS)}, each once, e.g. ["sweeps", "groups"]', []),
+        f'a list of summary tabs from {list(SUMMARY_TABS)}, each once, e.g. ["sweeps", "groups"]', [],
+        to="summaries: tuple[str, ...]"),
     Key("GROUP_METRICS", _texts, 'a list of metric names summarised per group, e.g. ["val_loss", "val_acc"] '
         "(default: the HIGHLIGHT headers)"),
     # The service (issue 25): an HTTP server beside the loop, for W&B webhooks, health and metrics.
     Key("LISTEN", _listen, 'HOST:PORT to serve webhooks, health and metrics on, e.g. "0.0.0.0:8080"',
-        env=("LISTEN",), flag="--listen"),
+        env=("LISTEN",), flag="--listen", to="listen: tuple[str, int] | None",
+        convert=lambda v: listen_address(v) if v else None),
     Key("WEBHOOK_SECRET", _text, "the secret of the W&B automation's webhook (any text; W&B signs each body with "
-        "it)", env=("WEBHOOK_SECRET",)),
+        "it)", env=("WEBHOOK_SECRET",), to="webhook_secret: str | None", convert=lambda v: v or None),
     Key("LOG_FORMAT", lambda v: v in ("text", "json"), '"text" (one line a sync) or "json" (one JSON object a '
-        "line, for log pipelines)", "text", env=("LOG_FORMAT",), flag="--log_format"),
+        "line, for log pipelines)", "text", env=("LOG_FORMAT",), flag="--log_format", to="log_format: str"),
 )}
 
 
@@ -194,48 +246,70 @@ class Target:
         return f"{self.entity}/{self.project}"
 
 
-@dataclass(frozen=True)
-class Settings:
-    targets: tuple[Target, ...] = ()
-    spreadsheet: str | None = None
-    key_file: str | None = None  # a path, or the key JSON itself (see key_is_json)
-    impersonate: str | None = None  # a service account's e-mail: act as it, without a key
-    login_token: Path | None = None  # where --login keeps a person's token
-    user_name: str | None = None
-    states: tuple[str, ...] = ()
-    fixed_headers: tuple[str, ...] = DEFAULT_FIXED
-    names: Mapping[str, str] = field(default_factory=dict)
-    dynamic: bool = True
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    max_columns: int = 1000
-    schedule_minutes: int = 30
-    timezone: str | None = None
-    full_resync_hours: float = 24.0
-    google_endpoint: str | None = None
-    order: str = "append"
-    per_page: int = 200
-    request_timeout: float = 60.0
-    wandb_pace_seconds: float = 1.0  # between two W&B requests
-    deleted_runs: str = "mark"  # or "keep"
-    request_bytes: int = 2_097_152  # a write is split into requests no larger (Google advises 2 MB)
-    requests_per_minute: int = 60  # the Sheets quota per user the tool paces itself under
-    highlight: Mapping[str, str] = field(default_factory=dict)
-    highlight_scale: bool = False
-    number_formats: Mapping[str, str | int] = field(default_factory=dict)
-    history: Mapping[str, str] = field(default_factory=dict)  # metric -> "min" | "max"
-    history_steps: bool = False
-    curves: tuple[str, ...] = ()
-    summaries: tuple[str, ...] = ()  # summary tabs, from SUMMARY_TABS
-    group_metrics: tuple[str, ...] = ()  # GROUP_METRICS, or the HIGHLIGHT headers when unset
-    once: bool = False
-    dry_run: bool = False
-    source: Path | None = None
-    output: Path | None = None
-    health_file: Path | None = None
-    listen: tuple[str, int] | None = None  # LISTEN: serve webhooks, health and metrics (service.py)
-    webhook_secret: str | None = field(default=None, repr=False)  # never printed
-    log_format: str = "text"
+# What only the environment sets. WANDB_BASE_URL is W&B's own variable (where wandb.Api goes too).
+ENVIRONMENT = (
+    Env("WSS_HEALTH_FILE", "health_file: Path | None", Path, "the path of the loop's health file, e.g. "
+        "/tmp/wandb_spreadsheet_sync.health (the Docker image sets it)"),
+    Env("WANDB_BASE_URL", "wandb_base_url: str", lambda v: v.strip().rstrip("/"), "an http(s) base URL of a W&B "
+        'server, e.g. "https://api.wandb.ai"', "https://api.wandb.ai"),
+    Env("WANDB_APP_URL", "wandb_app_url: str | None", lambda v: v.strip().rstrip("/"), "where people open runs, an "
+        'http(s) URL, e.g. "https://wandb.example.com"'),
+    Env("WSS_RETRY_BASE_SECONDS", "retry_base_seconds: float", lambda v: _at_least(0, float(v)), "a number of "
+        "seconds >= 0, the first backoff wait (Google and W&B)", 1.0, test_only=True),
+    Env("WSS_WANDB_GRAPHQL", "wandb_graphql: str", lambda v: _one_of(("http", "wandb-core"), v.strip().lower()),
+        '"http" (W&B\'s public GraphQL endpoint through requests) or "wandb-core" (the default)', "wandb-core",
+        test_only=True),
+)
+
+
+def _at_least(lo: float, v: float) -> float:
+    if not v >= lo:
+        raise ValueError(v)
+    return v
+
+
+def _one_of(choices: tuple[str, ...], v: str) -> str:
+    if v not in choices:
+        raise ValueError(v)
+    return v
+
+
+def from_environment(name: str, env: Mapping[str, str] = os.environ) -> Any:
+    """One ENVIRONMENT setting on its own (the health check reads its file without loading a configuration)."""
+    var = next(v for v in ENVIRONMENT if v.name == name)
+    return var.convert(env[name]) if env.get(name) else var.default
+
+
+# Settings fields that no single key fills: made from several keys, the flags, or the environment (see _settings).
+_MADE = (
+    ("targets", "tuple[Target, ...]", ()),
+    ("login_token", "Path | None", None),  # where --login keeps a person's token
+    ("dynamic", "bool", True),  # DYNAMIC_HEADERS on (with or without globs)
+    ("include", "tuple[str, ...]", ()),  # DYNAMIC_HEADERS globs
+    ("exclude", "tuple[str, ...]", ()),
+    ("group_metrics", "tuple[str, ...]", ()),  # GROUP_METRICS, or the HIGHLIGHT headers when unset
+    ("once", "bool", False),
+    ("dry_run", "bool", False),
+    ("source", "Path | None", None),
+    ("output", "Path | None", None),
+)
+
+
+SECRET_FIELDS = frozenset({"key_file", "webhook_secret"})  # may hold a key or a secret: never in a repr
+
+
+def _field(name: str, kind: str, default: Any) -> tuple[str, str, Any]:
+    return name, kind, field(default_factory=lambda: _frozen(default), repr=name not in SECRET_FIELDS)
+
+
+# The whole configuration, frozen: one field per row of KEYS with a `to`, per ENVIRONMENT row, and per _MADE row.
+Settings = make_dataclass("Settings", [
+    *(_field(n, kind, default) for n, kind, default in _MADE),
+    *(_field(*_named(key.to), key.convert(key.default)) for key in KEYS.values() if key.to),
+    *(_field(*_named(env.to), env.default) for env in ENVIRONMENT),
+], frozen=True)
+Settings.__module__ = __name__  # make_dataclass takes module= only from Python 3.12
+Settings.__doc__ = "Everything a sync needs, checked. Made by load(); its fields follow KEYS, ENVIRONMENT and _MADE."
 
 
 class _Problems(list):
@@ -270,9 +344,10 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
     targets = _build_targets(values, flags, file, problems)
     _check_source_and_sink(values, flags, env, file, problems)
     _check_environment(values, problems)
+    made = _settings(values, targets, flags, env, problems)
     if problems:
         raise ConfigError(problems)
-    return _settings(values, targets, flags, env)
+    return Settings(**made)
 
 
 def _read_file(flags: Mapping[str, Any], problems: _Problems) -> _File:
@@ -452,45 +527,61 @@ def _path(flags: Mapping[str, Any], name: str) -> Path | None:
     return Path(flags[name]) if flags.get(name) else None
 
 
-def _wandb_key_known(env: Mapping[str, str]) -> bool:
-    """A key in the environment, or a netrc entry for the W&B host, as `wandb login` writes it."""
+def wandb_key(env: Mapping[str, str] = os.environ) -> tuple[str | None, str]:
+    """W&B's API key and where it was found: WANDB_API_KEY, or the netrc entry for the W&B host that `wandb login`
+    writes. (None, "") when there is none."""
     if env.get("WANDB_API_KEY"):
-        return True
-    host = re.sub(r"^https?://", "", env.get("WANDB_BASE_URL") or "https://api.wandb.ai").split("/")[0].split(":")[0]
-    netrc = Path(env.get("NETRC") or Path.home() / ".netrc")
+        return env["WANDB_API_KEY"], "WANDB_API_KEY"
+    base = (env.get("WANDB_BASE_URL") or "https://api.wandb.ai").strip()
+    host = re.sub(r"^https?://", "", base).split("/")[0].split(":")[0]
+    path = env.get("NETRC") or os.path.expanduser("~/.netrc")
     try:
-        return f"machine {host}" in netrc.read_text()
-    except OSError:
-        return False
+        found = netrc.netrc(path).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        found = None
+    return (found[2], f"the netrc file ({path})") if found else (None, "")
+
+
+def _wandb_key_known(env: Mapping[str, str]) -> bool:
+    return wandb_key(env)[0] is not None
+
+
+def known_secrets(env: Mapping[str, str] = os.environ, extra: Iterable[str | None] = ()) -> list[str]:
+    """The secrets this process may hold, for the log scrubber: W&B's key, a key's JSON passed in the environment,
+    the webhook secret."""
+    found = [env.get("WANDB_API_KEY"), env.get("WEBHOOK_SECRET"), *extra]
+    for name in ("GCP_JSON", "GOOGLE_APPLICATION_CREDENTIALS"):
+        value = env.get(name) or ""
+        if value.lstrip().startswith("{"):
+            try:
+                found.append(json.loads(value).get("private_key"))
+            except (ValueError, AttributeError):
+                pass
+            found.append(value)
+    return [s for s in found if s]
 
 
 def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mapping[str, Any],
-              env: Mapping[str, str]) -> Settings:
-    fixed = tuple(values["FIXED_HEADERS"])
-    if "run_id" not in fixed:
-        fixed = ("run_id", *fixed)  # rows are matched by run id: the column must exist
+              env: Mapping[str, str], problems: _Problems) -> dict[str, Any]:
+    """The Settings fields: one per key (its row's `to`), per ENVIRONMENT variable, and those _MADE of several."""
+    made = {key.field: key.convert(values[key.name]) for key in KEYS.values() if key.to}
+    for var in ENVIRONMENT:
+        made[var.field] = var.default
+        if env.get(var.name):
+            try:
+                made[var.field] = var.convert(env[var.name])
+            except ValueError:
+                problems.add(var.name, f"must be {var.form}, got {env[var.name]!r}")
     dynamic = values["DYNAMIC_HEADERS"]
     globs = dynamic if isinstance(dynamic, dict) else {}
-    health = env.get("WSS_HEALTH_FILE")
-    return Settings(
-        targets=targets, spreadsheet=values["SPREADSHEET"], key_file=values["GCP_JSON"],
-        impersonate=values["IMPERSONATE_SERVICE_ACCOUNT"], login_token=token_path(env),
-        user_name=values["USER_NAME"], states=tuple(values["STATES"]), fixed_headers=fixed,
-        names=dict(values["NAME"]), dynamic=dynamic is not False,
+    group = values["GROUP_METRICS"]
+    made.update(
+        targets=targets, login_token=token_path(env), dynamic=dynamic is not False,
         include=tuple(globs.get("include", ())), exclude=tuple(globs.get("exclude", ())),
-        max_columns=values["MAX_COLUMNS"], schedule_minutes=values["SCHEDULE_TIME"], timezone=values["TIMEZONE"],
-        full_resync_hours=float(values["FULL_RESYNC_HOURS"]), google_endpoint=values["GOOGLE_API_ENDPOINT"],
-        order=values["ORDER"], per_page=values["PER_PAGE"], request_timeout=float(values["REQUEST_TIMEOUT"]),
-        wandb_pace_seconds=float(values["WANDB_PACE_SECONDS"]), deleted_runs=values["DELETED_RUNS"],
-        request_bytes=values["REQUEST_BYTES"], requests_per_minute=values["REQUESTS_PER_MINUTE"],
-        highlight=dict(values["HIGHLIGHT"]), highlight_scale=values["HIGHLIGHT_SCALE"],
-        number_formats=dict(values["NUMBER_FORMATS"]), history=dict(values["HISTORY"]),
-        history_steps=values["HISTORY_STEPS"], curves=tuple(values["CURVES"]), summaries=tuple(values["SUMMARIES"]),
-        group_metrics=tuple(values["GROUP_METRICS"] if values["GROUP_METRICS"] is not None else values["HIGHLIGHT"]),
-        once=bool(flags.get("once")),
-        dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"), output=_path(flags, "output"),
-        health_file=Path(health) if health else None, listen=listen_address(values["LISTEN"]) if values["LISTEN"]
-        else None, webhook_secret=values["WEBHOOK_SECRET"] or None, log_format=values["LOG_FORMAT"])
+        group_metrics=tuple(group if group is not None else values["HIGHLIGHT"]),
+        once=bool(flags.get("once")), dry_run=bool(flags.get("dry_run")), source=_path(flags, "source"),
+        output=_path(flags, "output"))
+    return made
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -81,20 +80,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def known_secrets(env: Any = os.environ, extra: Iterable[str | None] = ()) -> list[str]:
-    """The secrets this process may hold: W&B's key, a key's JSON passed in the environment, the webhook secret."""
-    found = [env.get("WANDB_API_KEY"), env.get("WEBHOOK_SECRET"), *extra]
-    for name in ("GCP_JSON", "GOOGLE_APPLICATION_CREDENTIALS"):
-        value = env.get(name) or ""
-        if value.lstrip().startswith("{"):
-            try:
-                found.append(json.loads(value).get("private_key"))
-            except (ValueError, AttributeError):
-                pass
-            found.append(value)
-    return [s for s in found if s]
-
-
 def setup(level: str, form: str = "text", secrets: Iterable[str | None] = ()) -> None:
     """The tool's one logger, to stdout, in the chosen form; libraries stay quiet (and never log our secrets)."""
     log = logging.getLogger(LOGGER)
@@ -103,6 +88,8 @@ def setup(level: str, form: str = "text", secrets: Iterable[str | None] = ()) ->
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    from .config import known_secrets
+
     handler.addFilter(Scrub(known_secrets(extra=secrets)))
     log.handlers[:] = [handler]
     log.setLevel(level)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.credentials import write_service_account
 from tests.fakes.google_api import FakeGoogle
-from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb
+from tests.fakes.wandb_api import DEFAULT_KEY, FakeClock, FakeWandb, World
 
 # Anything that slips past the fakes hits a closed local port instead of the internet.
 DEAD_URL = "http://127.0.0.1:9"
@@ -106,7 +106,9 @@ def key_file(google: FakeGoogle, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def wandb_fake(monkeypatch: pytest.MonkeyPatch) -> FakeWandb:
-    with FakeWandb() as server:
+    """A running fake W&B on the test's clock, not the machine's: the stamps it gives changes, and so the pages a
+    sync reads, are the same on every machine whatever its load."""
+    with FakeWandb(World(clock=FakeClock())) as server:
         monkeypatch.setenv("WANDB_BASE_URL", server.url)
         yield server
         assert server.world.crashes == [], server.world.crashes

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
 import threading
 import time
@@ -35,14 +34,14 @@ class GoogleSession(AuthorizedSession):
     (GOOGLE_API_ENDPOINT: an emulator, a proxy, or the test world's fake), with timeouts and retries."""
 
     def __init__(self, credentials, endpoint: str | None = None, timeout: float = 60.0, attempts: int = 8,
-                 stop: threading.Event | None = None, per_minute: int = PER_MINUTE):
+                 stop: threading.Event | None = None, per_minute: int = PER_MINUTE, base_delay: float = 1.0):
         endpoint = endpoint.rstrip("/") if endpoint else None
         super().__init__(credentials, auth_request=Request(_Redirected(endpoint)) if endpoint else None)
         self.endpoint = endpoint
         self.default_timeout = timeout
         self.attempts = attempts
         self.stop = stop or threading.Event()
-        self.base_delay = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))
+        self.base_delay = base_delay  # the first backoff wait (Settings.retry_base_seconds)
         self.max_delay = 64.0  # the backoff's last waits outlast Google's one-minute quota window
         self.counts: Counter = Counter()  # "read" / "write" / "retry", for the sync report
         self.per_minute, self.window = per_minute, 60.0

@@ -23,6 +23,7 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from ..base import Base, serial_days
 from ..columns import SHEETS_MAX_COLUMNS, column_letters
+from ..config import KEYS
 from ..errors import (AccessError, CredentialsError, Kind, SheetMoved, SinkError, SyncError, TransientError,
                       kind_of_status)
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Highlight, Look, best_formula, hex_color,
@@ -83,9 +84,9 @@ class SheetGrid:
 class GoogleSheetsSink:
 
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
-                 stop: threading.Event | None = None, request_bytes: int = 2_097_152,
+                 stop: threading.Event | None = None, request_bytes: int = KEYS["REQUEST_BYTES"].default,
                  progress: Callable[[int], None] | None = None, per_minute: int = 60,
-                 impersonate: str | None = None, login_token: Path | None = None):
+                 impersonate: str | None = None, login_token: Path | None = None, retry_base_seconds: float = 1.0):
         import gspread  # imported only when a sync runs, never for --help
 
         self.capabilities = dataclasses.replace(CAPABILITIES, request_bytes=request_bytes)
@@ -93,7 +94,8 @@ class GoogleSheetsSink:
 
         self.identity = google_auth.find(key, impersonate, login_token)
         self.creds = self.identity.credentials
-        self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop, per_minute=per_minute)
+        self.session = GoogleSession(self.creds, endpoint, timeout=timeout, stop=stop, per_minute=per_minute,
+                                     base_delay=retry_base_seconds)
         self.client = gspread.Client(auth=self.creds, session=self.session)
         self.http = self.client.http_client
         self.spec = spreadsheet

@@ -36,7 +36,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import threading
 import time
 from typing import Any, Callable
@@ -98,11 +97,10 @@ def _json_field(value: Any) -> dict:
     return out if isinstance(out, dict) else {}
 
 
-def app_url(base_url: str, env: dict | None = None) -> str:
-    """Where people open runs, by wandb's own rules (wandb.util.api_to_app_url and WANDB_APP_URL)."""
-    env = os.environ if env is None else env
-    if env.get("WANDB_APP_URL"):
-        return env["WANDB_APP_URL"].strip().rstrip("/")
+def app_url(base_url: str, app: str | None = None) -> str:
+    """Where people open runs, by wandb's own rules (wandb.util.api_to_app_url; `app` is WANDB_APP_URL)."""
+    if app:
+        return app.strip().rstrip("/")
     try:
         from wandb.util import api_to_app_url
 
@@ -168,7 +166,7 @@ class WandbSource:
             return wandb.Api(overrides={"entity": target.entity},
                              timeout=max(1, math.ceil(self.settings.request_timeout)))
         except Exception as exc:  # wandb raises several types for the same causes
-            raise translate(exc, target) from exc
+            raise translate(exc, target, self.settings.wandb_base_url) from exc
 
     def filters(self) -> dict:
         parts: list[dict] = []
@@ -189,7 +187,7 @@ class WandbSource:
         api = self._api(target)
         self.requests += 1  # the Viewer check wandb.Api makes
         gql = GraphQL(api, self.settings, target, self.stop)
-        web = app_url(gql.base_url)
+        web = app_url(gql.base_url, self.settings.wandb_app_url)
         self._last = (gql, web)
         sampling = Sampling(Wanted.of(self.settings))
         state = dict(need.state)
@@ -225,7 +223,8 @@ class WandbSource:
             if full:
                 nodes = self._read_all(target, page, query, variables, progress)
                 # A filtered read does not show which runs are gone: the listing does (none to find on a first sync)
-                listing = self._list(target, page) if self.filters() and need.known else {i: _light(n) for i, n in nodes.items()}
+                listing = self._list(target, page) if self.filters() and need.known else \
+                    {i: _light(n) for i, n in nodes.items()}
                 listed: list[str] = []
                 wanted = [i for i, n in listing.items() if i not in nodes and self.keeps(n)]  # skipped by a cursor
             else:
@@ -412,7 +411,7 @@ class WandbSource:
         except SyncError:
             raise
         except Exception as exc:
-            raise translate(exc, target) from exc
+            raise translate(exc, target, self.settings.wandb_base_url) from exc
         finally:
             self.requests += gql.requests - before
         return found

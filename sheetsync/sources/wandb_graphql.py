@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -63,12 +62,11 @@ class GraphQL:
         self.settings, self.target = settings, target
         self.stop = stop or threading.Event()
         self.executor = getattr(getattr(api, "_service_api", None), "execute_graphql", None)
-        wanted = os.environ.get("WSS_WANDB_GRAPHQL", "").strip().lower()
-        self.kind = "http" if wanted == "http" or self.executor is None else "wandb-core"
+        self.kind = "http" if settings.wandb_graphql == "http" or self.executor is None else "wandb-core"
         self.base_url = str((getattr(api, "settings", None) or {}).get("base_url") or
-                            os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/")
+                            settings.wandb_base_url).rstrip("/")
         self.api_key = getattr(api, "api_key", None)
-        self.base_delay = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))
+        self.base_delay = settings.retry_base_seconds
         self.requests = 0
         self.quota_wait = 0.0  # seconds waited because W&B rate limited us: for /metrics
         self.bytes = 0  # response bytes as received (http) or as re-encoded JSON (wandb-core)
@@ -93,7 +91,7 @@ class GraphQL:
                 if isinstance(again.error, RateLimited):
                     self.quota_wait += wait
                 if self.stop.wait(wait):
-                    raise Interrupted("Stopped while waiting to ask W&B again; nothing was written.")
+                    raise Interrupted("Stopped while waiting to ask W&B again; nothing was written.") from again.error
         assert last is not None
         raise last
 
@@ -224,9 +222,9 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
-def translate(exc: Exception, target: Target) -> Exception:
+def translate(exc: Exception, target: Target, base_url: str) -> Exception:
     """An error from making a wandb.Api (its login check) as ours."""
-    error = classify(exc, http_status(exc), None, target, os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
+    error = classify(exc, http_status(exc), None, target, base_url)
     return error.error if isinstance(error, _Again) else error
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -119,7 +122,8 @@ def test_unknown_key_suggests_the_close_one(tmp_path):
     assert f"{path}:6:3: unknown key 'SCHEDULE_TIM'. Did you mean 'SCHEDULE_TIME'?" in found
     assert f"{path}:7:3: unknown key 'timezone'. Did you mean 'TIMEZONE'?" in found
     colour = [p for p in found if "'COLOUR'" in p]
-    assert colour and "Known keys: " in colour[0] and "DELETED_RUNS, DYNAMIC_HEADERS, FIXED_HEADERS, FULL_RESYNC_HOURS," in colour[0]
+    assert colour and "Known keys: " in colour[0]
+    assert "DELETED_RUNS, DYNAMIC_HEADERS, FIXED_HEADERS, FULL_RESYNC_HOURS," in colour[0]
 
 
 def test_team_and_project_name_are_aliases_of_the_wandb_keys(tmp_path):
@@ -227,3 +231,58 @@ def test_bad_values_from_the_environment_are_reported_and_a_secret_is_never_quot
     assert any(p.startswith("LOG_FORMAT: must be \"text\"") for p in found)
     secret = next(p for p in found if "WEBHOOK_SECRET" in p)
     assert "123456789" not in secret and "not shown" in secret
+
+
+def test_every_key_row_makes_its_settings_field_with_its_default(tmp_path):
+    """A key is declared once, in KEYS: the Settings field and its default follow from the row."""
+    fields = {f.name: f for f in dataclasses.fields(config.Settings)}
+    for key in config.KEYS.values():
+        if key.to:
+            assert fields[key.field].type == key.to.split(":", 1)[1].strip()
+            assert getattr(config.Settings(), key.field) == key.convert(key.default), key.name
+    settings = load(write(tmp_path, SHEET | {"REQUEST_BYTES": 300_000, "STATES": ["running"]}))
+    assert settings.request_bytes == 300_000 and settings.states == ("running",)
+    assert config.Settings().request_bytes == 2_097_152 and config.Settings().fixed_headers[0] == "run_id"
+
+
+def test_environment_settings_and_test_knobs_are_read_in_config_only(tmp_path):
+    path = write(tmp_path, SHEET)
+    plain = load(path)
+    assert (plain.retry_base_seconds, plain.wandb_graphql, plain.wandb_base_url, plain.health_file) == \
+        (1.0, "wandb-core", "https://api.wandb.ai", None)
+    tuned = load(path, env={"WSS_RETRY_BASE_SECONDS": "0.05", "WSS_WANDB_GRAPHQL": "HTTP",
+                            "WANDB_BASE_URL": "http://127.0.0.1:8080/", "WSS_HEALTH_FILE": str(tmp_path / "h"),
+                            "WANDB_APP_URL": "https://wandb.example.com/"})
+    assert (tuned.retry_base_seconds, tuned.wandb_graphql, tuned.wandb_base_url, tuned.health_file,
+            tuned.wandb_app_url) == (0.05, "http", "http://127.0.0.1:8080", tmp_path / "h", "https://wandb.example.com")
+    assert {v.name for v in config.ENVIRONMENT if v.test_only} == {"WSS_RETRY_BASE_SECONDS", "WSS_WANDB_GRAPHQL"}
+    assert problems(path, env={"WSS_RETRY_BASE_SECONDS": "soon", "WSS_WANDB_GRAPHQL": "grpc"}) == [
+        "WSS_RETRY_BASE_SECONDS: must be a number of seconds >= 0, the first backoff wait (Google and W&B), got 'soon'",
+        "WSS_WANDB_GRAPHQL: must be \"http\" (W&B's public GraphQL endpoint through requests) or \"wandb-core\" (the "
+        "default), got 'grpc'"]
+
+
+def test_no_module_but_config_reads_the_environment():
+    """Settings come from one place; Google's own credential discovery (google_auth) reads what it documents."""
+    package = Path(config.__file__).parent
+    readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if re.search(r"os\.environ|os\.getenv|\benv\.get\(", p.read_text(encoding="utf-8")))
+    assert readers == ["config.py", "sinks/google_auth.py"]
+
+
+def test_the_health_check_reads_the_file_wss_health_file_names(tmp_path, monkeypatch, capsys):
+    from sheetsync.cli import main
+    from sheetsync.loop import write_health
+
+    path = tmp_path / "health.json"
+    monkeypatch.setenv("WSS_HEALTH_FILE", str(path))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # main() sets its own
+    try:
+        assert main(["--healthcheck"]) == 1 and str(path) in capsys.readouterr().out  # the loop has not started
+        write_health(path, 60, ok=True)
+        assert main(["--healthcheck"]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert config.from_environment("WSS_HEALTH_FILE", {"WSS_HEALTH_FILE": str(path)}) == path
+    assert config.from_environment("WSS_HEALTH_FILE", {}) is None  # the loop's default file then

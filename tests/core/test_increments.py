@@ -68,11 +68,11 @@ def test_run_links_follow_wandbs_own_url_rules():
     from wandb.util import api_to_app_url
 
     # wandb 0.31 sends W&B's cloud UI to CoreWeave Forge (its default host changed): the links go where wandb's do
-    assert app_url("https://api.wandb.ai", {}) == api_to_app_url("https://api.wandb.ai") in \
+    assert app_url("https://api.wandb.ai") == api_to_app_url("https://api.wandb.ai") in \
         ("https://forge.coreweave.com/wandb", "https://wandb.ai")
-    assert app_url("https://api.acme.wandb.io", {}) == "https://app.acme.wandb.io"  # dedicated cloud
-    assert app_url("http://wandb.internal:8080", {}) == "http://wandb.internal:8080"  # self-hosted
-    assert app_url("https://api.wandb.ai", {"WANDB_APP_URL": "https://wandb.example.com/"}) == \
+    assert app_url("https://api.acme.wandb.io") == "https://app.acme.wandb.io"  # dedicated cloud
+    assert app_url("http://wandb.internal:8080") == "http://wandb.internal:8080"  # self-hosted
+    assert app_url("https://api.wandb.ai", "https://wandb.example.com/") == \
         "https://wandb.example.com"
 
 

@@ -141,7 +141,8 @@ def test_rule_changes_move_in_place_keep_deletions_and_never_take_anothers_rules
     follow = rule_changes([gone], [(0, 1, "best", "min")])  # the spreadsheet moved it with the column already
     assert follow == ([(0, gone, "best")], [], [])
     unscaled = Highlight("loss", 1, "min", False, 1, "change")
-    assert rule_changes([unscaled], [(0, 1, "best", "max"), (1, 1, "scale", "max")]) == ([(0, unscaled, "best")], [1], [])
+    assert rule_changes([unscaled], [(0, 1, "best", "max"), (1, 1, "scale", "max")]) == \
+        ([(0, unscaled, "best")], [1], [])
     removed = Highlight("loss", 1, None, False, 1, "remove")
     assert rule_changes([removed], [(0, 1, "best", "min"), (4, 1, "scale", "min")]) == ([], [0, 4], [])
     # both columns moved one to the left and the spreadsheet moved their rules with them: acc's rule is now

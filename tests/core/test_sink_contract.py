@@ -8,25 +8,15 @@ import datetime as dt
 
 import pytest
 
-from sheetsync import config
-from sheetsync.cli import build_parser
 from sheetsync.errors import SyncError
 from sheetsync.run import Run
 from sheetsync.sync import sync
+from tests.settings import settings_for
 from tests.fakes.memory_sink import MemorySink
 from tests.fakes.memory_source import MemorySource
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 SHEET = "runs"
-
-
-def settings_for(tmp, **changes):
-    empty = tmp / "empty-config.json"
-    empty.write_text("{}")
-    args = build_parser().parse_args(["--once", "--source", str(tmp), "--output", str(tmp / "x.xlsx"),
-                                      "--config_path", str(empty)])
-    return dataclasses.replace(config.load(args, {}), timezone="UTC",
-                               fixed_headers=("run_id", "run_name", "state", "created_at", "notes"), **changes)
 
 
 def run(i: int, loss: float, **fields) -> Run:
@@ -45,7 +35,7 @@ def col(grid, name):
 
 
 def test_first_sync_adds_every_run_and_second_writes_nothing(tmp_path):
-    settings = settings_for(tmp_path)
+    settings = settings_for(tmp_path / "x.xlsx", tmp_path)
     source, sink = MemorySource([run(i, 1.0 / (i + 1)) for i in range(3)]), MemorySink()
 
     first = sync(source, sink, settings)
@@ -64,7 +54,7 @@ def test_first_sync_adds_every_run_and_second_writes_nothing(tmp_path):
 
 
 def test_person_edit_in_synced_cell_survives_metric_update(tmp_path):
-    settings = settings_for(tmp_path)
+    settings = settings_for(tmp_path / "x.xlsx", tmp_path)
     source, sink = MemorySource([run(0, 0.9), run(1, 0.8)]), MemorySink()
     sync(source, sink, settings)
 
@@ -83,7 +73,7 @@ def test_person_edit_in_synced_cell_survives_metric_update(tmp_path):
 
 
 def test_sorted_sheet_still_matches_rows_by_run_id(tmp_path):
-    settings = settings_for(tmp_path)
+    settings = settings_for(tmp_path / "x.xlsx", tmp_path)
     source, sink = MemorySource([run(i, 0.5 + i / 10) for i in range(4)]), MemorySink()
     sync(source, sink, settings)
 
@@ -105,7 +95,7 @@ def test_sorted_sheet_still_matches_rows_by_run_id(tmp_path):
 
 
 def test_duplicate_run_id_is_refused_naming_both_rows_and_nothing_written(tmp_path):
-    settings = settings_for(tmp_path)
+    settings = settings_for(tmp_path / "x.xlsx", tmp_path)
     source, sink = MemorySource([run(0, 0.9), run(1, 0.8), run(2, 0.7)]), MemorySink()
     sync(source, sink, settings)
 
@@ -125,7 +115,7 @@ def test_duplicate_run_id_is_refused_naming_both_rows_and_nothing_written(tmp_pa
 
 def test_newest_first_update_and_new_row_land_in_their_rows(tmp_path):
     """Not asked for: checks a point the contract leaves open (are update rows counted before the insert?)."""
-    settings = settings_for(tmp_path, order="newest_first")
+    settings = settings_for(tmp_path / "x.xlsx", tmp_path, order="newest_first")
     source, sink = MemorySource([run(0, 0.9), run(1, 0.8)]), MemorySink()
     sync(source, sink, settings)
 
@@ -149,7 +139,7 @@ def test_summary_tabs_through_a_sink_written_from_the_contract(tmp_path):
             for i, loss in enumerate([0.5, 0.9])]
     source = MemorySource(runs, [Sweep("sw", "my sweep", "grid", "FINISHED", config_)])
     sink = MemorySink()
-    settings = settings_for(tmp_path, summaries=("sweeps", "groups"), group_metrics=("loss",))
+    settings = settings_for(tmp_path / "x.xlsx", tmp_path, summaries=("sweeps", "groups"), group_metrics=("loss",))
     history = ReadHistory()
     sync(source, sink, settings, history)
     sweeps = {r[0]: dict(zip(sink.sheets["runs sweeps"][0], r)) for r in sink.sheets["runs sweeps"][1:]}

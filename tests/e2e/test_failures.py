@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
+
 
 def _ids(e2e) -> list[str]:
     grid = e2e.sheet()

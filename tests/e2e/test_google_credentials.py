@@ -38,6 +38,7 @@ def synced(e2e, result, runs: int = 3) -> None:
     assert len(e2e.rows()) == runs
 
 
+@pytest.mark.slow
 def test_service_account_key_in_gcp_json(e2e):
     email = json.loads(e2e.key_file.read_text())["client_email"]
     own_sheet(e2e, email)
@@ -46,6 +47,7 @@ def test_service_account_key_in_gcp_json(e2e):
     assert len(grants(e2e, "urn:ietf:params:oauth:grant-type:jwt-bearer")) == 1
 
 
+@pytest.mark.slow
 def test_authorized_user_file_in_gcp_json(e2e):
     adc = e2e.tmp / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, WITH_SHEETS)
@@ -56,6 +58,7 @@ def test_authorized_user_file_in_gcp_json(e2e):
     assert len(refresh) == 1 and "scope" not in refresh[0]  # the token carries what the person granted
 
 
+@pytest.mark.slow
 def test_authorized_user_json_text_in_gcp_json(e2e):
     adc = e2e.tmp / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, WITH_SHEETS)
@@ -64,6 +67,7 @@ def test_authorized_user_json_text_in_gcp_json(e2e):
     synced(e2e, e2e.cli("--once", GCP_JSON=adc.read_text()))
 
 
+@pytest.mark.slow
 def test_adc_through_google_application_credentials(e2e):
     adc = e2e.tmp / "elsewhere" / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, WITH_SHEETS)
@@ -73,6 +77,7 @@ def test_adc_through_google_application_credentials(e2e):
     assert len(grants(e2e, "refresh_token")) == 1
 
 
+@pytest.mark.slow
 def test_adc_from_gcloud_config_folder(e2e):
     gcloud = e2e.tmp / "gcloud"
     write_authorized_user(gcloud / "application_default_credentials.json", e2e.google.world.auth, ALICE, WITH_SHEETS)
@@ -81,6 +86,7 @@ def test_adc_from_gcloud_config_folder(e2e):
     synced(e2e, e2e.cli("--once", CLOUDSDK_CONFIG=str(gcloud), **NO_KEY))
 
 
+@pytest.mark.slow
 def test_impersonation_acts_as_the_service_account_without_a_key(e2e):
     gcloud = e2e.tmp / "gcloud"
     write_authorized_user(gcloud / "application_default_credentials.json", e2e.google.world.auth, ALICE,
@@ -94,6 +100,7 @@ def test_impersonation_acts_as_the_service_account_without_a_key(e2e):
     assert sorted(calls[0].body["scope"]) == sorted(SHEETS)
 
 
+@pytest.mark.slow
 def test_impersonation_from_the_config_file(e2e):
     adc = e2e.tmp / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, GCLOUD_DEFAULT_SCOPES)
@@ -104,6 +111,7 @@ def test_impersonation_from_the_config_file(e2e):
     synced(e2e, e2e.cli("--once", GCP_JSON=str(adc)))
 
 
+@pytest.mark.slow
 def test_impersonation_without_the_token_creator_role_says_which_role_to_grant(e2e):
     adc = e2e.tmp / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, GCLOUD_DEFAULT_SCOPES)
@@ -116,6 +124,7 @@ def test_impersonation_without_the_token_creator_role_says_which_role_to_grant(e
     assert f"roles/iam.serviceAccountTokenCreator) on {ROBOT}" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_impersonate_value_is_a_configuration_problem(e2e):
     result = e2e.cli("--once", IMPERSONATE_SERVICE_ACCOUNT="sheets-sync")
     assert result.returncode == 2
@@ -128,6 +137,7 @@ def metadata_env(e2e) -> dict:
     return {"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host, **NO_KEY}
 
 
+@pytest.mark.slow
 def test_metadata_server_on_google_cloud(e2e):
     vm = e2e.google.world.auth.metadata
     vm.email, vm.scopes = "123-compute@developer.gserviceaccount.com", [CLOUD_PLATFORM, *SHEETS]
@@ -138,6 +148,7 @@ def test_metadata_server_on_google_cloud(e2e):
     assert len(tokens) == 1 and tokens[0].status == 200
 
 
+@pytest.mark.slow
 def test_metadata_server_of_a_vm_with_default_access_scopes_says_how_to_add_them(e2e):
     vm = e2e.google.world.auth.metadata
     vm.email = "123-compute@developer.gserviceaccount.com"  # scopes: Compute Engine's default, no Sheets
@@ -149,6 +160,7 @@ def test_metadata_server_of_a_vm_with_default_access_scopes_says_how_to_add_them
     assert "the VM's access scopes decide" in result.stderr and "IMPERSONATE_SERVICE_ACCOUNT" in result.stderr
 
 
+@pytest.mark.slow
 def test_metadata_server_through_impersonation_gets_the_scopes_the_vm_lacks(e2e):
     vm = e2e.google.world.auth.metadata
     vm.email, vm.scopes = "123-compute@developer.gserviceaccount.com", [CLOUD_PLATFORM]
@@ -158,6 +170,7 @@ def test_metadata_server_through_impersonation_gets_the_scopes_the_vm_lacks(e2e)
     synced(e2e, e2e.cli("--once", IMPERSONATE_SERVICE_ACCOUNT=ROBOT, **metadata_env(e2e)))
 
 
+@pytest.mark.slow
 def test_adc_with_gcloud_default_scopes_prints_the_exact_gcloud_line(e2e):
     adc = e2e.tmp / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, GCLOUD_DEFAULT_SCOPES)
@@ -166,7 +179,8 @@ def test_adc_with_gcloud_default_scopes_prints_the_exact_gcloud_line(e2e):
     result = e2e.cli("--once", GOOGLE_APPLICATION_CREDENTIALS=str(adc), **NO_KEY)
     assert result.returncode == 2
     assert "Google refused the credentials from GOOGLE_APPLICATION_CREDENTIALS (authorized_user) while reading " \
-           "the spreadsheet's sheets: Request had insufficient authentication scopes (ACCESS_TOKEN_SCOPE_INSUFFICIENT)" \
+           "the spreadsheet's sheets: Request had insufficient authentication scopes " \
+           "(ACCESS_TOKEN_SCOPE_INSUFFICIENT)" \
            in result.stderr
     assert f"`{GCLOUD_LOGIN}`" in result.stderr
     assert GCLOUD_LOGIN == ("gcloud auth application-default login --scopes=openid,"
@@ -178,6 +192,7 @@ def test_adc_with_gcloud_default_scopes_prints_the_exact_gcloud_line(e2e):
     assert len(refused) == 1 and not any(r.is_sheets_write for r in e2e.google.world.log)
 
 
+@pytest.mark.slow
 def test_an_expired_refresh_token_says_to_log_in_again(e2e):
     adc = e2e.tmp / "adc.json"
     info = write_authorized_user(adc, e2e.google.world.auth, ALICE, WITH_SHEETS)
@@ -191,6 +206,7 @@ def test_an_expired_refresh_token_says_to_log_in_again(e2e):
     assert [r.body["grant_type"] for r in e2e.google.world.log if r.path == "/token"] == ["refresh_token"]
 
 
+@pytest.mark.slow
 def test_no_credentials_anywhere_lists_the_ways_shortest_first(e2e):
     e2e.wandb.world.generate(3)
     result = e2e.cli("--once", GCE_METADATA_HOST="", **NO_KEY)
@@ -219,6 +235,7 @@ def test_no_credentials_off_google_cloud_never_asks_the_metadata_server(google, 
     assert google.world.log == []  # and the guard saw no attempt to leave the machine
 
 
+@pytest.mark.slow
 def test_a_sheet_not_shared_names_the_signed_in_person(e2e):
     adc = e2e.tmp / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, WITH_SHEETS)
@@ -230,6 +247,7 @@ def test_a_sheet_not_shared_names_the_signed_in_person(e2e):
     assert sum(1 for r in e2e.google.world.log if r.path == "/tokeninfo") == 1
 
 
+@pytest.mark.slow
 def test_a_sheet_not_shared_names_the_impersonated_service_account(e2e):
     adc = e2e.tmp / "adc.json"
     write_authorized_user(adc, e2e.google.world.auth, ALICE, GCLOUD_DEFAULT_SCOPES)
@@ -241,6 +259,7 @@ def test_a_sheet_not_shared_names_the_impersonated_service_account(e2e):
     assert f"with {ROBOT} as an Editor" in result.stderr and "Share the spreadsheet" in result.stderr
 
 
+@pytest.mark.slow
 def test_workload_identity_federation_file_in_gcp_json(e2e):
     """A CI job's OIDC token (here a file, as GitHub Actions or GitLab hand it over) traded at STS for a federated
     token, then for the service account's: the external_account file `gcloud iam workload-identity-pools
@@ -267,6 +286,7 @@ def test_workload_identity_federation_file_in_gcp_json(e2e):
     assert steps == ["/v1/token", f"/v1/projects/-/serviceAccounts/{ROBOT}:generateAccessToken"]
 
 
+@pytest.mark.slow
 def test_impersonated_service_account_file_in_gcp_json(e2e):
     """What `gcloud auth application-default login --impersonate-service-account=SA` writes."""
     source = write_authorized_user(e2e.tmp / "source.json", e2e.google.world.auth, ALICE, GCLOUD_DEFAULT_SCOPES)
@@ -281,6 +301,7 @@ def test_impersonated_service_account_file_in_gcp_json(e2e):
     synced(e2e, e2e.cli("--once", GOOGLE_APPLICATION_CREDENTIALS=str(adc), **NO_KEY))
 
 
+@pytest.mark.slow
 def test_a_sheet_not_shared_names_the_vm_service_account(e2e):
     vm = e2e.google.world.auth.metadata
     vm.email, vm.scopes = "123-compute@developer.gserviceaccount.com", [CLOUD_PLATFORM, *SHEETS]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.test_failures import _ids
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 BUDGET = 100_000  # the smallest REQUEST_BYTES: a few hundred runs already take several requests
 

@@ -15,6 +15,8 @@ from tests.e2e.test_failures import _ids
 from tests.e2e.test_google_edges import BUDGET, _writes
 from tests.e2e.test_look import _best, _rules
 
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
+
 
 def _as_in_wandb(e2e) -> None:
     """Every W&B run in the sheet exactly once, with W&B's values (numbers to the 15 digits Sheets keeps)."""

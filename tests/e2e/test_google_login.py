@@ -11,10 +11,13 @@ import subprocess
 import sys
 import threading
 
+import pytest
 import requests
 
 from tests.e2e.conftest import ENTRY
 from tests.fakes.credentials import write_oauth_client
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 PERSON = "person@example.com"
 

@@ -6,12 +6,15 @@ import datetime as dt
 import math
 import threading
 
+import pytest
+
 from sheetsync.base import serial_days
 from sheetsync.sinks.google_sheets import GoogleSheetsSink, base_title
 from sheetsync.sources.wandb_api import WandbSource
 from sheetsync.sync import ReadHistory, sync
 
 
+@pytest.mark.slow
 def test_first_sync_of_250_runs_over_several_pages_into_an_empty_sheet(e2e):
     e2e.wandb.world.generate(250)
     result = e2e.cli("--once")
@@ -38,6 +41,7 @@ def test_first_sync_of_250_runs_over_several_pages_into_an_empty_sheet(e2e):
     assert link.endswith("/alice/proj/runs/r00000000")
 
 
+@pytest.mark.slow
 def test_second_sync_makes_no_write_and_finished_run_updates_its_metrics(e2e):
     e2e.wandb.world.generate(20)
     assert e2e.cli("--once").returncode == 0
@@ -52,6 +56,7 @@ def test_second_sync_makes_no_write_and_finished_run_updates_its_metrics(e2e):
     assert e2e.rows()["r00000003"]["loss"] == 0.0125 and e2e.rows()["r00000003"]["state"] == "finished"
 
 
+@pytest.mark.slow
 def test_hand_edits_manual_columns_own_rows_sorting_and_moves_survive(e2e):
     e2e.wandb.world.generate(6)
     assert e2e.cli("--once").returncode == 0
@@ -101,6 +106,7 @@ def _replace_sheet(e2e, grid):
     sheet.cols = max(sheet.cols, max(len(r) for r in grid))
 
 
+@pytest.mark.slow
 def test_values_arrive_typed_and_hostile_text_stays_text(e2e):
     e2e.wandb.world.add_run(name="x1", display_name='=HYPERLINK("http://evil.example","click")',
                             config={"lr": 0.5, "flag": True, "depth": 12},
@@ -120,7 +126,8 @@ def test_request_budget_a_changed_sync_reads_checks_and_writes_once_then_one_rea
     stop = threading.Event()
     settings = e2e.settings()
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, stop)
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, stop,
+                            retry_base_seconds=settings.retry_base_seconds)
     state = ReadHistory()
     sync(source, sink, settings, state)  # first-time set-up: metadata, new worksheet and base
     latest = max(r.heartbeat_at for r in e2e.wandb.world.project("alice", "proj"))
@@ -147,7 +154,8 @@ def test_incremental_sync_of_2000_runs_with_3_changed_reads_the_listing_and_one_
     e2e.wandb.world.generate(2000)
     settings = e2e.settings(PER_PAGE=200)
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     state = ReadHistory()
     first = sync(source, sink, settings, state)
     assert first.targets[0].pages == 10 and first.targets[0].full
@@ -165,6 +173,7 @@ def test_incremental_sync_of_2000_runs_with_3_changed_reads_the_listing_and_one_
     assert sum(1 for r in e2e.rows().values() if r["loss"] == -1.0) == 3
 
 
+@pytest.mark.slow
 def test_several_projects_each_fill_their_own_worksheet(e2e):
     e2e.wandb.world.generate(3, project="vision")
     e2e.wandb.world.generate(2, project="nlp", seed=5)
@@ -174,6 +183,7 @@ def test_several_projects_each_fill_their_own_worksheet(e2e):
     assert len(e2e.rows("vision")) == 3 and len(e2e.rows("NLP runs")) == 2
 
 
+@pytest.mark.slow
 def test_spreadsheet_opened_by_title_through_drive(e2e):
     e2e.wandb.world.generate(2)
     result = e2e.cli("--once", "--sheet_name", "Team runs")
@@ -181,6 +191,7 @@ def test_spreadsheet_opened_by_title_through_drive(e2e):
     assert len(e2e.rows()) == 2
 
 
+@pytest.mark.slow
 def test_user_name_and_states_are_filters_on_the_server(e2e):
     e2e.wandb.world.generate(12, users=("alice", "bob"))
     result = e2e.cli("--once", "--user_name", "bob", config=e2e.config(STATES=["finished", "failed"]))
@@ -193,6 +204,7 @@ def test_user_name_and_states_are_filters_on_the_server(e2e):
     assert sent and all('"username": "bob"' in f and '"$in": ["finished", "failed"]' in f for f in sent)
 
 
+@pytest.mark.slow
 def test_a_run_without_a_user_does_not_break_the_sync(e2e):
     e2e.wandb.world.add_run(name="orphan", username=None)
     e2e.wandb.world.add_run(name="owned", created_at=dt.datetime(2026, 1, 2))
@@ -201,12 +213,14 @@ def test_a_run_without_a_user_does_not_break_the_sync(e2e):
     assert rows["orphan"]["user"] == "" and rows["owned"]["user"] == "alice"
 
 
+@pytest.mark.slow
 def test_a_bad_wandb_key_says_what_to_do(e2e):
     result = e2e.cli("--once", WANDB_API_KEY="x" * 40)
     assert result.returncode == 2
     assert "W&B refused the API key" in result.stderr and "WANDB_API_KEY" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_terminal_sees_a_progress_line_while_runs_are_read(e2e):
     import os
     import pty
@@ -235,6 +249,7 @@ def test_a_terminal_sees_a_progress_line_while_runs_are_read(e2e):
     assert b"\rreading W&B runs: 100" in out and b"\rreading W&B runs: 250" in out
 
 
+@pytest.mark.slow
 def test_newest_first_inserts_new_runs_under_the_header_and_still_matches_rows(e2e):
     cfg = e2e.config(ORDER="newest_first")
     e2e.wandb.world.generate(3)

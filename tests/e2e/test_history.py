@@ -6,8 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import pytest
+
 from sheetsync.sparkline import sparkline
 from tests.fakes.cells import parse_input
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 HISTORY = {"HISTORY": {"val_loss": "min", "val_acc": "max"}, "HISTORY_STEPS": True, "CURVES": ["val_loss"],
            "DYNAMIC_HEADERS": False}
@@ -90,7 +94,8 @@ def test_too_many_samples_for_one_page_asks_again_with_fewer(e2e):
     e2e.config(**HISTORY)
     result = e2e.cli("--once")
     assert result.returncode == 0, result.stderr
-    assert "too many samples requested" in result.stderr + result.stdout and "12 samples" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "too many samples requested" in output and "12 samples" in output
     rows = e2e.rows()
     assert rows["r1"]["val_loss (min)"] == 0.5 and rows["r1"]["val_acc (max)"] == 0.8
     assert rows["r2"]["val_loss (min)"] == 0.01 and len(rows["r2"]["val_loss (curve)"]) == 12

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from sheetsync.base import serial_days
 from sheetsync.columns import column_letters
 from sheetsync.sinks.google_sheets import base_title, pixels
 from tests.fakes.cells import parse_input
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 HIGHLIGHT = {"loss": "min", "accuracy": "max"}
 

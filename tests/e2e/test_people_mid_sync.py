@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from sheetsync import config
@@ -208,12 +209,14 @@ def _second_sync_keeps_everything(e2e, expect: Expect, *armed: person.PersonActi
 
 # ---- one action each -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sorting_by_loss_descending_right_after_the_read_moves_no_value_into_another_runs_row(e2e):
     expect = _first_sync_then_wandb_and_a_person_change_things(e2e)
     sort = _arm(e2e, "sort", column="loss", ascending=False)
     _second_sync_keeps_everything(e2e, expect, sort)
 
 
+@pytest.mark.slow
 def test_a_row_deleted_right_after_the_read_stays_deleted_and_its_update_lands_in_no_other_row(e2e):
     expect = _first_sync_then_wandb_and_a_person_change_things(e2e)
     gone = _id(e2e, CHANGED[3])  # a run W&B updated: the plan meant to rewrite this row
@@ -223,24 +226,28 @@ def test_a_row_deleted_right_after_the_read_stays_deleted_and_its_update_lands_i
     _second_sync_keeps_everything(e2e, expect, delete)
 
 
+@pytest.mark.slow
 def test_rows_inserted_above_the_middle_right_after_the_read_shift_no_value(e2e):
     expect = _first_sync_then_wandb_and_a_person_change_things(e2e)
     insert = _arm(e2e, "insert_rows", index=11, count=2)
     _second_sync_keeps_everything(e2e, expect, insert)
 
 
+@pytest.mark.slow
 def test_a_column_moved_right_after_the_read_keeps_its_values_under_its_header(e2e):
     expect = _first_sync_then_wandb_and_a_person_change_things(e2e)
     move = _arm(e2e, "move_column", column="loss", to=1)
     _second_sync_keeps_everything(e2e, expect, move)
 
 
+@pytest.mark.slow
 def test_an_edit_right_after_the_read_to_a_cell_the_sync_leaves_alone_survives(e2e):
     expect = _first_sync_then_wandb_and_a_person_change_things(e2e)
     edit = _arm_edit(e2e, expect, _id(e2e, UNCHANGED[1]), "optimizer", "lion, says bob")
     _second_sync_keeps_everything(e2e, expect, edit)
 
 
+@pytest.mark.slow
 def test_an_edit_right_after_the_read_to_a_cell_the_sync_rewrites_is_kept(e2e):
     """What the product can promise for a cell it is about to rewrite. Google Sheets has no conditional
     write, so a person's edit and the sync's write of the same cell are last-writer-wins. But just before
@@ -254,6 +261,7 @@ def test_an_edit_right_after_the_read_to_a_cell_the_sync_rewrites_is_kept(e2e):
     _second_sync_keeps_everything(e2e, expect, edit)
 
 
+@pytest.mark.slow
 def test_an_edit_right_after_the_read_is_kept_even_when_the_sync_rewrites_over_200_rows(e2e):
     """The same promise at the size where the check stops comparing the rows it will rewrite (CHECKED_ROWS,
     200): the README still says an edit typed before the check is never overwritten. W&B updates 250 runs."""
@@ -266,6 +274,7 @@ def test_an_edit_right_after_the_read_is_kept_even_when_the_sync_rewrites_over_2
     _second_sync_keeps_everything(e2e, expect, edit)
 
 
+@pytest.mark.slow
 def test_an_edit_between_the_check_and_the_write_is_last_writer_wins_and_moves_nothing_else(e2e):
     """The limit of the promise above, pinned so that a change to it is noticed: an edit that lands after
     the check (the second data read) and before the write is overwritten by W&B's value, because the write
@@ -279,6 +288,7 @@ def test_an_edit_between_the_check_and_the_write_is_last_writer_wins_and_moves_n
     assert e2e.rows(RUNS)[run_id]["loss"] == 10 + CHANGED[4] / 1000  # W&B's, written last
 
 
+@pytest.mark.slow
 def test_a_row_typed_below_the_table_right_after_the_read_is_not_overwritten(e2e):
     expect = _first_sync_then_wandb_and_a_person_change_things(e2e)
     typed = _arm_row_below(e2e, expect, 1)

@@ -22,6 +22,7 @@ from sheetsync.server import MAX_CONNECTIONS
 
 SECRET = "webhook-secret-for-tests-0123456789"
 MARKER = "BODY-MARKER-NEVER-LOGGED"
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process
 PATIENCE = 60.0  # seconds any poll may wait: generous, so a loaded machine passes; nothing asserts on speed
 PREFIX = "wandb_spreadsheet_sync_"
 

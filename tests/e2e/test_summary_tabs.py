@@ -28,7 +28,8 @@ def world_with_sweeps(w) -> None:
             ("m0", {"lr": 0.1, "seed": 1}, "lr0.1", "mnsweep"), ("m1", {"lr": 0.01, "seed": 1}, "lr0.01", "mnsweep"),
             ("m2", {"lr": 0.1, "seed": 2}, "lr0.1", "mnsweep"), ("x0", {"dropout": 0.2}, "drop", "mxsweep"),
             ("x1", {"dropout": 0.4}, "drop", "mxsweep")]):
-        when = dt.datetime(2026, 1, 1) if sweep == "mnsweep" else dt.datetime(2025, 12, 1)  # the running sweep's are old
+        # the running sweep's runs are old
+        when = dt.datetime(2026, 1, 1) if sweep == "mnsweep" else dt.datetime(2025, 12, 1)
         w.add_run(name=name, sweep=sweep, group=group, config=cfg, state="finished",
                   summary={"val_loss": LOSSES[name], "val_acc": ACCS[name]},
                   created_at=when + dt.timedelta(minutes=i), heartbeat_at=when + dt.timedelta(minutes=i + 5))
@@ -37,7 +38,8 @@ def world_with_sweeps(w) -> None:
 def clients(e2e):
     settings = e2e.settings(SUMMARIES=["sweeps", "groups"], GROUP_METRICS=["val_loss"], HIGHLIGHT={"val_loss": "min"})
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     return settings, source, sink
 
 
@@ -211,7 +213,8 @@ def test_running_sweep_runs_read_with_selected_keys_keep_their_metric_and_parame
     settings = e2e.settings(SUMMARIES=["sweeps", "groups"], GROUP_METRICS=["val_loss"],
                             DYNAMIC_HEADERS={"include": ["other/*"]})
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     history = ReadHistory()
     sync(source, sink, settings, history)
     world.heartbeat(["x1"], val_acc=0.95)

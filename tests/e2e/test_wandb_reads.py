@@ -4,6 +4,7 @@ edits without heartbeat, deletions, runs moving mid-read, 429 with RateLimit-*, 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import threading
 
@@ -34,18 +35,28 @@ def stored_read_state(e2e) -> dict:
     return Base.decode(e2e.sheet(base_title("runs"))).read_state
 
 
+MINUTES = itertools.count()  # the ticks' clock: every sync a minute after the one before, across in_process calls
+
+
 def in_process(e2e, **config):
-    """The loop's ticks: one process, one source, one sink, one history, as loop.run drives them."""
+    """The loop's ticks: one process, one source, one sink, one history, as loop.run drives them, a minute apart on
+    the test's clock (FULL_RESYNC_HOURS counts on it, not on the machine's)."""
     settings = e2e.settings(**{"FIXED_HEADERS": FIXED, **config})
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     history = ReadHistory()
-    return lambda: sync(source, sink, settings, history), source
+
+    def tick():
+        at = 1e9 + 60.0 * next(MINUTES)
+        return sync(source, sink, settings, history, clock=lambda: at)
+    return tick, source
 
 
 # ---- incremental across processes ---------------------------------------------------------------------------
 
-def test_no_change_once_sync_of_450_runs_reads_at_most_2_runs_pages(e2e):
+@pytest.mark.slow
+def test_no_change_once_sync_of_450_runs_reads_the_listing_and_its_newest_second(e2e):
     e2e.wandb.world.generate(450)
     e2e.config(FIXED_HEADERS=FIXED, PER_PAGE=100)
     assert e2e.cli("--once").returncode == 0
@@ -56,7 +67,7 @@ def test_no_change_once_sync_of_450_runs_reads_at_most_2_runs_pages(e2e):
     e2e.google.world.clear_log()
     again = e2e.cli("--once")  # a new process: the read state comes from the sheet's hidden base
     assert again.returncode == 0, again.stderr
-    assert runs_pages(e2e) <= 2  # one listing page of 450 light runs, and the runs of its newest second again
+    assert runs_pages(e2e) == 2  # one listing page of 450 light runs, and the runs of its newest second again
     assert "0 new, 0 updated" in again.stdout
     assert [r for r in e2e.google.world.log if r.is_sheets_write] == []
     assert sum(r.bytes_out for r in e2e.wandb.world.log) < full_bytes / 4  # ~270 bytes a run
@@ -73,6 +84,7 @@ def _assert_edited(e2e, run_id: str) -> None:
         ("renamed", "paper, best", "from the UI", 0.0042, "crashed")
 
 
+@pytest.mark.slow
 def test_edits_without_heartbeat_appear_at_the_next_once_sync(e2e):
     e2e.wandb.world.generate(30)
     e2e.config(FIXED_HEADERS=FIXED)
@@ -125,6 +137,7 @@ def test_where_updated_at_moves_the_tool_keeps_reading_incrementally(e2e):
 
 # ---- deleted runs --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_run_deleted_in_wandb_reads_deleted_with_its_row_and_a_persons_note_kept(e2e):
     e2e.wandb.world.generate(12)
     e2e.config(FIXED_HEADERS=FIXED)
@@ -141,11 +154,12 @@ def test_run_deleted_in_wandb_reads_deleted_with_its_row_and_a_persons_note_kept
     assert len(e2e.rows()) == 12 and stored_read_state(e2e)["deleted"] == ["r00000005"]
     e2e.wandb.world.clear_log()
     assert e2e.cli("--once").returncode == 0
-    assert runs_pages(e2e) <= 2  # the listing (and its newest second's runs again), not the deleted run
+    assert runs_pages(e2e) == 2  # the listing and its newest second's runs again, not the deleted run
     assert not any("r00000005" in (r.body.get("variables") or {}).get("filters", "") for r in e2e.wandb.world.log
                    if r.body)
 
 
+@pytest.mark.slow
 def test_a_deleted_run_that_comes_back_is_unmarked(e2e):
     runs = e2e.wandb.world.generate(8)
     e2e.config(FIXED_HEADERS=FIXED)
@@ -159,6 +173,7 @@ def test_a_deleted_run_that_comes_back_is_unmarked(e2e):
     assert "deleted" not in stored_read_state(e2e)
 
 
+@pytest.mark.slow
 def test_deleted_runs_keep_leaves_the_row_as_it_was(e2e):
     e2e.wandb.world.generate(6)
     e2e.config(FIXED_HEADERS=FIXED, DELETED_RUNS="keep")
@@ -169,6 +184,7 @@ def test_deleted_runs_keep_leaves_the_row_as_it_was(e2e):
     assert e2e.rows()["r00000001"] == before
 
 
+@pytest.mark.slow
 def test_a_person_who_typed_into_a_deleted_runs_state_keeps_it(e2e):
     e2e.wandb.world.generate(4)
     e2e.config(FIXED_HEADERS=FIXED)
@@ -213,6 +229,7 @@ def test_fake_cursor_is_an_offset_a_descending_heartbeat_read_repeats_runs(e2e):
 
 # ---- transport -----------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_429_with_ratelimit_reset_is_waited_out_and_the_sync_completes(e2e):
     e2e.wandb.world.generate(5)
     e2e.wandb.world.rate_limit(reset=2)
@@ -222,6 +239,7 @@ def test_429_with_ratelimit_reset_is_waited_out_and_the_sync_completes(e2e):
     assert statuses[0] == 429 and statuses[-1] == 200 and len(e2e.rows()) == 5
 
 
+@pytest.mark.slow
 def test_429_with_ratelimit_reset_is_honoured_exactly_on_the_public_path(e2e):
     e2e.wandb.world.generate(5)
     e2e.wandb.world.rate_limit(reset=2)
@@ -232,6 +250,7 @@ def test_429_with_ratelimit_reset_is_honoured_exactly_on_the_public_path(e2e):
     assert len(e2e.rows()) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("timeout,resent", [(2, True), (8, False)])
 def test_request_timeout_is_wandb_cores_attempt_timeout(e2e, timeout, resent):
     """A 3 s page: cut and sent again when REQUEST_TIMEOUT is 2, read once when it is 8."""
@@ -242,6 +261,7 @@ def test_request_timeout_is_wandb_cores_attempt_timeout(e2e, timeout, resent):
     assert runs_pages(e2e) == (2 if resent else 1) and len(e2e.rows()) == 3
 
 
+@pytest.mark.slow
 def test_40_s_page_with_request_timeout_90_is_read_once(e2e):
     """wandb-core cuts an attempt at 30 s unless told otherwise: the real length, once (it takes 40 s)."""
     e2e.wandb.world.generate(3)
@@ -255,7 +275,8 @@ def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
     e2e.wandb.world.generate(450)
     settings = e2e.settings(FIXED_HEADERS=FIXED, PER_PAGE=100, REQUEST_TIMEOUT=1)
     source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
+    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
+                            retry_base_seconds=settings.retry_base_seconds)
     history = ReadHistory()
     e2e.wandb.world.arm("status", status=400, body_contains="query Runs", skip=3)  # page 4 refused
     with pytest.raises(Exception, match="400"):
@@ -267,6 +288,7 @@ def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
     assert first.body["variables"]["cursor"] is not None
 
 
+@pytest.mark.slow
 def test_pages_are_paced(e2e):
     e2e.wandb.world.generate(300)
     e2e.config(FIXED_HEADERS=FIXED, PER_PAGE=100, WANDB_PACE_SECONDS=0.3)
@@ -275,6 +297,7 @@ def test_pages_are_paced(e2e):
     assert len(arrivals) == 3 and all(b - a >= 0.3 for a, b in zip(arrivals, arrivals[1:]))
 
 
+@pytest.mark.slow
 def test_errors_say_rate_limited_unreachable_or_refused(e2e):
     e2e.wandb.world.generate(2)
     e2e.wandb.world.rate_limit(reset=600)
@@ -289,6 +312,7 @@ def test_errors_say_rate_limited_unreachable_or_refused(e2e):
     assert missing.returncode == 2 and "no project 'alice/proj'" in missing.stderr
 
 
+@pytest.mark.slow
 def test_the_public_graphql_path_syncs_the_same_sheet(e2e):
     e2e.wandb.world.generate(25)
     e2e.config(FIXED_HEADERS=FIXED, PER_PAGE=10)
@@ -329,6 +353,7 @@ def test_selected_keys_and_no_system_metrics_shrink_every_page(e2e):
                for r in rows.values())
 
 
+@pytest.mark.slow
 def test_gpu_memory_column_asks_for_system_metrics(e2e):
     e2e.wandb.world.generate(3)
     e2e.config(FIXED_HEADERS=["run_id", "gpu_memory"])
@@ -360,6 +385,7 @@ def test_an_api_without_the_private_executor_is_served_by_the_public_path(e2e):
         wrong.execute(runs_query(fields=LIST_FIELDS), {"entity": "alice", "project": "proj"})
 
 
+@pytest.mark.slow
 def test_request_timeout_below_one_second_still_syncs(e2e):
     """wandb.Api takes whole seconds: 0.5 once became 0, and every sync failed."""
     e2e.wandb.world.generate(3)
@@ -380,6 +406,7 @@ def test_a_column_added_later_is_filled_from_the_listing_without_taking_it_for_a
     assert "updated_moves" not in stored_read_state(e2e)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
 def test_local_outputs_keep_the_read_state_in_their_base_too(e2e, suffix):
     e2e.wandb.world.generate(250)

@@ -182,7 +182,8 @@ class _Handler(BaseHandler):
         except OAuthError as exc:
             status, payload = exc.status, exc.payload
         if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
-            self.stopping.wait(_cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6)
+            entry.processing = _cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6
+            self.stopping.wait(entry.processing)
         return status, payload, headers
 
     def _people_act(self, raw_path: str, payload: Any) -> Any:
@@ -210,7 +211,8 @@ class _Handler(BaseHandler):
             return entry.body
 
         def reject_constant(name: str) -> None:
-            raise ApiError(400, f"Invalid JSON payload received. Unexpected token.\n{raw[:80].decode(errors='replace')}")
+            raise ApiError(400, "Invalid JSON payload received. Unexpected token.\n"
+                                f"{raw[:80].decode(errors='replace')}")
 
         try:
             entry.body = json.loads(raw, parse_constant=reject_constant)
@@ -361,7 +363,7 @@ class _Handler(BaseHandler):
             raise
         # Google's totals: rows and columns counted once across ranges, cells summed.
         rows, cols = set(), set()
-        for vr, resp in zip(body.get("data") or [], responses):
+        for vr, _ in zip(body.get("data") or [], responses):
             sheet, r = ss.resolve(vr.get("range", ""))
             for i, row in enumerate(vr.get("values") or []):
                 for j, v in enumerate(row):

@@ -50,6 +50,7 @@ class LoggedRequest:
     bytes_in: int = 0  # request body as received
     bytes_out: int = 0  # response body as sent
     at: float = field(default_factory=time.monotonic)  # when it arrived: lets a test count requests per minute
+    processing: float = 0.0  # seconds the fake took on purpose before answering (ms_per_1000_cells)
 
     @property
     def is_sheets(self) -> bool:

@@ -52,7 +52,8 @@ def kind_of(method: str, uri: str, body: Any) -> str:
         return "batchUpdate[" + ",".join(kinds) + "]"
     if re.fullmatch(r"/v4/spreadsheets/[^/:]+", path):
         return "spreadsheets.get"
-    for suffix, name in ((":append", "values.append"), (":clear", "values.clear"), ("values:batchGet", "values.batchGet"),
+    for suffix, name in ((":append", "values.append"), (":clear", "values.clear"),
+                         ("values:batchGet", "values.batchGet"),
                          ("values:batchUpdate", "values.batchUpdate"), ("values:batchClear", "values.batchClear")):
         if path.endswith(suffix):
             return name

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.fakes.offline_runs import RunningRun, RunSpec, make_runs
-from tests.fakes.wandb_api import DEFAULT_KEY
+from tests.fakes.wandb_api import DEFAULT_KEY, FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,6 +118,7 @@ def test_runs_standalone_with_generated_runs():
 
 # ---- real offline runs ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_offline_runs_are_written_by_wandb_itself(tmp_path):
     finished, failed = make_runs(tmp_path, [
         RunSpec(name="good", config={"lr": 0.1}, log=[{"loss": 1.0}, {"loss": 0.5}]),
@@ -230,6 +231,10 @@ def _graphql(wandb_fake, query: str, **variables) -> requests.Response:
         "entity": "alice", "project": "proj", **variables}}, auth=("api", DEFAULT_KEY), timeout=10)
 
 
+def edges(response: requests.Response) -> list[dict]:
+    return response.json()["data"]["project"]["runs"]["edges"]
+
+
 RUNS = ("query Runs($entity: String!, $project: String!, $cursor: String, $perPage: Int, $order: String, "
         "$k: [String!]) { project(name: $project, entityName: $entity) { runs(after: $cursor, first: $perPage, "
         "order: $order) { edges { node { name updatedAt heartbeatAt summaryMetrics(keys: $k) } cursor } "
@@ -242,14 +247,14 @@ def test_updated_at_moves_with_every_change_or_only_with_the_heartbeat(wandb_fak
     world.clock = lambda: dt.datetime(2026, 5, 1)
     world.edit("r00000000", tags=["x"])
     world.find("alice", "proj", "r00000001").summary["loss"] = 3.0  # a change made any way is noticed
-    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS).json()["data"]["project"]["runs"]["edges"]}
+    nodes = {e["node"]["name"]: e["node"] for e in edges(_graphql(wandb_fake, RUNS))}
     assert nodes["r00000000"]["updatedAt"] == nodes["r00000001"]["updatedAt"] == "2026-05-01T00:00:00"
     assert nodes["r00000000"]["heartbeatAt"] == "2026-01-01T00:10:00"
     world.updated_moves = False
     world.clock = lambda: dt.datetime(2026, 6, 1)
     world.edit("r00000000", notes="no stamp moves")
     world.heartbeat(["r00000001"])
-    nodes = {e["node"]["name"]: e["node"] for e in _graphql(wandb_fake, RUNS).json()["data"]["project"]["runs"]["edges"]}
+    nodes = {e["node"]["name"]: e["node"] for e in edges(_graphql(wandb_fake, RUNS))}
     assert nodes["r00000000"]["updatedAt"] == "2026-05-01T00:00:00"
     assert nodes["r00000001"]["updatedAt"] == nodes["r00000001"]["heartbeatAt"] == "2026-06-01T00:00:00"
 
@@ -293,3 +298,22 @@ def test_rate_limit_refuses_until_the_reset_with_ratelimit_headers(wandb_fake):
     assert viewer.status_code == 200  # only the matching requests are limited
     wandb_fake.world.rate_limit(reset=0)
     assert _graphql(wandb_fake, RUNS).status_code == 200
+
+
+def test_a_change_is_stamped_by_the_servers_clock_and_only_changed_runs_are_looked_at(wandb_fake):
+    world = wandb_fake.world
+    world.generate(3000)
+    world.clock = FakeClock(dt.datetime(2030, 1, 1), step=dt.timedelta(seconds=1))
+    run = world.find("alice", "proj", "r00000007")
+    run.summary["loss"] = 0.5  # in place, as tests and a live run's logging do
+    run.summary.update(acc=0.9)
+    assert list(world._changed.values()) == [run]  # a request now signs one run, not the project's 3,000
+    nodes = {e["node"]["name"]: e["node"] for e in edges(_graphql(wandb_fake, RUNS, perPage=3000))}
+    assert nodes["r00000007"]["updatedAt"] == "2030-01-01T00:00:00" and world._changed == {}
+    assert sum(n["updatedAt"] >= "2030" for n in nodes.values()) == 1
+    world.edit("r00000008", notes="later")
+    world.heartbeat(["r00000009"])  # the heartbeat reads the clock too: 00:00:01
+    _graphql(wandb_fake, RUNS)
+    beat = world.find("alice", "proj", "r00000009")
+    assert beat.heartbeat_at == dt.datetime(2030, 1, 1, 0, 0, 1)
+    assert world.find("alice", "proj", "r00000008").updated_at == beat.updated_at == dt.datetime(2030, 1, 1, 0, 0, 2)

@@ -49,6 +49,73 @@ def iso(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S")  # W&B answers naive UTC times
 
 
+class FakeClock:
+    """The fake server's clock, set by the test: each reading is `step` later than the one before, so stamps are
+    the same on every machine whatever its load (a test that needs the same second twice passes step=0)."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2030, 1, 1), step: dt.timedelta = dt.timedelta(seconds=1)):
+        self.now, self.step = start, step
+
+    def __call__(self) -> dt.datetime:
+        now, self.now = self.now, self.now + self.step
+        return now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+class _Marked(dict):
+    """A run's config, summary or system metrics: a change made in place marks the run for the server to stamp
+    (a change inside a nested dict is not seen: set the top-level key, or the attribute, instead)."""
+
+    __slots__ = ("mark",)
+
+    def __init__(self, data: dict, mark) -> None:
+        super().__init__(data)
+        self.mark = mark
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.mark()
+
+    def __delitem__(self, key) -> None:
+        super().__delitem__(key)
+        self.mark()
+
+    def __ior__(self, other):
+        super().__ior__(other)
+        self.mark()
+        return self
+
+    def update(self, *args, **kw) -> None:
+        super().update(*args, **kw)
+        self.mark()
+
+    def pop(self, *args):
+        out = super().pop(*args)
+        self.mark()
+        return out
+
+    def popitem(self):
+        out = super().popitem()
+        self.mark()
+        return out
+
+    def setdefault(self, key, default=None):
+        out = super().setdefault(key, default)
+        self.mark()
+        return out
+
+    def clear(self) -> None:
+        super().clear()
+        self.mark()
+
+
+# What marks a run when set: what the server stamps (FakeRun.signature), and the stamps an order sorts by.
+_WATCHED = {"display_name", "state", "config", "summary", "system", "username", "tags", "group", "job_type",
+            "notes", "sweep", "heartbeat_at", "created_at", "updated_at"}
+
+
 @dataclass
 class FakeRun:
     name: str  # the run id, as W&B calls it in GraphQL
@@ -73,6 +140,19 @@ class FakeRun:
     def __post_init__(self) -> None:
         self.updated_at = self.updated_at or self.heartbeat_at
         self._seen = (self.signature(), self.heartbeat_at)  # as the server last stamped it
+        self._on_change = None  # set by the World that holds the run: it stamps marked runs only
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("config", "summary", "system") and not isinstance(value, _Marked):
+            value = _Marked(value, self._mark)
+        object.__setattr__(self, name, value)
+        if name in _WATCHED:
+            self._mark()
+
+    def _mark(self) -> None:
+        on_change = self.__dict__.get("_on_change")
+        if on_change is not None:
+            on_change(self)
 
     def signature(self) -> str:
         """Everything a change can touch, as text: the server notices any change, however a test made it."""
@@ -106,11 +186,13 @@ class FakeRun:
             return _dig(self.config, key)
         if name.startswith(("summary_metrics.", "summaryMetrics.")):
             return _dig(self.summary, name.split(".", 1)[1])
-        return {"createdAt": iso(self.created_at), "heartbeatAt": iso(self.heartbeat_at),
-                "updatedAt": iso(self.updated_at), "username": self.username,
-                "state": self.state, "displayName": self.display_name or self.name, "name": self.name,
-                "tags": self.tags, "group": self.group, "jobType": self.job_type,
-                "sweepName": self.sweep}.get(_FIELDS.get(name, name))
+        name = _FIELDS.get(name, name)
+        if name in ("createdAt", "heartbeatAt", "updatedAt"):  # only the one asked for: an order sorts every run
+            return iso({"createdAt": self.created_at, "heartbeatAt": self.heartbeat_at,
+                        "updatedAt": self.updated_at}[name])
+        return {"username": self.username, "state": self.state, "displayName": self.display_name or self.name,
+                "name": self.name, "tags": self.tags, "group": self.group, "jobType": self.job_type,
+                "sweepName": self.sweep}.get(name)
 
 
 def _dig(d: dict, dotted: str) -> Any:
@@ -160,7 +242,7 @@ class World(BaseWorld):
     default_entity: str = "alice"
     runs: dict[tuple[str, str], list[FakeRun]] = field(default_factory=dict)
     updated_moves: bool = True  # updatedAt moves with every change; False: only with the heartbeat
-    clock: Any = None  # () -> naive UTC now, for the times edits stamp; None: the real clock
+    clock: Any = None  # () -> naive UTC now, for the times edits stamp (tests: a FakeClock); None: the real clock
     runs_pages: int = 0  # Runs pages answered so far
     limited: tuple | None = None  # (until or None before the first hit, reset, send Retry-After, body filter)
     _after: list = field(default_factory=list)  # (page number, callback) for after_page
@@ -168,6 +250,10 @@ class World(BaseWorld):
     history_row_limit: int = 100_000  # sampled rows a request may ask for (specs x samples x runs); assumed
     history_refused: tuple[int, str] | None = None  # (status, message): a server that refuses sampledHistory
     sweeps: dict[tuple[str, str], list[FakeSweep]] = field(default_factory=dict)
+    _changed: dict = field(default_factory=dict)  # id -> run changed since the server last stamped (FakeRun._mark)
+    version: int = 0  # moves with every change and every run added or deleted: caches of the order follow it
+    _members: int = 0  # moves with every run added or deleted through the World
+    _names: dict = field(default_factory=dict)  # (entity, project) -> (token, {run id: run}), for by_name
 
     def add_sweep(self, entity: str = "alice", project: str = "proj", **kw) -> FakeSweep:
         with self.lock:
@@ -201,25 +287,34 @@ class World(BaseWorld):
                 run.heartbeat_at = max(self.now(), run.heartbeat_at + dt.timedelta(seconds=1))
                 run.summary.update(summary)
 
+    def _mark(self, run: FakeRun) -> None:
+        with self.lock:  # a test changes runs while the server answers
+            self._changed[id(run)] = run
+            self.version += 1
+
     def notice_changes(self) -> None:
         """What the server does on every write to a run: a moved heartbeat moves updatedAt; any other change does
-        where updatedAt moves with every change (`updated_moves`)."""
+        where updatedAt moves with every change (`updated_moves`). Only runs marked as changed are looked at, so
+        a request costs what it asks for, not the size of the project."""
         now = None
-        for runs in self.runs.values():
-            for run in runs:
-                signature = run.signature()
-                if signature == run._seen[0]:
-                    continue
-                if run.heartbeat_at != run._seen[1] or self.updated_moves:
-                    now = now or self.now()
-                    # the server's clock, to the second, as W&B answers it: never ahead of it, so two changes
-                    # of one run within a second share a stamp (the tool must not take the second for read)
-                    run.updated_at = max(now, run.updated_at)
-                run._seen = (signature, run.heartbeat_at)
+        changed, self._changed = self._changed, {}
+        for run in changed.values():
+            signature = run.signature()
+            if signature == run._seen[0]:
+                continue
+            if run.heartbeat_at != run._seen[1] or self.updated_moves:
+                now = now or self.now()
+                # the server's clock, to the second, as W&B answers it: never ahead of it, so two changes
+                # of one run within a second share a stamp (the tool must not take the second for read)
+                object.__setattr__(run, "updated_at", max(now, run.updated_at))
+                self.version += 1
+            object.__setattr__(run, "_seen", (signature, run.heartbeat_at))
 
     def delete(self, name: str, entity: str = "alice", project: str = "proj") -> None:
         with self.lock:
             self.project(entity, project).remove(self.find(entity, project, name))
+            self.version += 1
+            self._members += 1
 
     def after_page(self, n: int, callback) -> None:
         """Once the n-th Runs page from now has been answered (before the client asks for the next), call
@@ -241,11 +336,27 @@ class World(BaseWorld):
     def add_run(self, entity: str = "alice", project: str = "proj", **kw) -> FakeRun:
         with self.lock:
             run = FakeRun(entity=entity, project=project, **kw)
+            run._on_change = self._mark
             self.project(entity, project).append(run)
+            self.version += 1
+            self._members += 1
             return run
 
     def find(self, entity: str, project: str, name: str) -> FakeRun:
-        return next(r for r in self.project(entity, project) if r.name == name)
+        run = self.by_name((entity, project)).get(name)
+        if run is None:
+            raise KeyError(f"no run {name!r} in {entity}/{project}")
+        return run
+
+    def by_name(self, key: tuple[str, str]) -> dict[str, FakeRun]:
+        """The project's runs by id, kept while no run is added or removed (a request per run must not scan the
+        project)."""
+        runs = self.runs.get(key, [])
+        token = (id(runs), len(runs), runs[-1].name if runs else None, self._members)
+        cached = self._names.get(key)
+        if cached is None or cached[0] != token:
+            cached = self._names[key] = (token, {r.name: r for r in runs})
+        return cached[1]
 
     def operations(self) -> list[str]:
         """The GraphQL operation of every request so far, in order."""
@@ -445,8 +556,9 @@ class _Handler(BaseHandler):
         """The filtered runs in order, cached until a run's sortable fields change (paging a large project
         would otherwise sort it once per page)."""
         runs = self.world.runs[key]
-        token = (len(runs), hash(tuple((id(r), r.heartbeat_at, r.updated_at, r.created_at, r.state, r.username,
-                                        r.display_name, tuple(r.tags)) for r in runs)))
+        # every change to a run moves world.version (FakeRun._mark); a run appended or removed straight on the
+        # list changes its length
+        token = (len(runs), self.world.version)
         cache_key = (key, filters_json, order)
         cached = self.world._ordered.get(cache_key)
         if cached and cached[0] == token:
@@ -463,7 +575,7 @@ class _Handler(BaseHandler):
         key = (v.get("entity"), v.get("project"))
         if key not in self.world.runs:
             return None
-        run = next((r for r in self.world.runs[key] if r.name == v.get("name")), None)
+        run = self.world.by_name(key).get(v.get("name"))
         return {"run": _with_history(run, wanted, specs) if run else None}
 
     def _sweep(self, v: dict, wanted: set[str]) -> dict | None:

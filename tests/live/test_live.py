@@ -17,10 +17,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import ORIGINAL_ENV
+
+if TYPE_CHECKING:
+    import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 NEEDED = ("WSS_LIVE_WANDB_PROJECT", "WSS_LIVE_SPREADSHEET", "GCP_JSON", "WANDB_API_KEY")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,6 +18,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_demo_trains_syncs_shows_and_then_changes_nothing(tmp_path):
     demo = tmp_path / "demo"
     trained = run(str(ROOT / "examples" / "train.py"), "--out", str(demo), cwd=tmp_path)

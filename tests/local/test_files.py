@@ -13,11 +13,10 @@ import openpyxl
 import pytest
 from openpyxl.styles import PatternFill
 
-from sheetsync.cli import build_parser
-from sheetsync import config
 from sheetsync.run import Run
 from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
 from sheetsync.sync import sync
+from tests.settings import settings_for
 from tests.fakes.memory_source import MemorySource as Runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,16 +28,6 @@ def run(i: int, **kw) -> Run:
                 created_at=dt.datetime(2026, 5, 1, 12, i, tzinfo=UTC), config={"lr": 0.1 * (i + 1), "bs": 32},
                 summary={"loss": 1.0 / (i + 1), "flag": i % 2 == 0})
     return Run(**(base | kw))
-
-
-def settings_for(output: Path, tmp: Path):
-    """Settings of a run with an empty config file (not the repository's example config.json)."""
-    empty = tmp / "empty-config.json"
-    empty.write_text("{}")
-    args = build_parser().parse_args(["--once", "--source", str(tmp), "--output", str(output),
-                                      "--config_path", str(empty)])
-    return dataclasses.replace(config.load(args, {}), timezone="UTC",
-                               fixed_headers=("run_id", "run_name", "state", "created_at", "notes"))
 
 
 @pytest.fixture(params=["xlsx", "csv"])
@@ -168,6 +157,7 @@ def test_csv_keeps_its_base_beside_it(tmp_path):
     assert (tmp_path / "runs.csv.sync-base").read_text(encoding="utf-8-sig").startswith("wandb_spreadsheet_sync base")
 
 
+@pytest.mark.slow
 def test_workbook_open_in_excel_gives_a_clear_error_and_is_not_touched(tmp_path):
     root = tmp_path / "empty"
     root.mkdir()

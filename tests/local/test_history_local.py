@@ -29,6 +29,7 @@ def folders(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", ["xlsx", "csv"])
 def test_exact_best_step_and_curve_from_run_folders_and_a_hand_edit_survives(folders, tmp_path, ext):
     out = tmp_path / f"runs.{ext}"

@@ -15,7 +15,7 @@ from sheetsync.run import Run
 from sheetsync.sinks.local import XlsxSink
 from sheetsync.sync import sync
 from tests.fakes.memory_source import MemorySource as Runs
-from tests.local.test_files import settings_for
+from tests.settings import settings_for
 
 UTC = dt.timezone.utc
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sheetsync import config
-from sheetsync.cli import build_parser
 from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
 from sheetsync.sources.local import LocalSource
 from sheetsync.sync import ReadHistory, sync
+from tests.settings import settings_for
 from tests.fakes.offline_runs import RunSpec, make_runs
 from tests.local.test_files import write_grid
 
@@ -31,7 +30,8 @@ MAX_SWEEP = {"method": "random", "metric": {"name": "val_acc", "goal": "maximize
 def spec(name, sweep, group, lr, seed, val_loss, val_acc=0.5, exit_code=0):
     # the best value is not the last one logged: the tab reads the summary, which the run sets at the end
     return RunSpec(project="tabs", name=name, sweep=sweep, group=group, config={"lr": lr, "seed": seed},
-                   log=[{"val_loss": val_loss + 1.0, "val_acc": val_acc / 2}, {"val_loss": val_loss, "val_acc": val_acc}],
+                   log=[{"val_loss": val_loss + 1.0, "val_acc": val_acc / 2},
+                        {"val_loss": val_loss, "val_acc": val_acc}],
                    exit_code=exit_code)
 
 
@@ -52,14 +52,9 @@ def runs_root(tmp_path_factory) -> Path:
     return root
 
 
-def settings_for(source: Path, output: Path, tmp: Path):
-    cfg = tmp / "config.json"
-    cfg.write_text(json.dumps({"SUMMARIES": ["sweeps", "groups"], "GROUP_METRICS": ["val_loss", "val_acc"],
-                               "HIGHLIGHT": {"val_loss": "min"}, "TIMEZONE": "UTC",
-                               "FIXED_HEADERS": ["run_id", "run_name", "state", "sweep", "group"]}))
-    args = build_parser().parse_args(["--once", "--source", str(source), "--output", str(output),
-                                      "--config_path", str(cfg)])
-    return config.load(args, {})
+TABS_CONFIG = {"SUMMARIES": ["sweeps", "groups"], "GROUP_METRICS": ["val_loss", "val_acc"],
+               "HIGHLIGHT": {"val_loss": "min"}, "TIMEZONE": "UTC",
+               "FIXED_HEADERS": ["run_id", "run_name", "state", "sweep", "group"]}
 
 
 def copy_runs(root: Path, tmp: Path, only: set[str] | None = None) -> Path:
@@ -123,7 +118,7 @@ def output(request, tmp_path) -> Path:
 
 def test_sweeps_and_groups_tabs_from_offline_runs(runs_root, output, tmp_path):
     source = copy_runs(runs_root, tmp_path)
-    settings = settings_for(source, output, tmp_path)
+    settings = settings_for(output, tmp_path, source, TABS_CONFIG)
     sink = XlsxSink(output) if output.suffix == ".xlsx" else CsvSink(output)
     report = sync(LocalSource(settings), sink, settings, ReadHistory())
     assert report.total("new") == 6 and "summary tabs: 6 new rows" in report.line()
@@ -173,7 +168,7 @@ def test_sweeps_and_groups_tabs_from_offline_runs(runs_root, output, tmp_path):
 
 def test_hand_edits_own_columns_rows_sorting_and_deleted_rows_in_both_tabs(runs_root, output, tmp_path):
     source = copy_runs(runs_root, tmp_path, only={"a", "b", "c", "d", "e"})
-    settings = settings_for(source, output, tmp_path)
+    settings = settings_for(output, tmp_path, source, TABS_CONFIG)
     sink = XlsxSink(output) if output.suffix == ".xlsx" else CsvSink(output)
     sync(LocalSource(settings), sink, settings, ReadHistory())
 

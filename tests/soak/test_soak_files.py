@@ -26,8 +26,10 @@ from sheetsync.sinks.local import CsvSink, XlsxSink
 from sheetsync.sync import sync
 from tests.fakes.memory_source import MemorySource
 from tests.fakes.offline_runs import RunSpec, make_runs
-from tests.local.test_files import settings_for
+from tests.settings import settings_for
 from tests.soak.conftest import Tally, by_kind, tally
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 SEED = int(os.environ.get("SOAK_SEED", "20261122"))
 ROOT = Path(__file__).resolve().parents[2]

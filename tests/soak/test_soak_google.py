@@ -11,6 +11,7 @@ final sheet, printed, and must all be 0.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import random
@@ -32,6 +33,8 @@ from sheetsync.look import formula_column
 from tests.fakes import person
 from tests.fakes.cells import parse_input
 from tests.soak.conftest import Tally, by_kind, tally
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 SEED = int(os.environ.get("SOAK_SEED", "20261122"))
 ENTRY = os.path.join(os.path.dirname(__file__), "..", "..", "wandb_spreadsheet_sync.py")
@@ -331,19 +334,20 @@ def settle(e2e) -> None:
         time.sleep(0.05)
 
 
-def test_soak_google(e2e, rounds, capsys, monkeypatch):
-    monkeypatch.setenv("WSS_RETRY_BASE_SECONDS", "0.01")
+def test_soak_google(e2e, rounds, capsys):
     rng = random.Random(SEED)
     chaos = Chaos(e2e, rng)
     # a write of a few dozen runs already takes several requests; a project whose quota was raised (the soak
     # sends far more than 60 requests a minute)
     settings = e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50,
                             HIGHLIGHT=HIGHLIGHT, REQUEST_BYTES=100_000, REQUESTS_PER_MINUTE=100_000)
+    settings = dataclasses.replace(settings, retry_base_seconds=0.01)  # the soak retries a lot: briefly
     e2e.google.world.raise_quota(per_user=100_000)
     stop = threading.Event()
     state, source = ReadHistory(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop,
-                            settings.request_bytes, per_minute=settings.requests_per_minute)
+                            settings.request_bytes, per_minute=settings.requests_per_minute,
+                            retry_base_seconds=settings.retry_base_seconds)
     for n in range(rounds):
         chaos.stats["rounds"] += 1
         chaos.wandb_changes()
@@ -354,7 +358,8 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
             chaos.stats["kills"] += 1
             state, sink = ReadHistory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
                                                           settings.google_endpoint, 1, stop, settings.request_bytes,
-                                                          per_minute=settings.requests_per_minute)  # the restart
+                                                          per_minute=settings.requests_per_minute,
+                                                          retry_base_seconds=settings.retry_base_seconds)  # restart
             chaos.check(converged=False)
             continue
         faults = chaos.arm_faults()
