@@ -198,13 +198,13 @@ def main(argv: list[str] | None = None) -> int:
         return sign_in(args)
     from . import config
     from .errors import Kind, SyncError
-    from .sync import ReadHistory, describe, sync
+    from .sync import SyncMemory, describe, sync
 
     try:
         settings = config.load(args)
     except SyncError as exc:
         return fail(exc, exc.exit_code)
-    history = ReadHistory()
+    history = SyncMemory()
     try:
         source, sink = build_clients(settings, stop)
     except SyncError as exc:

@@ -12,7 +12,7 @@ import pytest
 from sheetsync.base import Base
 from sheetsync.sinks.google_sheets import GoogleSheetsSink, base_title
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import ReadHistory, sync
+from sheetsync.sync import SyncMemory, sync
 from tests.fakes.cells import parse_input
 
 FIXED = ["run_id", "run_name", "user", "state", "tags", "notes", "created_at"]
@@ -39,7 +39,7 @@ def in_process(e2e, **config):
     settings = e2e.settings(**{"FIXED_HEADERS": FIXED, **config})
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
-    history = ReadHistory()
+    history = SyncMemory()
     return lambda: sync(source, sink, settings, history), source
 
 
@@ -256,7 +256,7 @@ def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
     settings = e2e.settings(FIXED_HEADERS=FIXED, PER_PAGE=100, REQUEST_TIMEOUT=1)
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event())
-    history = ReadHistory()
+    history = SyncMemory()
     e2e.wandb.world.arm("status", status=400, body_contains="query Runs", skip=3)  # page 4 refused
     with pytest.raises(Exception, match="400"):
         sync(source, sink, settings, history)
