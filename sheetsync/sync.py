@@ -19,7 +19,7 @@ from .history import Wanted, headers as history_headers
 from .layout import KEY, Layout, key_text
 from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
-from .sinks import Capabilities, Sink, Snapshot
+from .sinks import Sink, Snapshot
 from .sources import Fetched, Need, Source
 from .sources.increments import ReadState
 from .summaries import Remembered, tab_title
@@ -79,38 +79,44 @@ class Report:
 
 def sync(source: Source, sink: Sink, settings: Settings, memory: SyncMemory | None = None,
          progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time) -> Report:
-    memory = memory if memory is not None else SyncMemory()
     started = time.monotonic()
     wandb_before = source.requests
-    sent: Counter = Counter()
+    run = _Sync.of(source, sink, settings, memory if memory is not None else SyncMemory(), progress, clock)
     report = Report(dry_run=settings.dry_run)
-    shared = _Shared.of(settings, sink.capabilities)
     for target in settings.targets:
-        report.targets.append(_sync_target(target, source, sink, settings, shared, memory, sent, progress, clock))
-    report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
+        report.targets.append(_sync_target(run, target))
+    report.sheets_reads, report.sheets_writes = run.sent["read"], run.sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
     _give_back_memory()
     return report
 
 
-@dataclass(frozen=True)
-class _Shared:
-    """What every target of one sync shares: how headers are chosen, how cells look, the zone, the sink's limits."""
+@dataclass
+class _Sync:
+    """What every target of one sync shares: the clients, the settings and what follows from them (how headers are
+    chosen, how cells look, the zone), the process's memory, and the sheet requests sent so far."""
 
+    source: Source
+    sink: Sink
+    settings: Settings
+    memory: SyncMemory
     rules: HeaderRules
     look: LookRules | None
     tz: Any
-    caps: Capabilities
+    progress: Callable[[int], None] | None
+    clock: Callable[[], float]
+    sent: Counter = field(default_factory=Counter)
 
     @classmethod
-    def of(cls, settings: Settings, caps: Capabilities) -> "_Shared":
+    def of(cls, source: Source, sink: Sink, settings: Settings, memory: SyncMemory,
+           progress: Callable[[int], None] | None, clock: Callable[[], float]) -> "_Sync":
         rules = HeaderRules(fixed=tuple(dict.fromkeys(key_text(h) for h in settings.fixed_headers)),
                             derived=history_headers(Wanted.of(settings)), dynamic=settings.dynamic,
                             include=settings.include, exclude=settings.exclude, max_columns=settings.max_columns)
         look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
-                         scale=settings.highlight_scale) if caps.styles else None
-        return cls(rules, look, zone(settings.timezone), caps)
+                         scale=settings.highlight_scale) if sink.capabilities.styles else None
+        return cls(source, sink, settings, memory, rules, look, zone(settings.timezone), progress, clock)
 
 
 @dataclass
@@ -123,41 +129,38 @@ class _Rows:
     partial_ids: set[str]
     stamped_unchanged: set[str]  # runs whose stamps say W&B did not change them: a rewrite of theirs is a sign
     dropped: list[str]  # keys MAX_COLUMNS left out
+    links: dict[str, str]  # run id -> its W&B page
 
 
-def _sync_target(target: Target, source: Source, sink: Sink, settings: Settings, shared: _Shared,
-                 memory: SyncMemory, sent: Counter, progress: Callable[[int], None] | None,
-                 clock: Callable[[], float]) -> TargetReport:
+def _sync_target(run: _Sync, target: Target) -> TargetReport:
     """One target: read the sheet, fetch, build rows, plan and write (with at most one re-plan)."""
+    settings, memory = run.settings, run.memory
     titles = [target.worksheet] + [tab_title(target.worksheet, kind) for kind in settings.summaries]
     # The sheet first: its base says what was read last time and which runs it holds, its headers which keys to ask
     # W&B for. (A person acting between this read and the write is caught by the sink's check.)
-    snaps = _read_sheet(sink, titles, sent)
+    snaps = _read_sheet(run, titles)
     existing = Layout.of(snaps[0].grid).named
     stored = _stored_read_state(snaps[0], memory.read_states.get(target))
     for_tabs = summaries.need_every_run(settings.summaries, memory.tabs.get(target), stored)
-    fetched = _fetch(source, target, snaps[0], stored.asking_full() if for_tabs else stored, existing, shared,
-                     settings, memory, progress, clock)
+    fetched = _fetch(run, target, snaps[0], stored.asking_full() if for_tabs else stored, existing)
     read_state = _state_to_keep(stored, fetched.read_state, for_tabs)
     runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc), r.id))
     read = (len(runs), fetched.pages, fetched.full)
-    links = {r.id: r.url for r in runs if r.url}
     views = [RunView(r) for r in runs]
     if settings.summaries:
         memory.tabs[target] = summaries.remember(memory.tabs.get(target), fetched, runs, views, settings.summaries,
-                                                 settings.group_metrics, lambda ids: source.sweeps(target, ids))
-    incoming = _build_rows(fetched, views, existing, shared, settings)
+                                                 settings.group_metrics, lambda ids: run.source.sweeps(target, ids))
+    incoming = _build_rows(run, fetched, views, existing)
     del fetched, runs, views  # a first sync of 10,000 runs: W&B's JSON is let go before the merge
-    plans, read_state = _plan_and_write(target, sink, titles, snaps, incoming, links, read_state, shared, settings,
-                                        memory, sent)
+    plans, read_state = _plan_and_write(run, target, titles, snaps, incoming, read_state)
     if read_state is not None:
         memory.read_states[target] = read_state
     return TargetReport(target, plans[0].counts, *read, incoming.dropped, plans[0], dict(zip(titles[1:], plans[1:])))
 
 
-def _read_sheet(sink: Sink, titles: list[str], sent: Counter) -> list[Snapshot]:
-    snaps = sink.read(titles)
-    sent += snaps[0].requests
+def _read_sheet(run: _Sync, titles: list[str]) -> list[Snapshot]:
+    snaps = run.sink.read(titles)
+    run.sent += snaps[0].requests
     return snaps
 
 
@@ -169,15 +172,14 @@ def _stored_read_state(sheet: Snapshot, remembered: ReadState | None) -> ReadSta
     return remembered or ReadState()
 
 
-def _fetch(source: Source, target: Target, sheet: Snapshot, state: ReadState, existing: list[str], shared: _Shared,
-           settings: Settings, memory: SyncMemory, progress: Callable[[int], None] | None,
-           clock: Callable[[], float]) -> Fetched:
+def _fetch(run: _Sync, target: Target, sheet: Snapshot, state: ReadState, existing: list[str]) -> Fetched:
     """Asks the source for what the sheet and its tabs need, given what was read last time."""
-    tab_headers = summaries.tab_headers(memory.tabs.get(target), settings.group_metrics) if settings.summaries \
-        else ()
-    need = Need(state, frozenset(sheet.base.runs), tuple(dict.fromkeys((*shared.rules.fixed, *existing))), clock(),
+    settings = run.settings
+    tab_headers = summaries.tab_headers(run.memory.tabs.get(target), settings.group_metrics) \
+        if settings.summaries else ()
+    need = Need(state, frozenset(sheet.base.runs), tuple(dict.fromkeys((*run.rules.fixed, *existing))), run.clock(),
                 tab_headers)
-    return source.fetch(target, need, progress=progress)
+    return run.source.fetch(target, need, progress=run.progress)
 
 
 def _state_to_keep(stored: ReadState, read: ReadState | None, for_tabs: bool) -> ReadState | None:
@@ -188,64 +190,64 @@ def _state_to_keep(stored: ReadState, read: ReadState | None, for_tabs: bool) ->
     return read
 
 
-def _build_rows(fetched: Fetched, views: list[RunView], existing: list[str], shared: _Shared,
-                settings: Settings) -> _Rows:
+def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: list[str]) -> _Rows:
     """The incoming rows under the headers the sheet will have: existing ones, then new keys (MAX_COLUMNS)."""
-    choice = choose_headers(existing, views, shared.rules)
+    settings = run.settings
+    choice = choose_headers(existing, views, run.rules)
     headers = tuple(existing + choice.headers)
     gone = fetched.deleted if settings.deleted_runs == "mark" else []
-    partial = [listed_row(row_for(RunView(r), headers, shared.tz)) for r in fetched.listed] + \
+    partial = [listed_row(row_for(RunView(r), headers, run.tz)) for r in fetched.listed] + \
         [{KEY: run_id, "state": "deleted"} for run_id in gone]
     partial_ids = {row[KEY] for row in partial}
     if choice.dropped:
         log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
                     ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
-    return _Rows(headers, [row_for(v, headers, shared.tz) for v in views], partial, partial_ids,
-                 (partial_ids - set(gone)) | fetched.unchanged, choice.dropped)
+    return _Rows(headers, [row_for(v, headers, run.tz) for v in views], partial, partial_ids,
+                 (partial_ids - set(gone)) | fetched.unchanged, choice.dropped,
+                 {r.id: r.url for r in fetched.runs if r.url})
 
 
-def _plan_and_write(target: Target, sink: Sink, titles: list[str], snaps: list[Snapshot], incoming: _Rows,
-                    links: dict[str, str], read_state: ReadState | None, shared: _Shared, settings: Settings,
-                    memory: SyncMemory, sent: Counter) -> tuple[list[Plan], ReadState | None]:
+def _plan_and_write(run: _Sync, target: Target, titles: list[str], snaps: list[Snapshot], incoming: _Rows,
+                    read_state: ReadState | None) -> tuple[list[Plan], ReadState | None]:
     """Plans every worksheet of the target and writes those that change; a write the sink could not confirm, or
     one a person moved the sheet under, is planned once more on a fresh read of the sheet."""
-    merging = MergeSettings(headers=incoming.headers, order=settings.order, max_columns=shared.caps.max_columns,
-                            cell_form=shared.caps.cell_form, look=shared.look)
+    settings, caps = run.settings, run.sink.capabilities
+    merging = MergeSettings(headers=incoming.headers, order=settings.order, max_columns=caps.max_columns,
+                            cell_form=caps.cell_form, look=run.look)
     for attempt in (1, 2):
-        plan, read_state = _plan_runs_tab(target, snaps[0], incoming, merging, links, read_state, shared)
+        plan, read_state = _plan_runs_tab(run, target, snaps[0], incoming, merging, read_state)
         plans = [plan]
         if settings.summaries:
-            plans += summaries.plan_tabs(settings.summaries, snaps[1:], memory.tabs[target], settings, shared.caps,
-                                         shared.tz)
+            plans += summaries.plan_tabs(settings.summaries, snaps[1:], run.memory.tabs[target], settings, caps,
+                                         run.tz)
         changes = [(snap, p) for snap, p in zip(snaps, plans) if p.has_changes]
         if not changes or settings.dry_run:
             break
         try:
-            sent += sink.apply(changes)
+            run.sent += run.sink.apply(changes)
             break
         except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest again
             if attempt == 2:
                 raise
             log.debug("%s; reading the sheet again before writing", exc.message)
-            snaps = _read_sheet(sink, titles, sent)
+            snaps = _read_sheet(run, titles)
     return plans, read_state
 
 
-def _plan_runs_tab(target: Target, sheet: Snapshot, incoming: _Rows, merging: MergeSettings, links: dict[str, str],
-                   read_state: ReadState | None, shared: _Shared) -> tuple[Plan, ReadState | None]:
+def _plan_runs_tab(run: _Sync, target: Target, sheet: Snapshot, incoming: _Rows, merging: MergeSettings,
+                   read_state: ReadState | None) -> tuple[Plan, ReadState | None]:
     """The runs tab's plan, and the read state it stores: one that now knows W&B changes runs without moving their
     updatedAt, if the plan shows it."""
-    plan = merge(sheet.grid, sheet.base, incoming.rows + incoming.partial, merging, links, incoming.partial_ids,
-                 read_state)
+    rows = incoming.rows + incoming.partial
+    plan = merge(sheet.grid, sheet.base, rows, merging, incoming.links, incoming.partial_ids, read_state)
     if read_state is None or not _changed_unstamped(plan, sheet.base, incoming.stamped_unchanged,
-                                                    set(DERIVED) | set(shared.rules.derived)):
+                                                    set(DERIVED) | set(run.rules.derived)):
         return plan, read_state
     log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in full",
                 target.path)
     if read_state.updated_moves:  # the plan writes cells: its base is written with them, holding the new state
         read_state = read_state.with_stale_stamps()
-        plan = merge(sheet.grid, sheet.base, incoming.rows + incoming.partial, merging, links, incoming.partial_ids,
-                     read_state)
+        plan = merge(sheet.grid, sheet.base, rows, merging, incoming.links, incoming.partial_ids, read_state)
     return plan, read_state
 
 
