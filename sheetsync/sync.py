@@ -3,6 +3,7 @@ the loop both call it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -145,17 +146,22 @@ def _sync_target(run: _Sync, target: Target) -> TargetReport:
     fetched = _fetch(run, target, snaps[0], stored.asking_full() if for_tabs else stored, existing)
     read_state = _state_to_keep(stored, fetched.read_state, for_tabs)
     runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc), r.id))
-    read = (len(runs), fetched.pages, fetched.full)
+    runs_read, pages, full = len(runs), fetched.pages, fetched.full
     views = [RunView(r) for r in runs]
     if settings.summaries:
         memory.tabs[target] = summaries.remember(memory.tabs.get(target), fetched, runs, views, settings.summaries,
                                                  settings.group_metrics, lambda ids: run.source.sweeps(target, ids))
-    incoming = _build_rows(run, fetched, views, existing)
-    del fetched, runs, views  # a first sync of 10,000 runs: W&B's JSON is let go before the merge
+    links = {r.id: r.url for r in runs if r.url}
+    # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built, and their views before the merge
+    fetched = dataclasses.replace(fetched, runs=[])
+    del runs
+    incoming = _build_rows(run, fetched, views, existing, links)
+    del views
     plans, read_state = _plan_and_write(run, target, titles, snaps, incoming, read_state)
     if read_state is not None:
         memory.read_states[target] = read_state
-    return TargetReport(target, plans[0].counts, *read, incoming.dropped, plans[0], dict(zip(titles[1:], plans[1:])))
+    return TargetReport(target, plans[0].counts, runs_read, pages, full, incoming.dropped, plans[0],
+                        dict(zip(titles[1:], plans[1:])))
 
 
 def _read_sheet(run: _Sync, titles: list[str]) -> list[Snapshot]:
@@ -190,7 +196,8 @@ def _state_to_keep(stored: ReadState, read: ReadState | None, for_tabs: bool) ->
     return read
 
 
-def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: list[str]) -> _Rows:
+def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: list[str],
+                links: dict[str, str]) -> _Rows:
     """The incoming rows under the headers the sheet will have: existing ones, then new keys (MAX_COLUMNS)."""
     settings = run.settings
     choice = choose_headers(existing, views, run.rules)
@@ -204,7 +211,7 @@ def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: li
                     ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
     return _Rows(headers, [row_for(v, headers, run.tz) for v in views], partial, partial_ids,
                  (partial_ids - set(gone)) | fetched.unchanged, choice.dropped,
-                 {r.id: r.url for r in fetched.runs if r.url})
+                 links)
 
 
 def _plan_and_write(run: _Sync, target: Target, titles: list[str], snaps: list[Snapshot], incoming: _Rows,
