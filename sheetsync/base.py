@@ -27,9 +27,9 @@ it is (the same id is a cell of the worksheet itself).
 A v2 base (one cell a value, nothing split) is read as well, and written back as v3. Whatever cannot be
 read counts as no base: a broken header row as none at all, a broken run row as none for that run.
 Deleting the stored base is safe: the next sync adopts the sheet as it finds it.
-The read state (sources/increments.ReadState, as its to_json gives it: this module never looks inside) travels in row 0's JSON object under
-the key "_read", beside look.py's "cols" and "hl": a v3 or v2 base without it reads as never read (a full read), and
-a tool without this key would keep it as part of the look memory it never looks up.
+The read state (sources/increments.ReadState, as its to_json gives it: this module never looks inside) travels in
+row 0's JSON object under the key "_read", beside look.py's "cols" and "hl": a v3 or v2 base without it reads as
+never read (a full read), and a tool without this key would keep it as part of the look memory it never looks up.
 """
 
 from __future__ import annotations

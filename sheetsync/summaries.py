@@ -1,12 +1,12 @@
 """The summary tabs: one row per sweep (`<WORKSHEET> sweeps`) and one per group (`<WORKSHEET> groups`), from runs.
 
-Pure but for the sweeps it asks a source about (a function passed in). A tab is built from every run of the project, never from the runs one sync happened to read: with
-incremental reads a sync reads only the runs that changed, and a mean over those would be wrong. So the sync
-keeps a few facts per run (state, group, sweep, and the values the tabs need: RunFacts, a handful of numbers, not
-the run) for every run it has read, replaced by each full read and updated by each incremental one, and builds
-the tabs from all of them. A process that has not yet read every run (a new process, whose read state came
-from the sheet) reads in full once before it writes a tab. The rows then go through the same three-way merge
-as the runs tab, keyed by sweep id and group name.
+Pure but for the sweeps it asks a source about (a function passed in). A tab is built from every run of the project,
+never from the runs one sync happened to read: with incremental reads a sync reads only the runs that changed, and a
+mean over those would be wrong. So the sync keeps a few facts per run (state, group, sweep, and the values the tabs
+need: RunFacts, a handful of numbers, not the run) for every run it has read, replaced by each full read and updated
+by each incremental one, and builds the tabs from all of them. A process that has not yet read every run (a new
+process, whose read state came from the sheet) reads in full once before it writes a tab. The rows then go through
+the same three-way merge as the runs tab, keyed by sweep id and group name.
 
 Choices where the issue is silent:
 - Counts are over the runs the tool syncs (STATES and --user_name apply), not W&B's own runCount, so that

@@ -12,7 +12,7 @@ A new sink is one class with three members, and nothing else in the tool needs t
   each row, and trailing empty rows dropped), the stored base decoded with `Base.decode(base_rows)` (an empty
   Base when the worksheet does not exist, even if an old base sheet does: its rows are gone), the base's rows
   as read (`apply` may compare them with the plan's encoded base to rewrite only the rows that
-  changed: a whole write stores `capabilities.encode_base(plan, snapshot.base).rows`), whatever the sink must carry from its read to its write in `sink_state`, and the requests the read
+  changed), whatever the sink must carry from its read to its write in `sink_state`, and the requests the read
   cost (on the first Snapshot; the others carry an empty Counter). The first title is the target's worksheet:
   a sink that keeps one file per worksheet names the others after it (CSV: NAME.sweeps.csv beside NAME.csv).
 - `apply([(snapshot, plan), ...]) -> Counter`: called with the worksheets whose `plan.has_changes`, at least

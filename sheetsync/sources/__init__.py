@@ -14,10 +14,11 @@ A new source is one class with three members, and nothing else in the tool needs
   - `need.now` is the local clock, in epoch seconds, for its schedule (FULL_RESYNC_HOURS);
   - `progress(n)`, when given, may be called with the runs read so far.
   It returns, as `Fetched` says: every run it read in full (at most once each: one Run per id), the known runs
-  it only listed (their UI fields), the known runs it found gone (none, for a source that cannot tell), whether the read was full (every run the filters keep,
-  so the summary tabs may replace what they remember), and the ReadState to keep (None: this source keeps
-  none, as run folders are read in full every time). It honours USER_NAME and STATES itself. Its errors are
-  errors.py's kinds (SourceError, AccessError, CredentialsError, TransientError, ...), never printed.
+  it only listed (their UI fields), the known runs it found gone (none, for a source that cannot tell), whether
+  the read was full (every run the filters keep, so the summary tabs may replace what they remember), and the
+  ReadState to keep (None: this source keeps none, as run folders are read in full every time). It honours
+  USER_NAME and STATES itself. Its errors are errors.py's kinds (SourceError, AccessError, CredentialsError,
+  TransientError, ...), never printed.
 - `sweeps(target, ids) -> {id: Sweep}`: what it knows of these sweeps, asked after `fetch` in the same sync, at
   most one request each; an id it cannot find gets a Sweep whose `problem` says why. It caches nothing: the
   summary tabs remember sweeps (summaries.Remembered) and ask only for those that may still change.

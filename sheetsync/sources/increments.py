@@ -20,7 +20,7 @@ The design, and why (README "Reading W&B incrementally" has the measured costs):
   run when another is deleted mid-listing) and, still missing, is deleted: marked (DELETED_RUNS) by the sync.
 - A full read (the first sync, every FULL_RESYNC_HOURS, and every sync once updatedAt is known not to move)
   reads every run; a read that fails part way resumes at its last good page at the next sync.
-State as stored (a JSON object in the base; ReadState.from_json/to_json): {"since": ISO, "seen": ISO, "fresh": {id: ISO}, "full_at": epoch seconds,
+State (a JSON object in the base): {"since": ISO, "seen": ISO, "fresh": {id: ISO}, "full_at": epoch seconds,
 "updated_moves": false (absent: assumed to move), "deleted": [ids], "keys": {"config": [..], "summary": [..],
 "globs": {"include": [..], "exclude": [..]}}}. "keys" are the top-level keys the sheet needs, learned by a full read:
 the keys its headers match (DYNAMIC_HEADERS off), and with include/exclude globs also every key that passes them
@@ -30,6 +30,7 @@ read").
 again); "fresh" holds the runs already read at a stamp past "since", so a quiet project reads none again, but
 never one whose stamp is the newest second the listing saw: W&B stamps to the second, so a run read in that second
 may change again within it under the same stamp (a live run logs many times a second), and is read once more.
+ReadState is this state (from_json/to_json: its stored form); nobody else spells its keys.
 """
 
 from __future__ import annotations

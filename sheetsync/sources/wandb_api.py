@@ -239,7 +239,8 @@ class WandbSource:
             listed = [i for i in listed if i not in nodes]
             read = set(nodes)
             # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
-            unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed if full and not state.never_read() else ())
+            unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed
+                                  if full and not state.never_read() else ())
         finally:
             self.requests += gql.requests
             self.bytes += gql.bytes
@@ -266,7 +267,8 @@ class WandbSource:
         return {"include": list(s.include), "exclude": list(s.exclude)} if s.dynamic and (s.include or s.exclude) \
             else None
 
-    def _selection(self, target: Target, need: Need, state: ReadState, full: bool) -> tuple[list[str], list[str]] | None:
+    def _selection(self, target: Target, need: Need, state: ReadState,
+                   full: bool) -> tuple[list[str], list[str]] | None:
         """The config and summary keys to ask for when a run is read in full; None: every key.
 
         DYNAMIC_HEADERS off: the keys the headers name and those a full read learned they match (`train_loss`
