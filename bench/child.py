@@ -42,7 +42,7 @@ class Ours:
         from sheetsync.cli import build_parser
         from sheetsync.sinks.google_sheets import GoogleSheetsSink
         from sheetsync.sources.wandb_api import WandbSource
-        from sheetsync.sync import ReadHistory
+        from sheetsync.sync import SyncMemory
 
         args = build_parser().parse_args(["--once", "--config_path", config_path])
         self.settings = config.load(args)
@@ -50,14 +50,14 @@ class Ours:
         self.sink = GoogleSheetsSink(self.settings.spreadsheet, self.settings.key_file, self.settings.google_endpoint,
                                      self.settings.request_timeout, threading.Event(),
                                      retry_base_seconds=self.settings.retry_base_seconds)
-        self.state = ReadHistory()
+        self.state = SyncMemory()
 
     def sync(self) -> dict:
         from sheetsync.sources.wandb_api import WandbSource
-        from sheetsync.sync import ReadHistory, sync
+        from sheetsync.sync import SyncMemory, sync
 
         # as a --once (cron) would: no memory of the last sync in the process; what was read is in the base
-        self.source, self.state = WandbSource(self.settings), ReadHistory()
+        self.source, self.state = WandbSource(self.settings), SyncMemory()
         report = sync(self.source, self.sink, self.settings, self.state)
         return {"new": report.total("new"), "updated": report.total("updated")}
 

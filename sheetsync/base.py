@@ -27,9 +27,9 @@ it is (the same id is a cell of the worksheet itself).
 A v2 base (one cell a value, nothing split) is read as well, and written back as v3. Whatever cannot be
 read counts as no base: a broken header row as none at all, a broken run row as none for that run.
 Deleting the stored base is safe: the next sync adopts the sheet as it finds it.
-The read state (sources/wandb_api.py: when W&B was last read, and read in full) travels in row 0's JSON object under
-the key "_read", beside look.py's "cols" and "hl": a v3 or v2 base without it reads as never read (a full read), and
-a tool without this key would keep it as part of the look memory it never looks up.
+The read state (sources/increments.ReadState, as its to_json gives it: this module never looks inside) travels in
+row 0's JSON object under the key "_read", beside look.py's "cols" and "hl": a v3 or v2 base without it reads as
+never read (a full read), and a tool without this key would keep it as part of the look memory it never looks up.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import math
 import struct
 import zlib
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 MAGIC = "wandb_spreadsheet_sync base v3"
@@ -241,6 +242,20 @@ class LazyRuns(MutableMapping):
         return twin
 
 
+@dataclass(frozen=True)
+class EncodedBase:
+    """A base in its stored form, in two parts: `body` (row 0, then a row a run) and `closing` (row 0 again, with
+    the new read state; None when the read state is unchanged and body[0] already says it all)."""
+
+    body: list[list[str]]
+    closing: list[str] | None = None
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """The whole stored form, for a sink that writes it in one step: the closing row as row 0."""
+        return self.body if self.closing is None else [self.closing, *self.body[1:]]
+
+
 class Base:
     """run id -> header -> fingerprint of the value last written there; run id -> row digest."""
 
@@ -299,11 +314,16 @@ class Base:
             rows.append(_row(run_id, packed, _pack([digest]) if digest is not None else None, limit))
         return rows
 
-    def head_with(self, read_state: dict | None, limit: int = MAX_CELL_CHARS) -> list[str]:
-        """Row 0 as encode() writes it, but holding this read state: a sink whose write is split writes the new
-        slots with the old read state first and the new read state last, so the state never says a run was read
-        when its cells did not land."""
-        return self._head(self.headers(), read_state, limit)
+    def encode_closing_last(self, stored_read_state: dict | None, limit: int = MAX_CELL_CHARS) -> "EncodedBase":
+        """The stored form cut for a write that may land in parts (sinks/__init__.py, its clause on the read state):
+        the body with row 0 holding `stored_read_state` (what the stored base already says), and row 0 with this
+        base's read state as the closing row, None when the state did not change."""
+        body = self.encode(limit)
+        if (self.read_state or {}) == (stored_read_state or {}):
+            return EncodedBase(body, None)
+        closing = body[0]
+        body[0] = self._head(self.headers(), stored_read_state, limit)
+        return EncodedBase(body, closing)
 
     def _head(self, headers: list[str], read_state: dict | None, limit: int) -> list[str]:
         memory = {**(self.look or {}), **({"_read": read_state} if read_state else {})}

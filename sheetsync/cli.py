@@ -266,14 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         return check(args)
     from . import config, logs
     from .errors import Kind, SyncError
-    from .sync import ReadHistory, describe, sync
+    from .sync import SyncMemory, describe, sync
 
     try:
         settings = config.load(args)
     except SyncError as exc:
         return fail(exc, exc.exit_code)
     setup_logging(args.log_level, settings.log_format, [settings.webhook_secret])
-    history = ReadHistory()
+    history = SyncMemory()
     try:
         source, sink = build_clients(settings, stop)
     except SyncError as exc:

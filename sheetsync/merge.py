@@ -16,13 +16,16 @@ import datetime as dt
 import marshal
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import AbstractSet, Any, Callable, Mapping
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Mapping
 
 from .base import Base, fingerprint, is_blank, loosely_equal, row_digest, serial_days
 from .columns import SHEETS_MAX_COLUMNS
 from .errors import SheetLayoutError
 from .layout import KEY, Layout, key_text
 from .look import Look, LookRules, plan_look
+
+if TYPE_CHECKING:
+    from .sources.increments import ReadState
 
 MAX_CELLS = 10_000_000
 
@@ -134,128 +137,185 @@ def _only_the_tools(row: list[Any], layout: Layout, cells: dict[str, int], manag
 
 def merge(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], settings: MergeSettings,
           links: Mapping[str, str] | None = None, partial: AbstractSet[str] = frozenset(),
-          read_state: dict | None = None) -> Plan:
+          read_state: ReadState | None = None) -> Plan:
     """The plan for one worksheet; links (run id -> W&B page) travel with it for the new rows.
     partial: run ids whose incoming row holds only some of the run's cells (what a listing of the project
     carries, or a deleted run's state): merged cell by cell like any row, but never appended as a new row and
     never given a row digest. read_state: what the source needs next time, stored in the base (None: unchanged)."""
-    before = Layout.of(grid, settings.key)
-    row_of, extra_rows = _rows_of_runs(grid, before, base, set(base.headers()))
-    width = max((len(r) for r in grid), default=0)
-    new_headers: list[tuple[int, str]] = []
-    next_col = width if before.named else 0
-    for h in settings.headers:
-        if key_text(h) not in before.col_of:
-            new_headers.append((next_col, h))
-            next_col += 1
-    plan = Plan(before.with_columns(new_headers), max(width, next_col), new_headers, run_rows=row_of,
-                delete_rows=extra_rows)
-    col_of = plan.layout.col_of
-    plan.counts.columns_added = len(plan.new_headers)
-    if plan.width > settings.max_columns:
-        raise SheetLayoutError(f"The sheet would need {plan.width} columns; this sink allows "
-                               f"{settings.max_columns}.", "Lower MAX_COLUMNS or exclude keys with DYNAMIC_HEADERS.")
+    plan = _plan_columns(grid, base, settings)
     if settings.cell_form is not None:  # compare what the sink will hold, not what W&B sent
         form = settings.cell_form
         incoming = [{h: form(v) for h, v in row.items()} for row in incoming]
-
-    base_headers = set(base.headers())
-    managed = {h for h in col_of if h in base_headers}
-    candidates = set(col_of) - managed
-    for row in incoming:  # a header becomes the tool's once any run has a value for it
-        if not candidates:
-            break
-        for h in [h for h in candidates if row.get(h) is not None]:
-            managed.add(h)
-            candidates.discard(h)
-    managed.add(settings.key)
-
+    managed = _managed_headers(plan.layout.col_of, base, incoming, settings.key)
     new_base = base.copy()  # run dicts are copied only when they change; stored rows stay packed
-    touched_rows: set[int] = set()
-    pickers: dict[tuple, Callable] = {}
-    orders: dict[tuple, tuple] = {}  # a row's headers -> (the same sorted, a getter of their values in that order)
-    changed = False
-    for row in incoming:
-        run_id = key_text(row.get(settings.key))
-        if not run_id:
-            continue
-        is_partial = run_id in partial
-        if is_partial and run_id not in row_of:
-            continue  # a listing never makes a row; a row a person deleted stays deleted
-        if row.keys() <= managed:
-            cells = dict(row)
-            cells.pop(settings.key, None)
-        else:
-            cells = {h: v for h, v in row.items() if h in managed and h != settings.key}
-        if run_id in row_of:
-            r = row_of[run_id]
-            sheet_row = grid[r]
-            headers, values_of = orders.get(tuple(cells)) or orders.setdefault(tuple(cells), _in_order(cells))
-            digest_key = None if is_partial else _exact(headers, values_of(cells))
-            if digest_key is not None and base.digests.get(run_id) == row_digest(digest_key):
-                pick = pickers.get(headers) or pickers.setdefault(headers, _picker([col_of[h] for h in headers]))
-                if _exact(headers, pick(sheet_row)) == digest_key:
-                    continue  # the whole row is as the tool last confirmed it: nothing to do
-            before = (plan.counts.cells_written, plan.counts.kept_edits)
-            stored = base.runs.get(run_id, {})
-            run_base = dict(stored)
-            _merge_row(sheet_row, r, cells, col_of, run_base, plan)
-            if run_base != stored or run_id not in base.runs:
-                new_base.runs[run_id] = run_base
-                changed = True
-            digest = row_digest(digest_key) if plan.counts.kept_edits == before[1] and digest_key is not None \
-                else None
-            if is_partial and plan.counts.cells_written == before[0]:
-                pass  # the row's digest is of its whole row: a partial row that wrote nothing leaves it be
-            elif new_base.digests.get(run_id) != digest:
-                if digest is None:
-                    # A stale digest is harmless (the shortcut also compares the sheet's cells), so dropping one
-                    # is not worth a write of its own: a person's edit would otherwise cost a write after it.
-                    new_base.digests.pop(run_id, None)
-                else:
-                    new_base.digests[run_id] = digest
-                    changed = True
-            if plan.counts.cells_written > before[0]:
-                touched_rows.add(r)
-        elif run_id in base.runs:
-            plan.counts.deleted_respected += 1
-        else:
-            full = [None] * plan.width
-            for h, v in cells.items():
-                full[col_of[h]] = v
-            full[col_of[settings.key]] = run_id
-            plan.new_rows.append(full)
-            plan.new_run_ids.append(run_id)
-            changed = True
-            new_base.add_new(run_id, {h: fingerprint(v) for h, v in cells.items()})
-            headers, values_of = orders.get(tuple(cells)) or orders.setdefault(tuple(cells), _in_order(cells))
-            digest_key = _exact(headers, values_of(cells))
-            if digest_key is not None:
-                new_base.digests[run_id] = row_digest(digest_key)
-            plan.counts.new += 1
-    if settings.order == "newest_first":
-        plan.insert_at = 1
-        plan.new_rows.reverse()  # W&B order is oldest first; the newest goes right under the header
-        plan.new_run_ids.reverse()
-    else:
-        plan.insert_at = max(len(grid), 1)
-    plan.counts.updated = len(touched_rows)
-    plan.link_cols = frozenset(col_of[h] for h in (settings.key, *settings.link_headers) if h in col_of)
-    if links:
-        written = [row[c] for row in plan.new_rows for c in plan.link_cols if c < len(row)]
-        written += [v for _, c, v in plan.updates if c in plan.link_cols]
-        plan.links = {v: links[v] for v in written if isinstance(v, str) and v in links}
-    if read_state is not None and read_state != base.read_state:
-        new_base.read_state = dict(read_state)
+    changed = _merge_rows(grid, base, incoming, partial, managed, settings.key, plan, new_base)
+    _place_new_rows(plan, grid, settings.order)
+    _link_written_cells(plan, settings, links)
+    if read_state is not None and read_state.to_json() != base.read_state:
+        new_base.read_state = read_state.to_json()
         changed = True
-    plan.base = new_base
-    plan.base_changed = changed
+    plan.base, plan.base_changed = new_base, changed
     if settings.look is not None:
         plan.look = plan_look(plan.layout, {c for c, _ in plan.new_headers}, incoming, base.look, settings.look)
         if plan.look.memory != base.look:  # remembered in the base, so it is written with the data
             new_base.look = plan.look.memory
             plan.base_changed = True
     return plan
+
+
+def _plan_columns(grid: list[list[Any]], base: Base, settings: MergeSettings) -> Plan:
+    """The plan's frame: where each run's row is, the rows to delete, and the new headers at the right of the
+    columns in use (the sink's limit holds)."""
+    as_read = Layout.of(grid, settings.key)
+    row_of, extra_rows = _rows_of_runs(grid, as_read, base, set(base.headers()))
+    width = max((len(r) for r in grid), default=0)
+    new_headers: list[tuple[int, str]] = []
+    next_col = width if as_read.named else 0
+    for h in settings.headers:
+        if key_text(h) not in as_read.col_of:
+            new_headers.append((next_col, h))
+            next_col += 1
+    plan = Plan(as_read.with_columns(new_headers), max(width, next_col), new_headers, run_rows=row_of,
+                delete_rows=extra_rows)
+    plan.counts.columns_added = len(plan.new_headers)
+    if plan.width > settings.max_columns:
+        raise SheetLayoutError(f"The sheet would need {plan.width} columns; this sink allows "
+                               f"{settings.max_columns}.", "Lower MAX_COLUMNS or exclude keys with DYNAMIC_HEADERS.")
+    return plan
+
+
+def _managed_headers(col_of: Mapping[str, int], base: Base, incoming: list[dict[str, Any]], key: str) -> set[str]:
+    """The columns the tool owns: those its base names, and a header once any run has a value for it."""
+    base_headers = set(base.headers())
+    managed = {h for h in col_of if h in base_headers}
+    candidates = set(col_of) - managed
+    for row in incoming:
+        if not candidates:
+            break
+        for h in [h for h in candidates if row.get(h) is not None]:
+            managed.add(h)
+            candidates.discard(h)
+    managed.add(key)
+    return managed
+
+
+class _RowShapes:
+    """Per-row work shared by rows with the same headers (most rows): their sorted order and the sheet's cells at
+    their columns, built once."""
+
+    def __init__(self, col_of: Mapping[str, int]):
+        self.col_of = col_of
+        self.orders: dict[tuple, tuple] = {}  # a row's headers -> (the same sorted, a getter of their values)
+        self.pickers: dict[tuple, Callable] = {}
+
+    def digest_key(self, cells: dict[str, Any]) -> bytes | None:
+        headers, values_of = self.orders.get(tuple(cells)) or self.orders.setdefault(tuple(cells), _in_order(cells))
+        return _exact(headers, values_of(cells))
+
+    def sheet_key(self, cells: dict[str, Any], sheet_row: list[Any]) -> bytes | None:
+        headers, _ = self.orders[tuple(cells)]
+        pick = self.pickers.get(headers) or self.pickers.setdefault(headers, _picker([self.col_of[h] for h in headers]))
+        return _exact(headers, pick(sheet_row))
+
+
+def _merge_rows(grid: list[list[Any]], base: Base, incoming: list[dict[str, Any]], partial: AbstractSet[str],
+                managed: set[str], key: str, plan: Plan, new_base: Base) -> bool:
+    """Every incoming row into the plan: a known run's row cell by cell, a new run's as a new row, a run whose row a
+    person deleted not at all. Whether the base changed."""
+    shapes = _RowShapes(plan.layout.col_of)
+    touched_rows: set[int] = set()
+    changed = False
+    for row in incoming:
+        run_id = key_text(row.get(key))
+        if not run_id:
+            continue
+        is_partial = run_id in partial
+        if is_partial and run_id not in plan.run_rows:
+            continue  # a listing never makes a row; a row a person deleted stays deleted
+        if row.keys() <= managed:
+            cells = dict(row)
+            cells.pop(key, None)
+        else:
+            cells = {h: v for h, v in row.items() if h in managed and h != key}
+        if run_id in plan.run_rows:
+            r = plan.run_rows[run_id]
+            wrote, base_changed = _merge_known_row(grid[r], r, run_id, cells, is_partial, base, new_base, plan, shapes)
+            changed |= base_changed
+            if wrote:
+                touched_rows.add(r)
+        elif run_id in base.runs:
+            plan.counts.deleted_respected += 1
+        else:
+            _add_new_row(run_id, cells, key, new_base, plan, shapes)
+            changed = True
+    plan.counts.updated = len(touched_rows)
+    return changed
+
+
+def _merge_known_row(sheet_row: list[Any], r: int, run_id: str, cells: dict[str, Any], is_partial: bool,
+                     base: Base, new_base: Base, plan: Plan, shapes: _RowShapes) -> tuple[bool, bool]:
+    """One run already in the sheet: (whether a cell was written, whether its base changed)."""
+    digest_key = None if is_partial else shapes.digest_key(cells)
+    if digest_key is not None and base.digests.get(run_id) == row_digest(digest_key) and \
+            shapes.sheet_key(cells, sheet_row) == digest_key:
+        return False, False  # the whole row is as the tool last confirmed it: nothing to do
+    written_before, kept_before = plan.counts.cells_written, plan.counts.kept_edits
+    stored = base.runs.get(run_id, {})
+    run_base = dict(stored)
+    _merge_row(sheet_row, r, cells, plan.layout.col_of, run_base, plan)
+    changed = False
+    if run_base != stored or run_id not in base.runs:
+        new_base.runs[run_id] = run_base
+        changed = True
+    wrote = plan.counts.cells_written > written_before
+    digest = row_digest(digest_key) if plan.counts.kept_edits == kept_before and digest_key is not None else None
+    if is_partial and not wrote:
+        pass  # the row's digest is of its whole row: a partial row that wrote nothing leaves it be
+    elif new_base.digests.get(run_id) != digest:
+        if digest is None:
+            # A stale digest is harmless (the shortcut also compares the sheet's cells), so dropping one is not
+            # worth a write of its own: a person's edit would otherwise cost a write after it.
+            new_base.digests.pop(run_id, None)
+        else:
+            new_base.digests[run_id] = digest
+            changed = True
+    return wrote, changed
+
+
+def _add_new_row(run_id: str, cells: dict[str, Any], key: str, new_base: Base, plan: Plan,
+                 shapes: _RowShapes) -> None:
+    """A run new to the sheet: a full-width row, and its fingerprints and digest in the base."""
+    full = [None] * plan.width
+    col_of = plan.layout.col_of
+    for h, v in cells.items():
+        full[col_of[h]] = v
+    full[col_of[key]] = run_id
+    plan.new_rows.append(full)
+    plan.new_run_ids.append(run_id)
+    new_base.add_new(run_id, {h: fingerprint(v) for h, v in cells.items()})
+    digest_key = shapes.digest_key(cells)
+    if digest_key is not None:
+        new_base.digests[run_id] = row_digest(digest_key)
+    plan.counts.new += 1
+
+
+def _place_new_rows(plan: Plan, grid: list[list[Any]], order: str) -> None:
+    if order == "newest_first":
+        plan.insert_at = 1
+        plan.new_rows.reverse()  # W&B order is oldest first; the newest goes right under the header
+        plan.new_run_ids.reverse()
+    else:
+        plan.insert_at = max(len(grid), 1)
+
+
+def _link_written_cells(plan: Plan, settings: MergeSettings, links: Mapping[str, str] | None) -> None:
+    """The link columns (the key, and a tab's link headers) and the page of each cell the plan writes in them."""
+    col_of = plan.layout.col_of
+    plan.link_cols = frozenset(col_of[h] for h in (settings.key, *settings.link_headers) if h in col_of)
+    if links:
+        written = [row[c] for row in plan.new_rows for c in plan.link_cols if c < len(row)]
+        written += [v for _, c, v in plan.updates if c in plan.link_cols]
+        plan.links = {v: links[v] for v in written if isinstance(v, str) and v in links}
 
 
 def _in_order(cells: dict[str, Any]) -> tuple[tuple[str, ...], Callable[[dict], tuple]]:

@@ -43,3 +43,8 @@ class Sweep:
     config: dict[str, Any] | None = None  # the sweep's config (metric, parameters); None when it is not known
     url: str | None = None
     problem: str | None = None  # why the config is not known, said in the tab instead of failing the sync
+
+    @property
+    def done(self) -> bool:
+        """Whether W&B says the sweep has ended: its config, method and state no longer change."""
+        return self.state.upper() in ("FINISHED", "CANCELED", "CRASHED", "FAILED")

@@ -1,12 +1,12 @@
 """The summary tabs: one row per sweep (`<WORKSHEET> sweeps`) and one per group (`<WORKSHEET> groups`), from runs.
 
-Pure. A tab is built from every run of the project, never from the runs one sync happened to read: with
-incremental reads a sync reads only the runs that changed, and a mean over those would be wrong. So the sync
-keeps a few facts per run (state, group, sweep, and the values the tabs need: RunFacts, a handful of numbers, not
-the run) for every run it has read, replaced by each full read and updated by each incremental one, and builds
-the tabs from all of them. A process that has not yet read every run (a new process, whose read state came
-from the sheet) reads in full once before it writes a tab. The rows then go through the same three-way merge
-as the runs tab, keyed by sweep id and group name.
+Pure but for the sweeps it asks a source about (a function passed in). A tab is built from every run of the project,
+never from the runs one sync happened to read: with incremental reads a sync reads only the runs that changed, and a
+mean over those would be wrong. So the sync keeps a few facts per run (state, group, sweep, and the values the tabs
+need: RunFacts, a handful of numbers, not the run) for every run it has read, replaced by each full read and updated
+by each incremental one, and builds the tabs from all of them. A process that has not yet read every run (a new
+process, whose read state came from the sheet) reads in full once before it writes a tab. The rows then go through
+the same three-way merge as the runs tab, keyed by sweep id and group name.
 
 Choices where the issue is silent:
 - Counts are over the runs the tool syncs (STATES and --user_name apply), not W&B's own runCount, so that
@@ -22,6 +22,8 @@ Choices where the issue is silent:
 - Group statistics are over the group's finished runs that have a number for the metric: mean, the sample
   standard deviation (n - 1 in the denominator, as numpy's std(ddof=1), pandas and W&B's own group panels
   compute it; empty for a single run), min and max. Runs without a group are in no row.
+- Sweeps are asked about only when runs of them came in a sync's read, and a sweep that is done (Sweep.done) is
+  never asked about again by the same process: Remembered.sweeps is the one sweep cache.
 - HIGHLIGHT marks the best group by `<metric> mean` for each GROUP_METRICS metric HIGHLIGHT names, and the best
   sweep by `best_value` when every sweep with a known metric has the same goal.
 """
@@ -30,11 +32,20 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .columns import MISSING, RunView, clean
+from .layout import Layout
+from .look import LookRules
+from .merge import MergeSettings, Plan, merge
 from .run import Run, Sweep
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .sinks import Capabilities, Snapshot
+    from .sources import Fetched
+    from .sources.increments import ReadState
 
 SWEEP_KEY = "sweep_id"
 GROUP_KEY = "group"
@@ -115,6 +126,65 @@ class Remembered:
 
     facts: dict[str, RunFacts] = field(default_factory=dict)
     sweeps: dict[str, Sweep] = field(default_factory=dict)
+
+
+def need_every_run(kinds: Sequence[str], memory: Remembered | None, stored: "ReadState") -> bool:
+    """Whether this sync reads in full for the tabs alone: they need every run, and a process that has not read
+    them all (no memory of this target; its read state came from the sheet) reads in full once. What that read
+    keeps of its state is ReadState.for_tabs_only."""
+    return bool(kinds) and memory is None and stored.has_read_in_full()
+
+
+def tab_headers(memory: Remembered | None, group_metrics: Iterable[str]) -> tuple[str, ...]:
+    """What the tabs read of a run, written as headers (for Need.tab_headers): GROUP_METRICS, and the metric and
+    swept parameters of each sweep this process knows (a sync that has not read them all reads in full)."""
+    names = list(group_metrics)
+    for sweep in (memory.sweeps.values() if memory else ()):
+        if sweep.config:
+            names += [sweep_metric(sweep.config)[0], *("config." + p for p in sweep_parameters(sweep.config))]
+    return tuple(n for n in names if n)
+
+
+def remember(memory: Remembered | None, fetched: "Fetched", runs: Sequence[Run], views: Sequence[RunView],
+             kinds: Sequence[str], group_metrics: Iterable[str],
+             ask_sweeps: Callable[[set[str]], dict[str, Sweep]]) -> Remembered:
+    """The facts of every run the tabs need after this read (a full read replaces them all): `runs` are the runs
+    read in full, `views` theirs. A run the listing brought without its metrics keeps them and takes its new
+    state and group; a run deleted in W&B leaves the tabs. Sweeps of the runs read are asked about unless done."""
+    memory = memory or Remembered()
+    if fetched.full:
+        memory.facts = {}
+    if "sweeps" in kinds:
+        ids = {r.sweep for r in runs if r.sweep and not (r.sweep in memory.sweeps and memory.sweeps[r.sweep].done)}
+        if ids:
+            memory.sweeps.update(ask_sweeps(ids))
+    for run, view in zip(runs, views):
+        memory.facts[run.id] = facts_of(run, memory.sweeps.get(run.sweep) if run.sweep else None, group_metrics,
+                                        view)
+    for run in fetched.listed:
+        known = memory.facts.get(run.id)
+        if known is not None:
+            memory.facts[run.id] = replace(known, state=run.state, group=run.group)
+    for run_id in fetched.deleted:
+        memory.facts.pop(run_id, None)
+    return memory
+
+
+def plan_tabs(kinds: Sequence[str], snaps: Sequence["Snapshot"], memory: Remembered, settings: "Settings",
+              caps: "Capabilities", tz) -> list[Plan]:
+    """Each tab's plan on the snapshot it was read in: merged like the runs tab, keyed by sweep id or group."""
+    plans = []
+    for kind, snap in zip(kinds, snaps):
+        tab = sweeps_tab(memory.facts, memory.sweeps, tz) if kind == "sweeps" else \
+            groups_tab(memory.facts, settings.group_metrics, settings.highlight, tz)
+        existing = Layout.of(snap.grid, tab.key).named
+        headers = tuple(existing + [h for h in tab.headers if h not in existing])
+        look = LookRules(number_formats=settings.number_formats, highlight=tab.highlight,
+                         scale=settings.highlight_scale) if caps.styles else None
+        merging = MergeSettings(headers=headers, order="append", key=tab.key, max_columns=caps.max_columns,
+                                cell_form=caps.cell_form, look=look, link_headers=tab.link_headers)
+        plans.append(merge(snap.grid, snap.base, tab.rows, merging, tab.links))
+    return plans
 
 
 def tab_title(worksheet: str, kind: str) -> str:

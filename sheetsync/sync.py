@@ -1,4 +1,5 @@
-"""One sync: fetch runs -> read the sheet -> merge -> apply -> report. The command line and the loop both call it."""
+"""One sync, as named steps per target: read the sheet -> fetch -> build rows -> plan -> write. The command line and
+the loop both call it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
+from . import summaries
 from .base import Base
 from .columns import DERIVED, HeaderRules, RunView, choose_headers, listed_row, row_for, zone
 from .config import Settings, Target
@@ -18,32 +20,22 @@ from .history import Wanted, headers as history_headers
 from .layout import KEY, Layout, key_text
 from .look import LookRules
 from .merge import Counts, MergeSettings, Plan, merge
-from .run import Sweep
-from .sinks import Sink
-from .sources import Need
-from .summaries import Remembered, facts_of, groups_tab, sweeps_tab, tab_title
+from .sinks import Sink, Snapshot
+from .sources import Fetched, Need, Source
+from .sources.increments import ReadState
+from .summaries import Remembered, tab_title
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 
 
-class Source(Protocol):
-    requests: int
-
-    def fetch(self, target: Target, need: Need | None = None, progress: Callable | None = None) -> Any: ...
-
-    def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
-        """What the source knows of these sweeps (at most one request each, cached where it can be)."""
-        ...
-
-
 @dataclass
-class ReadHistory:
-    """The read state of each target (a project into a worksheet: one project may go to two worksheets) as this
-    process last left it. The base in the sheet is where it persists; this copy serves only where no base is
-    written (--dry-run) or a person deleted it."""
+class SyncMemory:
+    """What this process remembers between syncs, per target (a project into a worksheet: one project may go to two
+    worksheets): the read state it last left (the base in the sheet is where that persists; this copy serves only
+    where no base is written, --dry-run, or a person deleted it) and the summary tabs' facts (summaries.py)."""
 
-    states: dict[Target, dict] = field(default_factory=dict)
-    summaries: dict[Target, Remembered] = field(default_factory=dict)  # facts for the summary tabs (summaries.py)
+    read_states: dict[Target, ReadState] = field(default_factory=dict)
+    tabs: dict[Target, Remembered] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,133 +78,186 @@ class Report:
                 f"{self.total('deleted_respected')} deleted rows respected; {summary}{requests}{self.seconds:.1f} s")
 
 
-def sync(source: Source, sink: Sink, settings: Settings, history: ReadHistory | None = None,
+def sync(source: Source, sink: Sink, settings: Settings, memory: SyncMemory | None = None,
          progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time) -> Report:
-    history = history if history is not None else ReadHistory()
     started = time.monotonic()
     wandb_before = source.requests
-    sent: Counter = Counter()
+    run = _Sync.of(source, sink, settings, memory if memory is not None else SyncMemory(), progress, clock)
     report = Report(dry_run=settings.dry_run)
-    tz = zone(settings.timezone)
-    caps = sink.capabilities
-    rules = HeaderRules(fixed=tuple(dict.fromkeys(key_text(h) for h in settings.fixed_headers)),
-                        derived=history_headers(Wanted.of(settings)), dynamic=settings.dynamic,
-                        include=settings.include, exclude=settings.exclude, max_columns=settings.max_columns)
-    look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
-                     scale=settings.highlight_scale) if caps.styles else None
     for target in settings.targets:
-        # The sheet first: its base says what was read last time and which runs it holds, its headers which keys
-        # to ask W&B for. (A person acting between this read and the write is caught by the sink's check.)
-        titles = [target.worksheet] + [tab_title(target.worksheet, kind) for kind in settings.summaries]
-        snaps = sink.read(titles)
-        sent += snaps[0].requests
-        existing = Layout.of(snaps[0].grid).named
-        state = kept = snaps[0].base.read_state or history.states.get(target, {})
-        forced = bool(settings.summaries) and target not in history.summaries and "full_at" in state
-        if forced:  # the summary tabs need every run: a process that has not read them all reads in full once
-            state = {k: v for k, v in state.items() if k != "full_at"}
-        need = Need(state, frozenset(snaps[0].base.runs), tuple(dict.fromkeys((*rules.fixed, *existing))), clock())
-        fetched = source.fetch(target, need, progress=progress)
-        runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
-                                                   r.id))
-        read = (len(runs), fetched.pages, fetched.full)
-        links = {r.id: r.url for r in runs if r.url}
-        views = [RunView(r) for r in runs]
-        listed = [RunView(r) for r in fetched.listed]
-        gone = fetched.deleted if settings.deleted_runs == "mark" else []
-        if settings.summaries:
-            _remember(source, target, runs, views, fetched, history, settings)
-        read_state = fetched.read_state
-        if forced and read_state is not None:
-            # That read was for this process's tabs, not the sheet's schedule: the stored state stays as it was
-            # (a quiet --once writes nothing), but for what the read learnt. Runs it read are simply read again.
-            read_state = {**{k: v for k, v in kept.items() if k != "deleted"},
-                          **{k: v for k, v in read_state.items() if k in ("updated_moves", "keys", "deleted")}}
-        unstamped = fetched.unchanged
-        del fetched, runs  # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built
-        choice = choose_headers(existing, views, rules)
-        headers = tuple(existing + choice.headers)
-        rows = [row_for(v, headers, tz) for v in views]
-        partial = [listed_row(row_for(v, headers, tz)) for v in listed] + \
-            [{KEY: run_id, "state": "deleted"} for run_id in gone]
-        partial_ids = {row[KEY] for row in partial}
-        del views, listed
-        if choice.dropped:
-            log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
-                        ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
-        merging = MergeSettings(headers=headers, order=settings.order, max_columns=caps.max_columns,
-                                cell_form=caps.cell_form, look=look)
-        settled = set(DERIVED) | set(rules.derived)  # cells that change with no change in W&B: no sign of a stale stamp
-        for attempt in (1, 2):
-            tabs = [_tab_work(kind, tab_snap, history.summaries[target], settings, caps, tz)
-                    for kind, tab_snap in zip(settings.summaries, snaps[1:])]
-            plan = merge(snaps[0].grid, snaps[0].base, rows + partial, merging, links, partial_ids, read_state)
-            if read_state is not None and _changed_unstamped(plan, snaps[0].base,
-                                                             (partial_ids - set(gone)) | unstamped, settled):
-                log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in "
-                            "full", target.path)
-                read_state = {**read_state, "updated_moves": False}
-                plan.base.read_state = read_state  # the plan writes cells: its base is written with them
-            plans = [plan] + [merge(tab_snap.grid, tab_snap.base, tab_rows, tab_merging, tab_links)
-                              for tab_snap, (tab_rows, tab_merging, tab_links) in zip(snaps[1:], tabs)]
-            changes = [(snap, p) for snap, p in zip(snaps, plans) if p.has_changes]
-            if not changes or settings.dry_run:
-                break
-            try:
-                sent += sink.apply(changes)
-                break
-            except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest again
-                if attempt == 2:
-                    raise
-                log.debug("%s; reading the sheet again before writing", exc.message)
-                snaps = sink.read(titles)
-                sent += snaps[0].requests
-        del rows, partial
-        if read_state is not None:
-            history.states[target] = read_state
-        report.targets.append(TargetReport(target, plan.counts, read[0], read[1], read[2], choice.dropped, plan,
-                                           dict(zip(titles[1:], plans[1:]))))
-    report.sheets_reads, report.sheets_writes = sent["read"], sent["write"]
+        report.targets.append(_sync_target(run, target))
+    report.sheets_reads, report.sheets_writes = run.sent["read"], run.sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
     _give_back_memory()
     return report
 
 
-def _remember(source: Source, target: Target, runs: list, views: list[RunView], fetched: Any,
-              history: ReadHistory, settings: Settings) -> None:
-    """Keeps the facts of every run the summary tabs need (a full read replaces them all), asking the source
-    about the sweeps these runs belong to. A run the listing brought without its metrics keeps them and takes its
-    new state and group; a run deleted in W&B leaves the tabs."""
-    memory = history.summaries.get(target) or Remembered()
-    if fetched.full:
-        memory.facts = {}
-    if "sweeps" in settings.summaries:
-        ids = {r.sweep for r in runs if r.sweep}
-        if ids:
-            memory.sweeps.update(source.sweeps(target, ids))
-    for run, view in zip(runs, views):
-        memory.facts[run.id] = facts_of(run, memory.sweeps.get(run.sweep) if run.sweep else None,
-                                        settings.group_metrics, view)
-    for run in fetched.listed:
-        known = memory.facts.get(run.id)
-        if known is not None:
-            memory.facts[run.id] = dataclasses.replace(known, state=run.state, group=run.group)
-    for run_id in fetched.deleted:
-        memory.facts.pop(run_id, None)
-    history.summaries[target] = memory
+@dataclass
+class _Sync:
+    """What every target of one sync shares: the clients, the settings and what follows from them (how headers are
+    chosen, how cells look, the zone), the process's memory, and the sheet requests sent so far."""
+
+    source: Source
+    sink: Sink
+    settings: Settings
+    memory: SyncMemory
+    rules: HeaderRules
+    look: LookRules | None
+    tz: Any
+    progress: Callable[[int], None] | None
+    clock: Callable[[], float]
+    sent: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, source: Source, sink: Sink, settings: Settings, memory: SyncMemory,
+           progress: Callable[[int], None] | None, clock: Callable[[], float]) -> "_Sync":
+        rules = HeaderRules(fixed=tuple(dict.fromkeys(key_text(h) for h in settings.fixed_headers)),
+                            derived=history_headers(Wanted.of(settings)), dynamic=settings.dynamic,
+                            include=settings.include, exclude=settings.exclude, max_columns=settings.max_columns)
+        look = LookRules(number_formats=settings.number_formats, highlight=settings.highlight,
+                         scale=settings.highlight_scale) if sink.capabilities.styles else None
+        return cls(source, sink, settings, memory, rules, look, zone(settings.timezone), progress, clock)
 
 
-def _tab_work(kind: str, snap, memory: Remembered, settings: Settings, caps, tz) -> tuple:
-    """A summary tab's rows, merge settings and links: merged like the runs tab, keyed by sweep id or group."""
-    tab = sweeps_tab(memory.facts, memory.sweeps, tz) if kind == "sweeps" else \
-        groups_tab(memory.facts, settings.group_metrics, settings.highlight, tz)
-    existing = Layout.of(snap.grid, tab.key).named
-    headers = tuple(existing + [h for h in tab.headers if h not in existing])
-    look = LookRules(number_formats=settings.number_formats, highlight=tab.highlight,
-                     scale=settings.highlight_scale) if caps.styles else None
-    return tab.rows, MergeSettings(headers=headers, order="append", key=tab.key, max_columns=caps.max_columns,
-                                   cell_form=caps.cell_form, look=look, link_headers=tab.link_headers), tab.links
+@dataclass
+class _Rows:
+    """The runs tab's incoming rows, built from one fetch."""
+
+    headers: tuple[str, ...]
+    rows: list[dict]  # runs read in full
+    partial: list[dict]  # runs only listed (UI fields), and runs gone (their state)
+    partial_ids: set[str]
+    stamped_unchanged: set[str]  # runs whose stamps say W&B did not change them: a rewrite of theirs is a sign
+    dropped: list[str]  # keys MAX_COLUMNS left out
+    links: dict[str, str]  # run id -> its W&B page
+
+
+def _sync_target(run: _Sync, target: Target) -> TargetReport:
+    """One target: read the sheet, fetch, build rows, plan and write (with at most one re-plan)."""
+    settings, memory = run.settings, run.memory
+    titles = [target.worksheet] + [tab_title(target.worksheet, kind) for kind in settings.summaries]
+    # The sheet first: its base says what was read last time and which runs it holds, its headers which keys to ask
+    # W&B for. (A person acting between this read and the write is caught by the sink's check.)
+    snaps = _read_sheet(run, titles)
+    existing = Layout.of(snaps[0].grid).named
+    stored = _stored_read_state(snaps[0], memory.read_states.get(target))
+    for_tabs = summaries.need_every_run(settings.summaries, memory.tabs.get(target), stored)
+    fetched = _fetch(run, target, snaps[0], stored.asking_full() if for_tabs else stored, existing)
+    read_state = _state_to_keep(stored, fetched.read_state, for_tabs)
+    runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc), r.id))
+    runs_read, pages, full = len(runs), fetched.pages, fetched.full
+    views = [RunView(r) for r in runs]
+    if settings.summaries:
+        memory.tabs[target] = summaries.remember(memory.tabs.get(target), fetched, runs, views, settings.summaries,
+                                                 settings.group_metrics, lambda ids: run.source.sweeps(target, ids))
+    links = {r.id: r.url for r in runs if r.url}
+    # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built, and their views before the merge
+    fetched = dataclasses.replace(fetched, runs=[])
+    del runs
+    incoming = _build_rows(run, fetched, views, existing, links)
+    del views
+    plans, read_state = _plan_and_write(run, target, titles, snaps, incoming, read_state)
+    if read_state is not None:
+        memory.read_states[target] = read_state
+    return TargetReport(target, plans[0].counts, runs_read, pages, full, incoming.dropped, plans[0],
+                        dict(zip(titles[1:], plans[1:])))
+
+
+def _read_sheet(run: _Sync, titles: list[str]) -> list[Snapshot]:
+    snaps = run.sink.read(titles)
+    run.sent += snaps[0].requests
+    return snaps
+
+
+def _stored_read_state(sheet: Snapshot, remembered: ReadState | None) -> ReadState:
+    """What was read last time: the sheet's base says, else what this process remembers (--dry-run writes no base,
+    and a person may delete it)."""
+    if sheet.base.read_state:
+        return ReadState.from_json(sheet.base.read_state)
+    return remembered or ReadState()
+
+
+def _fetch(run: _Sync, target: Target, sheet: Snapshot, state: ReadState, existing: list[str]) -> Fetched:
+    """Asks the source for what the sheet and its tabs need, given what was read last time."""
+    settings = run.settings
+    tab_headers = summaries.tab_headers(run.memory.tabs.get(target), settings.group_metrics) \
+        if settings.summaries else ()
+    need = Need(state, frozenset(sheet.base.runs), tuple(dict.fromkeys((*run.rules.fixed, *existing))), run.clock(),
+                tab_headers)
+    return run.source.fetch(target, need, progress=run.progress)
+
+
+def _state_to_keep(stored: ReadState, read: ReadState | None, for_tabs: bool) -> ReadState | None:
+    """The read state to store after this fetch: the source's, but a read made for the summary tabs alone keeps
+    the sheet's schedule (ReadState.for_tabs_only)."""
+    if read is not None and for_tabs:
+        return stored.for_tabs_only(read)
+    return read
+
+
+def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: list[str],
+                links: dict[str, str]) -> _Rows:
+    """The incoming rows under the headers the sheet will have: existing ones, then new keys (MAX_COLUMNS)."""
+    settings = run.settings
+    choice = choose_headers(existing, views, run.rules)
+    headers = tuple(existing + choice.headers)
+    gone = fetched.deleted if settings.deleted_runs == "mark" else []
+    partial = [listed_row(row_for(RunView(r), headers, run.tz)) for r in fetched.listed] + \
+        [{KEY: run_id, "state": "deleted"} for run_id in gone]
+    partial_ids = {row[KEY] for row in partial}
+    if choice.dropped:
+        log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
+                    ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
+    return _Rows(headers, [row_for(v, headers, run.tz) for v in views], partial, partial_ids,
+                 (partial_ids - set(gone)) | fetched.unchanged, choice.dropped,
+                 links)
+
+
+def _plan_and_write(run: _Sync, target: Target, titles: list[str], snaps: list[Snapshot], incoming: _Rows,
+                    read_state: ReadState | None) -> tuple[list[Plan], ReadState | None]:
+    """Plans every worksheet of the target and writes those that change; a write the sink could not confirm, or
+    one a person moved the sheet under, is planned once more on a fresh read of the sheet."""
+    settings, caps = run.settings, run.sink.capabilities
+    merging = MergeSettings(headers=incoming.headers, order=settings.order, max_columns=caps.max_columns,
+                            cell_form=caps.cell_form, look=run.look)
+    for attempt in (1, 2):
+        plan, read_state = _plan_runs_tab(run, target, snaps[0], incoming, merging, read_state)
+        plans = [plan]
+        if settings.summaries:
+            plans += summaries.plan_tabs(settings.summaries, snaps[1:], run.memory.tabs[target], settings, caps,
+                                         run.tz)
+        changes = [(snap, p) for snap, p in zip(snaps, plans) if p.has_changes]
+        if not changes or settings.dry_run:
+            break
+        try:
+            run.sent += run.sink.apply(changes)
+            break
+        except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest again
+            if attempt == 2:
+                raise
+            log.debug("%s; reading the sheet again before writing", exc.message)
+            snaps = _read_sheet(run, titles)
+    return plans, read_state
+
+
+def _plan_runs_tab(run: _Sync, target: Target, sheet: Snapshot, incoming: _Rows, merging: MergeSettings,
+                   read_state: ReadState | None) -> tuple[Plan, ReadState | None]:
+    """The runs tab's plan, and the read state it stores: one that now knows W&B changes runs without moving their
+    updatedAt, if the plan shows it."""
+    rows = incoming.rows + incoming.partial
+    plan = merge(sheet.grid, sheet.base, rows, merging, incoming.links, incoming.partial_ids, read_state)
+    if read_state is None or not _changed_unstamped(plan, sheet.base, incoming.stamped_unchanged,
+                                                    set(DERIVED) | set(run.rules.derived)):
+        return plan, read_state
+    log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in full",
+                target.path)
+    if read_state.updated_moves:  # the plan writes cells: its base is written with them, holding the new state
+        read_state = read_state.with_stale_stamps()
+        plan = merge(sheet.grid, sheet.base, rows, merging, incoming.links, incoming.partial_ids, read_state)
+    return plan, read_state
+
+
 def _changed_unstamped(plan: Plan, base: Base, listed: set[str], settled: set[str]) -> bool:
     """Whether the plan rewrites a cell the tool had written before, of a run W&B listed as unchanged (its
     updatedAt had not moved). A cell written for the first time (a column just added) proves nothing, nor does one

@@ -11,7 +11,7 @@ A new sink is one class with three members, and nothing else in the tool needs t
   worksheet as a grid of typed values (row 0 the header row; trailing cells that are None or "" trimmed from
   each row, and trailing empty rows dropped), the stored base decoded with `Base.decode(base_rows)` (an empty
   Base when the worksheet does not exist, even if an old base sheet does: its rows are gone), the base's rows
-  as read (`apply` may compare them with `capabilities.encode_base(plan)` to rewrite only the rows that
+  as read (`apply` may compare them with the plan's encoded base to rewrite only the rows that
   changed), whatever the sink must carry from its read to its write in `sink_state`, and the requests the read
   cost (on the first Snapshot; the others carry an empty Counter). The first title is the target's worksheet:
   a sink that keeps one file per worksheet names the others after it (CSV: NAME.sweeps.csv beside NAME.csv).
@@ -22,8 +22,15 @@ A new sink is one class with three members, and nothing else in the tool needs t
   1. `plan.new_headers` and `plan.updates` name (row, column) in the grid AS READ (row 0 the header row);
   2. then `plan.new_rows` go in at `plan.insert_at` (always set: the end of the grid as read, or 1 under the
      header for newest-first), shifting the rows below; `plan.width` is the number of columns in use;
-  3. `capabilities.encode_base(plan)` (the base in cells no longer than the sink holds) is stored when
-     `plan.base_changed`;
+  3. when `plan.base_changed`, the base is stored: `capabilities.encode_base(plan, snapshot.base)` gives it in
+     cells no longer than the sink holds, in two parts, and THE READ STATE LANDS LAST: its `closing` row (row 0
+     with the new read state; None when that state is unchanged) may land only once every cell of the plan and
+     every row of its `body` (row 0 with the read state already stored, then a row a run) has landed, so the
+     stored state never says a run was read when its cells did not land (the next sync would not read it
+     again). A sink that stores the base in one step after the cells (a file saved or renamed) stores `rows`
+     (the body with the closing row as row 0) and honours this by its order; one whose write is split into
+     requests sends the closing row in the last. tests/core/test_sink_contract.py cuts a split write at every
+     step and holds a sink to this;
   4. where the sink keeps styles, `plan.look` says what to format; where it can hold links, a cell of a new
      row or an update in one of `plan.link_cols` whose value is a key of `plan.links` links to that page
      (the run id of a runs tab's row; a sweep's id and its best run on the sweeps tab), else ignore both.
@@ -40,7 +47,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, Sequence, TypeVar
 
-from ..base import Base
+from ..base import Base, EncodedBase
 
 if TYPE_CHECKING:
     from ..merge import Plan
@@ -61,9 +68,10 @@ class Capabilities:
     request_bytes: int | None = None  # the largest request body it will send; None: it sends no requests
     own_cell_chars: int = 49_000  # the longest text the tool puts in one of its own (base) cells
 
-    def encode_base(self, plan: "Plan") -> list[list[str]]:
-        """The plan's base as rows for this sink's hidden sheet or file."""
-        return plan.base.encode(limit=self.own_cell_chars)
+    def encode_base(self, plan: "Plan", stored: Base) -> EncodedBase:
+        """The plan's base as rows for this sink's hidden sheet or file, its closing row apart (the contract's 3.):
+        `stored` is the base as the snapshot read it."""
+        return plan.base.encode_closing_last(stored.read_state, limit=self.own_cell_chars)
 
     def base_title(self, worksheet: str) -> str:
         """The hidden sheet that holds a worksheet's base."""

@@ -264,7 +264,8 @@ class GoogleSheetsSink:
         first: list[dict] = []
         rows_needed = max(plan.rows_after(len(snap.grid)), 1)
         cols_needed = max(plan.width, 1)
-        base_rows = self.capabilities.encode_base(plan) if plan.base_changed else []
+        encoded = self.capabilities.encode_base(plan, snap.base) if plan.base_changed else None
+        base_rows = encoded.rows if encoded is not None else []
         base_cols = max([3, *map(len, base_rows)])
         self._check_cells(max(rows_needed, grid.rows) * max(cols_needed, grid.cols) - grid.rows * grid.cols
                           + max(len(base_rows), grid.base_rows) * max(base_cols, grid.base_cols)
@@ -308,10 +309,10 @@ class GoogleSheetsSink:
         first += self._look_requests(grid.sheet_id, look, new_sheet)
         changed_base = _changed_rows(snap.base_rows, base_rows, base_cols)
         final_base = {}
-        if 0 in changed_base and plan.base.read_state != snap.base.read_state:
+        if 0 in changed_base and encoded is not None and encoded.closing is not None:
             # the new slots go first (runs' base rows name them), the new read state last (see batches)
             final_base[0] = changed_base[0]
-            early = plan.base.head_with(snap.base.read_state, self.capabilities.own_cell_chars)
+            early = encoded.body[0]
             changed_base[0] = early + [None] * (base_cols - len(early))
         owner = _owners(base_rows, changed_base)
         ids_of_rows = {r: run_id for run_id, r in plan.run_rows.items()}

@@ -168,7 +168,7 @@ class XlsxSink:
                 del book[title]
             base_ws = book.create_sheet(title)
             base_ws.sheet_state = "hidden"
-            for row in self.capabilities.encode_base(plan):
+            for row in self.capabilities.encode_base(plan, snap.base).rows:  # one save, after the cells
                 base_ws.append(row)
 
 
@@ -333,7 +333,8 @@ class CsvSink:
                 if plan.writes_cells:
                     _replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
                 if plan.base_changed:
-                    _replace(_base_path(path), lambda fh: fh.write(_csv_bytes(self.capabilities.encode_base(plan))))
+                    rows = self.capabilities.encode_base(plan, snap.base).rows  # after the cells' file
+                    _replace(_base_path(path), lambda fh: fh.write(_csv_bytes(rows)))
         return Counter()  # a file sends no requests
 
 

@@ -1,6 +1,7 @@
-"""Which runs a sync reads in full, from a cheap listing of the project and the read state kept in the sheet's base.
+"""The read state (ReadState: its one owner) and which runs a sync reads in full, from a cheap listing of the project.
 
-Pure: W&B's answers (plain dicts) and the state in, a decision and the next state out.
+Pure: W&B's answers (plain dicts) and the state in, a decision and the next state out. Every other module passes a
+ReadState along, or its JSON (`to_json`, stored by base.py in row 0 under "_read"), and never spells its keys.
 
 The design, and why (README "Reading W&B incrementally" has the measured costs):
 - Every sync but a full one lists the whole project, oldest first (`+created_at`, W&B's own default order: a run
@@ -29,14 +30,15 @@ read").
 again); "fresh" holds the runs already read at a stamp past "since", so a quiet project reads none again, but
 never one whose stamp is the newest second the listing saw: W&B stamps to the second, so a run read in that second
 may change again within it under the same stamp (a live run logs many times a second), and is read once more.
+ReadState is this state (from_json/to_json: its stored form); nobody else spells its keys.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Mapping
 
 
 def parse_time(text: Any) -> dt.datetime | None:
@@ -60,10 +62,107 @@ def stamp(node: dict) -> dt.datetime | None:
     return max(times) if times else None
 
 
-def needs_full(state: dict, now: float, full_resync_hours: float) -> bool:
-    full_at = state.get("full_at")
-    return (not isinstance(full_at, (int, float)) or now - full_at >= full_resync_hours * 3600
-            or state.get("updated_moves") is False or not state.get("since"))
+@dataclass(frozen=True)
+class LearnedKeys:
+    """The top-level config and summary keys a full read found the sheet needs, and the DYNAMIC_HEADERS globs they
+    were learned under (None: DYNAMIC_HEADERS off)."""
+
+    config: tuple[str, ...] = ()
+    summary: tuple[str, ...] = ()
+    globs: dict | None = None  # {"include": [..], "exclude": [..]}, as the source compares them
+
+    @classmethod
+    def of(cls, config: Iterable[str], summary: Iterable[str], globs: dict | None = None) -> "LearnedKeys":
+        return cls(tuple(sorted(config)), tuple(sorted(summary)), globs)
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """What the last read of a project saw (the module docstring says what each part means). Frozen: a sync makes
+    the next one (next_state, the methods below) and hands it to the merge, which stores its JSON with the cells."""
+
+    since: str | None = None  # ISO; None: never read
+    seen: str | None = None
+    fresh: Mapping[str, str] = field(default_factory=dict)  # run id -> the stamp it was read at (ISO)
+    full_at: float | None = None  # epoch seconds of the last full read
+    updated_moves: bool = True  # False once W&B was seen to change a run without moving its updatedAt
+    deleted: tuple[str, ...] = ()  # known runs W&B no longer has (marked in the sheet)
+    keys: LearnedKeys | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ReadState":
+        """The state as a base stores it; whatever is not the expected type reads as absent (a full read)."""
+        if not isinstance(data, dict):
+            return cls()
+        since, seen, fresh, full_at = data.get("since"), data.get("seen"), data.get("fresh"), data.get("full_at")
+        keys, deleted = data.get("keys"), data.get("deleted")
+        return cls(since=since if isinstance(since, str) else None, seen=seen if isinstance(seen, str) else None,
+                   fresh=dict(fresh) if isinstance(fresh, dict) else {},
+                   full_at=full_at if isinstance(full_at, (int, float)) and not isinstance(full_at, bool) else None,
+                   updated_moves=data.get("updated_moves") is not False,
+                   deleted=tuple(deleted) if isinstance(deleted, list) else (),
+                   keys=LearnedKeys(tuple(keys.get("config") or ()), tuple(keys.get("summary") or ()),
+                                    keys.get("globs")) if isinstance(keys, dict) else None)
+
+    def to_json(self) -> dict:
+        """The stored form, as every version since the read state began writes it ({} for a state never read)."""
+        out: dict[str, Any] = {}
+        if self.since is not None:
+            out["since"] = self.since
+            if self.seen is not None:
+                out["seen"] = self.seen
+            out["fresh"] = dict(self.fresh)
+        if self.full_at is not None:
+            out["full_at"] = self.full_at
+        if not self.updated_moves:
+            out["updated_moves"] = False
+        if self.keys is not None:
+            out["keys"] = {"config": list(self.keys.config), "summary": list(self.keys.summary),
+                           **({"globs": self.keys.globs} if self.keys.globs is not None else {})}
+        if self.deleted:
+            out["deleted"] = list(self.deleted)
+        return out
+
+    def needs_full(self, now: float, full_resync_hours: float) -> bool:
+        """Whether this sync reads every run: never read in full, FULL_RESYNC_HOURS passed, or updatedAt is known
+        not to move (then only a full read sees every change)."""
+        return (self.full_at is None or now - self.full_at >= full_resync_hours * 3600
+                or not self.updated_moves or not self.since)
+
+    def learned_keys(self, globs: dict | None) -> tuple[set[str], set[str]] | None:
+        """The config and summary keys a full read learned, when they can be trusted: for DYNAMIC_HEADERS off (globs
+        None) any learned keys; for include/exclude globs only keys learned under the same globs. None: nothing to
+        trust, so every key is read until the next full read learns them."""
+        if self.keys is None or (globs is not None and self.keys.globs != globs):
+            return None
+        return set(self.keys.config), set(self.keys.summary)
+
+    def full_reads_select_learned_keys(self) -> bool:
+        """Whether a full read may ask for the learned keys only: where updatedAt does not move every sync is a full
+        read, and each would otherwise read every key."""
+        return self.keys is not None and not self.updated_moves
+
+    def has_read_in_full(self) -> bool:
+        return self.full_at is not None
+
+    def never_read(self) -> bool:
+        """Nothing stored: a first sync, a base deleted, or a state from before reads were incremental."""
+        return self.to_json() == {}
+
+    def asking_full(self) -> "ReadState":
+        """This state with its last full read forgotten: the next read is a full one."""
+        return replace(self, full_at=None)
+
+    def for_tabs_only(self, read: "ReadState") -> "ReadState":
+        """The state to keep after a full read made only because this process's summary tabs needed every run: the
+        stored schedule stays (a quiet --once then writes nothing), with what that read learnt (whether updatedAt
+        moves, the keys, the runs gone). Runs it read are simply read again."""
+        return replace(self, updated_moves=self.updated_moves and read.updated_moves,
+                       keys=read.keys if read.keys is not None else self.keys, deleted=read.deleted)
+
+    def with_stale_stamps(self) -> "ReadState":
+        """W&B was seen to change a run without moving its updatedAt: from now on every sync reads in full."""
+        return replace(self, updated_moves=False)
 
 
 @dataclass
@@ -75,12 +174,12 @@ class Choice:
     missing: list[str] = field(default_factory=list)  # known runs the listing lacks
 
 
-def choose(state: dict, listing: dict[str, dict], known: Iterable[str], keep: Callable[[dict], bool]) -> Choice:
+def choose(state: ReadState, listing: dict[str, dict], known: Iterable[str], keep: Callable[[dict], bool]) -> Choice:
     """listing: run id -> its listing node, every run of the project; keep: whether a run is synced at all
     (USER_NAME, STATES)."""
-    since = parse_time(state.get("since"))
-    fresh = state.get("fresh") or {}
-    deleted = set(state.get("deleted") or ())
+    since = parse_time(state.since)
+    fresh = state.fresh
+    deleted = set(state.deleted)
     known = set(known)
     out = Choice()
     for run_id, node in listing.items():
@@ -96,41 +195,22 @@ def choose(state: dict, listing: dict[str, dict], known: Iterable[str], keep: Ca
     return out
 
 
-def learned_keys(state: dict, globs: dict | None) -> tuple[set[str], set[str]] | None:
-    """The config and summary keys a full read learned, when they can be trusted: for DYNAMIC_HEADERS off (globs
-    None) any learned keys; for include/exclude globs only keys learned under the same globs. None: nothing to
-    trust, so every key is read until the next full read learns them."""
-    keys = state.get("keys")
-    if not isinstance(keys, dict) or (globs is not None and keys.get("globs") != globs):
-        return None
-    return set(keys.get("config") or ()), set(keys.get("summary") or ())
-
-
-def next_state(state: dict, nodes: Iterable[dict], read_ids: set[str], full: bool, now: float,
-               seconds: float, deleted: Iterable[str], keys: dict | None = None) -> dict:
+def next_state(state: ReadState, nodes: Iterable[dict], read_ids: set[str], full: bool, now: float,
+               seconds: float, deleted: Iterable[str], keys: LearnedKeys | None = None) -> ReadState:
     """The state after this sync: nodes are what W&B listed (or the full read returned), read_ids what was read in
-    full, seconds how long the listing (or full read) took."""
+    full, seconds how long the listing (or full read) took. Whether updatedAt moves and the learned keys carry
+    over; the runs gone are this read's."""
     nodes = list(nodes)
     stamps = {n["name"]: stamp(n) for n in nodes if n.get("name")}
     seen = max((t for t in stamps.values() if t), default=None)
-    out = {k: v for k, v in state.items() if k in ("full_at", "updated_moves", "keys")}
-    if full:
-        out["full_at"] = now
-    if keys is not None:
-        out["keys"] = keys
+    out = replace(state, full_at=now if full else state.full_at, keys=keys if keys is not None else state.keys,
+                  deleted=tuple(sorted(set(deleted))))
     if seen is None:
-        since = parse_time(state.get("since")) or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-        out.update(since=iso(since), seen=state.get("seen") or iso(since), fresh={})
-    elif not full and state.get("seen") == iso(seen) and state.get("since"):
-        out.update(since=state["since"], seen=state["seen"], fresh=dict(state.get("fresh") or {}))
-    else:
-        since = seen - dt.timedelta(seconds=math.ceil(seconds) + 1)
-        before = state.get("fresh") or {}
-        out.update(since=iso(since), seen=iso(seen),
+        since = parse_time(state.since) or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        return replace(out, since=iso(since), seen=state.seen or iso(since), fresh={})
+    if not full and state.seen == iso(seen) and state.since:
+        return replace(out, fresh=dict(state.fresh))
+    since = seen - dt.timedelta(seconds=math.ceil(seconds) + 1)
+    return replace(out, since=iso(since), seen=iso(seen),
                    fresh={i: iso(t) for i, t in sorted(stamps.items())
-                          if t and since < t < seen and (i in read_ids or before.get(i) == iso(t))})
-    gone = sorted(set(deleted))
-    if gone:
-        out["deleted"] = gone
-    return out
-
+                          if t and since < t < seen and (i in read_ids or state.fresh.get(i) == iso(t))})

@@ -27,7 +27,7 @@ from ..config import Settings, Target
 from ..errors import SourceError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
-from . import Fetch, Need
+from . import Fetched, Need
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 BLOCK = 32 * 1024
@@ -253,7 +253,7 @@ class LocalSource:
         self.requests = 0
 
     def fetch(self, target: Target, need: Need | None = None,
-              progress: Callable[[int], None] | None = None) -> Fetch:
+              progress: Callable[[int], None] | None = None) -> Fetched:
         root = self.settings.source
         if root is None or not root.is_dir():
             raise SourceError(f"{root} is not a folder.", "Give --source the folder that holds W&B's wandb/ runs.")
@@ -277,7 +277,7 @@ class LocalSource:
                 newest[run.id] = (stamp, run)
             if progress:
                 progress(len(newest))
-        return Fetch([run for _, run in newest.values()], pages=0, full=True)
+        return Fetched([run for _, run in newest.values()], pages=0, full=True)
 
     def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
         root = self.settings.source

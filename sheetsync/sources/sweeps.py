@@ -5,11 +5,9 @@ same GraphQL executor as the runs, so a server that answers `wandb.Api().sweep(.
 `config` is the sweep's YAML (JSON is YAML too), `name` the sweep id, `state` one of RUNNING, PAUSED, CANCELED,
 FINISHED (some servers also say CRASHED or FAILED).
 
-Caching: a sweep is asked about only when runs of it came in a sync's read, and a sweep whose state is final is
-never asked about again by the same process (its config, method and state no longer change). A running sweep is
-asked again in a sync whose read brought runs of it, so its state moves on; the loop thus spends at most one
-request per sweep per sync, and none for a sweep that is done. `--once` starts a new process each time: it asks
-once per sweep that its (full) read finds.
+No cache here: one request per sweep asked about. The summary tabs keep what they learnt of each sweep
+(summaries.Remembered, the one sweep cache) and ask only about the sweeps of the runs a sync read whose state is
+not final, so the loop spends at most one request per sweep per sync, and none for a sweep that is done.
 """
 
 from __future__ import annotations
@@ -47,7 +45,6 @@ fragment SweepFragment on Sweep {
   runCountExpected
 }
 """
-FINAL_STATES = frozenset({"FINISHED", "CANCELED", "CRASHED", "FAILED"})
 
 
 def parse_config(text: Any) -> dict | None:
@@ -74,30 +71,13 @@ def to_sweep(node: dict, target: Target, web: str) -> Sweep:
                  problem=None if config is not None else "W&B gave no readable config for this sweep")
 
 
-class SweepCache:
-    """Sweeps already read, kept for the life of the source (the loop's process)."""
-
-    def __init__(self) -> None:
-        self.known: dict[tuple[Target, str], Sweep] = {}
-
-    def fetch(self, execute: Callable[..., Any], target: Target, ids: set[str], web: str, timeout: float) -> tuple[
-            dict[str, Sweep], int]:
-        """The sweeps, and how many requests that took (one per sweep not known to be done)."""
-        out: dict[str, Sweep] = {}
-        requests = 0
-        for sweep_id in sorted(ids):
-            known = self.known.get((target, sweep_id))
-            if known is not None and known.state.upper() in FINAL_STATES:
-                out[sweep_id] = known
-                continue
-            data = execute(SWEEP_QUERY, {"entity": target.entity, "project": target.project, "name": sweep_id},
-                           timeout=timeout)
-            requests += 1
-            node = ((data or {}).get("project") or {}).get("sweep")
-            if not node:
-                sweep = Sweep(sweep_id, problem=f"W&B has no sweep {sweep_id!r} in {target.path} that this API key "
-                                                "can see (deleted, or in another project)")
-            else:
-                sweep = to_sweep(node, target, web)
-            self.known[(target, sweep_id)] = out[sweep_id] = sweep
-        return out, requests
+def read_sweeps(execute: Callable[[str, dict], Any], target: Target, ids: set[str], web: str) -> dict[str, Sweep]:
+    """The sweeps, one request each, in id order; a sweep W&B does not show gets a row saying so."""
+    out: dict[str, Sweep] = {}
+    for sweep_id in sorted(ids):
+        data = execute(SWEEP_QUERY, {"entity": target.entity, "project": target.project, "name": sweep_id})
+        node = ((data or {}).get("project") or {}).get("sweep")
+        out[sweep_id] = to_sweep(node, target, web) if node else Sweep(
+            sweep_id, problem=f"W&B has no sweep {sweep_id!r} in {target.path} that this API key can see (deleted, "
+                              "or in another project)")
+    return out

@@ -46,11 +46,10 @@ from ..config import Settings, Target
 from ..errors import AccessError, CredentialsError, Interrupted, SourceError, SyncError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
-from ..summaries import sweep_metric, sweep_parameters
-from . import Fetch, Need
+from . import Fetched, Need
 from .history import Sampling, points as history_points
-from .increments import choose, learned_keys, needs_full, next_state, parse_time
-from .sweeps import SweepCache
+from .increments import LearnedKeys, ReadState, choose, next_state, parse_time
+from .sweeps import read_sweeps
 from .wandb_graphql import GraphQL, RateLimited, set_attempt_timeout, translate
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -154,7 +153,6 @@ class WandbSource:
         self.quota_wait = 0.0  # seconds W&B's rate limit made the reads wait (for /metrics)
         self.bytes = 0  # W&B's answers, for the report and the bench
         self._resume: dict[Target, tuple[str, dict, dict[str, dict]]] = {}  # a full read cut short
-        self.sweep_cache = SweepCache()
         self._last: tuple[GraphQL, str] | None = None  # this sync's GraphQL sender and web address, for sweeps
 
     def _api(self, target: Target):
@@ -182,7 +180,7 @@ class WandbSource:
         return (not self.settings.user_name or user == self.settings.user_name) and \
             (not self.settings.states or node.get("state") in self.settings.states)
 
-    def fetch(self, target: Target, need: Need | None = None, progress: Callable[[int], None] | None = None) -> Fetch:
+    def fetch(self, target: Target, need: Need | None = None, progress: Callable[[int], None] | None = None) -> Fetched:
         need = need or Need()
         api = self._api(target)
         self.requests += 1  # the Viewer check wandb.Api makes
@@ -190,8 +188,8 @@ class WandbSource:
         web = app_url(gql.base_url, self.settings.wandb_app_url)
         self._last = (gql, web)
         sampling = Sampling(Wanted.of(self.settings))
-        state = dict(need.state)
-        full = needs_full(state, need.now, self.settings.full_resync_hours)
+        state = need.state
+        full = state.needs_full(need.now, self.settings.full_resync_hours)
         globs = self._globs()
         selected = self._selection(target, need, state, full)
         # with globs, only runs that go on running are read with the selection; the rest with every key
@@ -241,7 +239,8 @@ class WandbSource:
             listed = [i for i in listed if i not in nodes]
             read = set(nodes)
             # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
-            unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed if full and state else ())
+            unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed
+                                  if full and not state.never_read() else ())
         finally:
             self.requests += gql.requests
             self.quota_wait += gql.quota_wait
@@ -252,17 +251,16 @@ class WandbSource:
         runs = [to_run(nodes.pop(run_id), target, names, web, sampling.wanted) for run_id in list(nodes)]
         keys = None
         if full and not self.settings.dynamic:
-            config, summary = source_keys(runs, need.headers)
-            keys = {"config": sorted(config), "summary": sorted(summary)}
+            keys = LearnedKeys.of(*source_keys(runs, need.headers))
         elif globs and (full or selected):
             keys = self._learn([r for r in runs if r.id not in quiet], need, globs,
-                               learned_keys(state, globs) if not full else None)
+                               state.learned_keys(globs) if not full else None)
         state = next_state(state, listing.values(), read, full, need.now, time.monotonic() - started,
                            gone if self.settings.deleted_runs == "mark" else (), keys)
         log.debug("read %d runs of %s in full, %d from the listing, %d deleted, in %d pages (%s, %s)", len(runs),
                   target.path, len(listed), len(gone), pages[0], "full" if full else "incremental", gql.kind)
-        return Fetch(runs, pages[0], full, [to_run(listing[i], target, names, web) for i in listed], gone, state,
-                     unchanged)
+        return Fetched(runs, pages[0], full, [to_run(listing[i], target, names, web) for i in listed], gone, state,
+                       unchanged)
 
     def _globs(self) -> dict | None:
         """DYNAMIC_HEADERS' include/exclude globs, as the read state records them; None without any."""
@@ -270,7 +268,8 @@ class WandbSource:
         return {"include": list(s.include), "exclude": list(s.exclude)} if s.dynamic and (s.include or s.exclude) \
             else None
 
-    def _selection(self, target: Target, need: Need, state: dict, full: bool) -> tuple[list[str], list[str]] | None:
+    def _selection(self, target: Target, need: Need, state: ReadState,
+                   full: bool) -> tuple[list[str], list[str]] | None:
         """The config and summary keys to ask for when a run is read in full; None: every key.
 
         DYNAMIC_HEADERS off: the keys the headers name and those a full read learned they match (`train_loss`
@@ -279,42 +278,32 @@ class WandbSource:
         W&B takes exact keys, not globs), and only once a full read has learned them under these globs. Dynamic
         headers without globs: every key (a new key must become a column)."""
         if self.settings.dynamic:
-            learned = None if full else learned_keys(state, self._globs()) if self._globs() else None
+            learned = None if full else state.learned_keys(self._globs()) if self._globs() else None
             if learned is None:
                 return None
-        elif full and not (state.get("keys") and state.get("updated_moves") is False):
+        elif full and not state.full_reads_select_learned_keys():
             return None
         else:
-            learned = learned_keys(state, None) or (set(), set())
-        config, summary = key_names((*need.headers, *self._tab_keys(target)))
+            learned = state.learned_keys(None) or (set(), set())
+        config, summary = key_names((*need.headers, *need.tab_headers))
         return sorted(config | learned[0]), sorted(summary | learned[1] | {"_runtime", "_timestamp"})
 
-    def _tab_keys(self, target: Target) -> list[str]:
-        """What the summary tabs read of a run, as headers: GROUP_METRICS, and the metric and swept parameters of
-        each sweep this process has read (a sync that has not read them all reads in full)."""
-        if not self.settings.summaries:
-            return []
-        names = list(self.settings.group_metrics)
-        for (where, _), sweep in self.sweep_cache.known.items():
-            if where == target and sweep.config:
-                names += [sweep_metric(sweep.config)[0], *("config." + p for p in sweep_parameters(sweep.config))]
-        return [n for n in names if n]
-
     @staticmethod
-    def _running(ids: list[str], need: Need, state: dict, listing: dict[str, dict], back: list[str]) -> set[str]:
+    def _running(ids: list[str], need: Need, state: ReadState, listing: dict[str, dict], back: list[str]) -> set[str]:
         """The runs to read with the selected keys under globs: known to the sheet and still running. A new run, one
         that comes back, and one that stopped (finished, crashed, edited afterwards: final metrics are logged at
         the end) are read with every key, so the keys they bring can become columns."""
-        skip = set(state.get("deleted") or ()) | set(back)
+        skip = set(state.deleted) | set(back)
         return {i for i in ids if i in need.known and i not in skip and listing[i].get("state") == "running"}
 
-    def _learn(self, runs: list[Run], need: Need, globs: dict, learned: tuple[set[str], set[str]] | None) -> dict:
+    def _learn(self, runs: list[Run], need: Need, globs: dict,
+               learned: tuple[set[str], set[str]] | None) -> LearnedKeys:
         """The keys to select from now on: those learned before, those the headers match in these runs (read with
         every key), and those of theirs that pass the globs."""
         config, summary = learned or (set(), set())
         for found in (source_keys(runs, need.headers), glob_keys(runs, self.settings.include, self.settings.exclude)):
             config, summary = config | found[0], summary | found[1]
-        return {"config": sorted(config), "summary": sorted(summary), "globs": globs}
+        return LearnedKeys.of(config, summary, globs)
 
     def _full_query(self, target: Target, need: Need, selected: tuple[list[str], list[str]] | None) \
             -> tuple[str, dict]:
@@ -381,14 +370,14 @@ class WandbSource:
         return nodes
 
     def _confirm_gone(self, target: Target, page: Callable, need: Need, listing: dict[str, dict],
-                      state: dict) -> tuple[list[str], list[str]]:
+                      state: ReadState) -> tuple[list[str], list[str]]:
         """Known runs W&B no longer has, and those the listing skipped after all. One newly missing from the listing
         is asked for by id once more: an offset cursor skips a run when another is deleted while the listing
         pages. The found ones join the listing."""
         missing = sorted(need.known - listing.keys())
         if not missing:
             return [], []
-        before = set(state.get("deleted") or ())
+        before = set(state.deleted)
         new = [i for i in missing if i not in before]
         found: dict[str, dict] = {}
         for start in range(0, len(new), LIST_PAGE):
@@ -400,18 +389,17 @@ class WandbSource:
         return [i for i in missing if i not in found], sorted(found)
 
     def sweeps(self, target: Target, ids: set[str]) -> dict[str, Sweep]:
-        """The sweeps of the runs this sync read (sources/sweeps.py), through the same sender as the runs."""
+        """The sweeps of the runs this sync read (sources/sweeps.py), through the same sender as the runs: one
+        request each (the caller keeps what it learnt: summaries.Remembered)."""
         if self._last is None:
             raise SourceError("Sweeps were asked for before any runs were read.", "This is a bug; please report it.")
         gql, web = self._last
         before = gql.requests
         try:
-            found, _ = self.sweep_cache.fetch(lambda query, variables, timeout=None: gql.execute(query, variables),
-                                              target, ids, web, self.settings.request_timeout * 3)
+            return read_sweeps(lambda query, variables: gql.execute(query, variables), target, ids, web)
         except SyncError:
             raise
         except Exception as exc:
             raise translate(exc, target, self.settings.wandb_base_url) from exc
         finally:
             self.requests += gql.requests - before
-        return found

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sheetsync.base import MAGIC, MAGIC_V2, Base
-from sheetsync.sources.increments import choose, learned_keys, needs_full, next_state
+from sheetsync.sources.increments import LearnedKeys, ReadState, choose, next_state
 from sheetsync.sources.wandb_api import app_url
 
 
@@ -16,38 +18,39 @@ LISTING = {"a": node("a", "2026-01-01T10:00:00"), "b": node("b", "2026-01-01T11:
 
 
 def test_only_runs_newer_than_the_last_read_are_read_in_full():
-    state = {"since": "2026-01-01T10:30:00", "fresh": {}}
+    state = ReadState(since="2026-01-01T10:30:00")
     choice = choose(state, LISTING, known={"a", "b", "c"}, keep=lambda n: True)
     assert sorted(choice.read) == ["b", "c"] and choice.listed == ["a"] and choice.missing == []
 
 
 def test_a_run_read_at_its_current_stamp_is_not_read_again():
-    state = {"since": "2026-01-01T10:30:00", "fresh": {"b": "2026-01-01T11:00:00", "c": "2026-01-01T11:59:00"}}
+    state = ReadState(since="2026-01-01T10:30:00", fresh={"b": "2026-01-01T11:00:00", "c": "2026-01-01T11:59:00"})
     choice = choose(state, LISTING, known={"a", "b", "c"}, keep=lambda n: True)
     assert choice.read == ["c"]  # its heartbeat moved since
 
 
 def test_unknown_returning_and_missing_runs():
-    state = {"since": "2026-01-02T00:00:00", "deleted": ["a"]}
+    state = ReadState(since="2026-01-02T00:00:00", deleted=("a",))
     choice = choose(state, LISTING, known={"a", "b", "gone"}, keep=lambda n: n["name"] != "c")
     assert sorted(choice.read) == ["a"] and choice.listed == ["b"] and choice.missing == ["gone"]
     assert choose(state, LISTING, known={"a", "b"}, keep=lambda n: True).read == ["a", "c"]  # c: new
 
 
 def test_next_state_is_stable_when_nothing_moved():
-    first = next_state({}, LISTING.values(), {"a", "b", "c"}, True, 1000.0, 3.2, ())
-    assert first["seen"] == "2026-01-01T12:00:00" and first["since"] == "2026-01-01T11:59:55"
+    first = next_state(ReadState(), LISTING.values(), {"a", "b", "c"}, True, 1000.0, 3.2, ())
+    assert first.seen == "2026-01-01T12:00:00" and first.since == "2026-01-01T11:59:55"
     # c's stamp is the newest second the listing saw: it may change again within it, so it is not taken for read
-    assert first["fresh"] == {} and first["full_at"] == 1000.0
+    assert first.fresh == {} and first.full_at == 1000.0
     again = next_state(first, LISTING.values(), set(), False, 2000.0, 0.4, ())
     assert again == first  # the base is not rewritten by a quiet sync
     assert choose(first, LISTING, {"a", "b", "c"}, lambda n: True).read == ["c"]  # read once more, at most
 
 
 def test_full_reads_are_due_by_time_when_never_read_or_when_updated_at_does_not_move():
-    state = {"since": "2026-01-01T00:00:00", "full_at": 1000.0}
-    assert not needs_full(state, 1000.0 + 3600, 24) and needs_full(state, 1000.0 + 24 * 3600, 24)
-    assert needs_full({}, 0, 24) and needs_full({**state, "updated_moves": False}, 1001.0, 24)
+    state = ReadState(since="2026-01-01T00:00:00", full_at=1000.0)
+    assert not state.needs_full(1000.0 + 3600, 24) and state.needs_full(1000.0 + 24 * 3600, 24)
+    assert ReadState().needs_full(0, 24) and state.with_stale_stamps().needs_full(1001.0, 24)
+    assert state.asking_full().needs_full(1001.0, 24)
 
 
 def test_read_state_travels_in_row_0_and_old_bases_still_read():
@@ -78,11 +81,50 @@ def test_run_links_follow_wandbs_own_url_rules():
 
 def test_learned_keys_are_trusted_only_under_the_globs_they_were_learned_under():
     globs = {"include": ["val/*"], "exclude": []}
-    state = {"keys": {"config": ["lr"], "summary": ["val/loss"], "globs": globs}}
-    assert learned_keys(state, globs) == ({"lr"}, {"val/loss"})
-    assert learned_keys(state, {"include": ["test/*"], "exclude": []}) is None  # other globs: learn again
-    assert learned_keys(state, None) == ({"lr"}, {"val/loss"})  # DYNAMIC_HEADERS off: any learned keys
-    old = {"keys": {"config": ["lr"], "summary": ["loss"]}}  # before globs were selected, or learned with them off
-    assert learned_keys(old, globs) is None and learned_keys({}, globs) is None and learned_keys({}, None) is None
+    state = ReadState.from_json({"keys": {"config": ["lr"], "summary": ["val/loss"], "globs": globs}})
+    assert state.learned_keys(globs) == ({"lr"}, {"val/loss"})
+    assert state.learned_keys({"include": ["test/*"], "exclude": []}) is None  # other globs: learn again
+    assert state.learned_keys(None) == ({"lr"}, {"val/loss"})  # DYNAMIC_HEADERS off: any learned keys
+    old = ReadState(keys=LearnedKeys(("lr",), ("loss",)))  # before globs were selected, or learned with them off
+    assert old.learned_keys(globs) is None and ReadState().learned_keys(globs) is None
+    assert ReadState().learned_keys(None) is None
     after = next_state(state, [], set(), False, 0.0, 0.0, ())
-    assert after["keys"] == state["keys"]  # an incremental read that learns nothing keeps what was learned
+    assert after.keys == state.keys  # an incremental read that learns nothing keeps what was learned
+
+
+# States as today's main (f5de335) stored them in base row 0: each must read back to the very same JSON, or the
+# first sync after an upgrade would rewrite every sheet's base.
+STORED = [
+    {"since": "2026-01-01T11:59:55", "seen": "2026-01-01T12:00:00", "fresh": {}, "full_at": 1000.0},
+    {"since": "2026-01-01T11:59:55", "seen": "2026-01-01T12:00:00", "fresh": {"a": "2026-01-01T11:59:58"},
+     "full_at": 1767225600, "updated_moves": False, "deleted": ["r5", "r9"],
+     "keys": {"config": ["lr"], "summary": ["_runtime", "loss"]}},
+    {"since": "1970-01-01T00:00:00", "seen": "1970-01-01T00:00:00", "fresh": {}, "full_at": 5.5,
+     "keys": {"config": [], "summary": ["val/loss"], "globs": {"include": ["val/*"], "exclude": []}}},
+    {},
+]
+
+
+@pytest.mark.parametrize("stored", STORED)
+def test_a_read_state_stored_by_todays_main_reads_back_unchanged(stored):
+    state = ReadState.from_json(stored)
+    assert state.to_json() == stored
+    base = Base({"r1": {"loss": 7}}, read_state=stored)
+    assert ReadState.from_json(Base.decode(base.encode()).read_state) == state
+
+
+def test_a_broken_read_state_reads_as_never_read():
+    for broken in (None, [], "x", {"since": 3, "full_at": "soon", "fresh": [], "deleted": "r1", "keys": []}):
+        state = ReadState.from_json(broken)
+        assert state.never_read() and state.needs_full(10.0**9, 24)
+
+
+def test_a_full_read_for_the_tabs_alone_keeps_the_sheets_schedule_and_what_it_learnt():
+    stored = ReadState.from_json(STORED[1])
+    read = next_state(stored.asking_full(), LISTING.values(), {"a"}, True, 9999.0, 1.0, ["r7"],
+                      LearnedKeys.of(["lr", "bs"], ["loss"]))
+    kept = stored.for_tabs_only(read)
+    assert (kept.since, kept.seen, kept.fresh, kept.full_at) == (stored.since, stored.seen, stored.fresh,
+                                                                  stored.full_at)
+    assert kept.keys == LearnedKeys(("bs", "lr"), ("loss",)) and kept.deleted == ("r7",)
+    assert not kept.updated_moves  # what was learnt of updatedAt stays learnt

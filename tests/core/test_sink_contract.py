@@ -8,8 +8,10 @@ import datetime as dt
 
 import pytest
 
-from sheetsync.errors import SyncError
+from sheetsync.errors import OutcomeUnknown, SyncError
+from sheetsync.merge import MergeSettings, apply, merge
 from sheetsync.run import Run
+from sheetsync.sources.increments import ReadState
 from sheetsync.sync import sync
 from tests.settings import settings_for
 from tests.fakes.memory_sink import MemorySink
@@ -132,7 +134,7 @@ def test_newest_first_update_and_new_row_land_in_their_rows(tmp_path):
 
 def test_summary_tabs_through_a_sink_written_from_the_contract(tmp_path):
     from sheetsync.run import Sweep
-    from sheetsync.sync import ReadHistory
+    from sheetsync.sync import SyncMemory
 
     config_ = {"metric": {"name": "loss", "goal": "maximize"}, "parameters": {"bs": {"values": [16, 32]}}}
     runs = [dataclasses.replace(run(i, loss, sweep="sw", group="g"), config={"bs": 16 * (i + 1)})
@@ -140,7 +142,7 @@ def test_summary_tabs_through_a_sink_written_from_the_contract(tmp_path):
     source = MemorySource(runs, [Sweep("sw", "my sweep", "grid", "FINISHED", config_)])
     sink = MemorySink()
     settings = settings_for(tmp_path / "x.xlsx", tmp_path, summaries=("sweeps", "groups"), group_metrics=("loss",))
-    history = ReadHistory()
+    history = SyncMemory()
     sync(source, sink, settings, history)
     sweeps = {r[0]: dict(zip(sink.sheets["runs sweeps"][0], r)) for r in sink.sheets["runs sweeps"][1:]}
     assert (sweeps["sw"]["best_run"], sweeps["sw"]["best_value"], sweeps["sw"]["bs"]) == ("r1", 0.9, 32)
@@ -151,4 +153,36 @@ def test_summary_tabs_through_a_sink_written_from_the_contract(tmp_path):
     applies = sink.applies
     again = sync(source, sink, settings, history)
     assert sink.applies == applies and again.targets[0].tabs["runs groups"].counts.kept_edits == 1
-    assert source.sweep_requests == 2  # the source was asked once per sync; its own cache decides requests
+    assert source.sweep_requests == 1  # a finished sweep is asked about once in a process (summaries.Remembered)
+
+
+def _plan(sink: MemorySink, runs: dict[str, float], since: str):
+    """A plan for the runs tab on the sink's worksheet as it stands, holding a read state that says `since`."""
+    (snap,) = sink.read([SHEET])
+    rows = [{"run_id": run_id, "loss": loss} for run_id, loss in runs.items()]
+    return snap, merge(snap.grid, snap.base, rows, MergeSettings(headers=("run_id", "loss")),
+                       read_state=ReadState(since=since, seen=since, full_at=1.0))
+
+
+@pytest.mark.parametrize("cut", range(4))
+@pytest.mark.parametrize("sink_of", [lambda: MemorySink(split=True), MemorySink], ids=["split", "whole"])
+def test_the_read_state_lands_only_after_the_cells_it_speaks_of(sink_of, cut):
+    """The contract's clause 3: a write cut at any step never leaves a stored read state newer than the cells, or
+    the next sync would take the runs for read and never write them."""
+    sink = sink_of()
+    sink.apply([_plan(sink, {"r0": 0.5, "r1": 0.4}, "2026-01-01T00:00:00")])
+    snap, plan = _plan(sink, {"r0": 0.1, "r1": 0.4, "r2": 0.3}, "2026-02-01T00:00:00")
+    assert plan.writes_cells and plan.base_changed
+    sink.cut_after = sink.steps + cut
+    try:
+        sink.apply([(snap, plan)])
+    except OutcomeUnknown:
+        pass
+    (after,) = sink.read([SHEET])
+    state = ReadState.from_json(after.base.read_state)
+    landed = rows_by_id(after.grid)
+    if state.since == "2026-02-01T00:00:00":
+        assert landed == rows_by_id(apply(snap.grid, plan)), "the read state landed before the cells it speaks of"
+        assert dict(after.base.runs) == dict(plan.base.runs)
+    else:
+        assert state.since == "2026-01-01T00:00:00"  # the old state: the next sync reads these runs again

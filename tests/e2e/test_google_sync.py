@@ -11,7 +11,7 @@ import pytest
 from sheetsync.base import serial_days
 from sheetsync.sinks.google_sheets import GoogleSheetsSink, base_title
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import ReadHistory, sync
+from sheetsync.sync import SyncMemory, sync
 
 
 @pytest.mark.slow
@@ -128,7 +128,7 @@ def test_request_budget_a_changed_sync_reads_checks_and_writes_once_then_one_rea
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, stop,
                             retry_base_seconds=settings.retry_base_seconds)
-    state = ReadHistory()
+    state = SyncMemory()
     sync(source, sink, settings, state)  # first-time set-up: metadata, new worksheet and base
     latest = max(r.heartbeat_at for r in e2e.wandb.world.project("alice", "proj"))
     for run in e2e.wandb.world.project("alice", "proj")[:3]:
@@ -156,7 +156,7 @@ def test_incremental_sync_of_2000_runs_with_3_changed_reads_the_listing_and_one_
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
                             retry_base_seconds=settings.retry_base_seconds)
-    state = ReadHistory()
+    state = SyncMemory()
     first = sync(source, sink, settings, state)
     assert first.targets[0].pages == 10 and first.targets[0].full
     latest = max(r.heartbeat_at for r in e2e.wandb.world.project("alice", "proj"))

@@ -10,7 +10,7 @@ import threading
 
 from sheetsync.sinks.google_sheets import GoogleSheetsSink
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import ReadHistory, sync
+from sheetsync.sync import SyncMemory, sync
 from tests.fakes.cells import parse_input
 
 MIN_SWEEP = {"method": "grid", "metric": {"name": "val_loss", "goal": "minimize"},
@@ -70,7 +70,7 @@ def replace(e2e, title: str, grid: list[list]) -> None:
 def test_tabs_name_the_best_runs_and_group_statistics_with_links(e2e):
     world_with_sweeps(e2e.wandb.world)
     settings, source, sink = clients(e2e)
-    report = sync(source, sink, settings, ReadHistory())
+    report = sync(source, sink, settings, SyncMemory())
     assert e2e.wandb.world.operations().count("GetSweep") == 2  # one per sweep
     sweeps = keyed(e2e, "runs sweeps", "sweep_id")
     mn, mx = sweeps["mnsweep"], sweeps["mxsweep"]
@@ -97,7 +97,7 @@ def test_tabs_name_the_best_runs_and_group_statistics_with_links(e2e):
 def test_tabs_ride_in_the_syncs_read_and_write_and_finished_sweeps_are_not_asked_again(e2e):
     world_with_sweeps(e2e.wandb.world)
     settings, source, sink = clients(e2e)
-    history = ReadHistory()
+    history = SyncMemory()
     sync(source, sink, settings, history)  # first-time set-up
     e2e.google.world.clear_log()
     e2e.wandb.world.clear_log()
@@ -131,7 +131,7 @@ def test_tabs_ride_in_the_syncs_read_and_write_and_finished_sweeps_are_not_asked
 def test_hand_edits_own_columns_and_rows_sorting_and_deleted_rows_survive_in_both_tabs(e2e):
     world_with_sweeps(e2e.wandb.world)
     settings, source, sink = clients(e2e)
-    sync(source, sink, settings, ReadHistory())
+    sync(source, sink, settings, SyncMemory())
     grid = e2e.sheet("runs sweeps")
     header = list(grid[0])
     grid = [list(r) + [None] * (len(header) - len(r)) for r in grid]
@@ -153,7 +153,7 @@ def test_hand_edits_own_columns_and_rows_sorting_and_deleted_rows_survive_in_bot
     w.add_run(name="x2", sweep="mxsweep", group="drop", config={"dropout": 0.1}, state="finished",
               summary={"val_acc": 0.5, "val_loss": 0.9}, created_at=dt.datetime(2026, 3, 2),
               heartbeat_at=dt.datetime(2026, 3, 2))
-    report = sync(source, sink, settings, ReadHistory())
+    report = sync(source, sink, settings, SyncMemory())
     assert report.total("new") == 2
     sweeps = keyed(e2e, "runs sweeps", "sweep_id")
     assert sweeps["mnsweep"]["sweep_name"] == "the lr sweep" and sweeps["mnsweep"]["best_run"] == "m3"
@@ -172,7 +172,7 @@ def test_a_write_of_all_three_tabs_whose_answer_is_lost_lands_once(e2e):
     again and finds it landed, so no tab gets a row (or an appended grid row) twice."""
     world_with_sweeps(e2e.wandb.world)
     settings, source, sink = clients(e2e)
-    sync(source, sink, settings, ReadHistory())
+    sync(source, sink, settings, SyncMemory())
     w = e2e.wandb.world
     w.add_sweep(name="newsweep", config=MIN_SWEEP, state="RUNNING")
     w.add_run(name="n0", sweep="newsweep", group="fresh", config={"lr": 0.1, "seed": 1}, state="finished",
@@ -180,7 +180,7 @@ def test_a_write_of_all_three_tabs_whose_answer_is_lost_lands_once(e2e):
     sizes = {s.title: s.rows for s in e2e.google.world.spreadsheets[e2e.spreadsheet_id].sheets}
     e2e.google.world.clear_log()
     e2e.google.world.arm("drop_after", path=":batchUpdate")
-    report = sync(source, sink, settings, ReadHistory())
+    report = sync(source, sink, settings, SyncMemory())
     writes = [r for r in e2e.google.world.log if r.is_sheets_write]
     assert writes[0].fault == "drop_after" and report.total("new") in (0, 1)
     for title, key, new in (("runs", "run_id", "n0"), ("runs sweeps", "sweep_id", "newsweep"),
@@ -190,14 +190,14 @@ def test_a_write_of_all_three_tabs_whose_answer_is_lost_lands_once(e2e):
         assert ids.count(new) == 1 and len(ids) == len(set(ids)), (title, ids)
         assert sheet_of(e2e, title).rows == sizes[title] + 1  # grown once
     e2e.google.world.clear_log()
-    quiet = sync(source, sink, settings, ReadHistory())
+    quiet = sync(source, sink, settings, SyncMemory())
     assert quiet.sheets_writes == 0
 
 
 def test_a_sweep_w_and_b_does_not_know_is_said_in_its_row_not_a_failed_sync(e2e):
     e2e.wandb.world.add_run(name="o0", sweep="gone1234", state="finished", summary={"val_loss": 0.2})
     settings, source, sink = clients(e2e)
-    report = sync(source, sink, settings, ReadHistory())
+    report = sync(source, sink, settings, SyncMemory())
     row = keyed(e2e, "runs sweeps", "sweep_id")["gone1234"]
     assert "W&B has no sweep 'gone1234'" in row["note"] and row["runs"] == 1 and row["best_run"] == ""
     assert report.total("new") == 1 and e2e.wandb.world.operations().count("GetSweep") == 1
@@ -215,7 +215,7 @@ def test_running_sweep_runs_read_with_selected_keys_keep_their_metric_and_parame
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
                             retry_base_seconds=settings.retry_base_seconds)
-    history = ReadHistory()
+    history = SyncMemory()
     sync(source, sink, settings, history)
     world.heartbeat(["x1"], val_acc=0.95)
     world.clear_log()

@@ -13,7 +13,7 @@ import pytest
 from sheetsync.base import Base
 from sheetsync.sinks.google_sheets import GoogleSheetsSink, base_title
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import ReadHistory, sync
+from sheetsync.sync import SyncMemory, sync
 from tests.fakes.cells import parse_input
 
 FIXED = ["run_id", "run_name", "user", "state", "tags", "notes", "created_at"]
@@ -45,7 +45,7 @@ def in_process(e2e, **config):
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
                             retry_base_seconds=settings.retry_base_seconds)
-    history = ReadHistory()
+    history = SyncMemory()
 
     def tick():
         at = 1e9 + 60.0 * next(MINUTES)
@@ -277,7 +277,7 @@ def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
                             retry_base_seconds=settings.retry_base_seconds)
-    history = ReadHistory()
+    history = SyncMemory()
     e2e.wandb.world.arm("status", status=400, body_contains="query Runs", skip=3)  # page 4 refused
     with pytest.raises(Exception, match="400"):
         sync(source, sink, settings, history)

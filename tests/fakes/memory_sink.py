@@ -2,6 +2,9 @@
 
 Written from that one file (plus the Plan field list and Base.decode/encode), to test the claim that a new sink
 needs no more than that. Cells keep their typed values (no cell_form) and no styles are kept.
+With `split=True` an apply lands in steps, as a sink that sends requests does (the cells, the base's body, its
+closing row), and `cut_after` makes the write fail once that many steps have landed in the sink's life: what the
+contract's clause on the read state is about.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from sheetsync.base import Base
-from sheetsync.errors import SinkError
+from sheetsync.errors import OutcomeUnknown, SinkError
 from sheetsync.sinks import Capabilities, Snapshot
 
 
@@ -36,11 +39,15 @@ class MemorySink:
     capabilities = Capabilities(cell_form=None, styles=False)
 
     def __init__(self, sheets: dict[str, list[list[Any]]] | None = None,
-                 bases: dict[str, list[list[Any]]] | None = None):
+                 bases: dict[str, list[list[Any]]] | None = None, split: bool = False,
+                 cut_after: int | None = None):
         self.sheets: dict[str, list[list[Any]]] = sheets if sheets is not None else {}  # title -> grid
         self.bases: dict[str, list[list[Any]]] = bases if bases is not None else {}  # base title -> rows
         self.links: dict[str, dict[str, str]] = {}  # title -> run id -> W&B page (no cell can hold a link)
         self.applies = 0  # how many applies changed something, for tests
+        self.split = split
+        self.cut_after = cut_after
+        self.steps = 0  # steps landed (split only)
 
     def base_title(self, worksheet: str) -> str:
         return self.capabilities.base_title(worksheet)
@@ -92,9 +99,20 @@ class MemorySink:
 
         links = dict(self.links.get(worksheet, {}))
         links.update(plan.links)
+        encoded = self.capabilities.encode_base(plan, snapshot.base) if plan.base_changed else None
+        title = self.base_title(worksheet)
+        if self.split:  # the cells, then the base's body, then its closing row: the read state lands last
+            self._land(lambda: (self.sheets.__setitem__(worksheet, grid),
+                                self.links.__setitem__(worksheet, links)))
+            if encoded is not None:
+                self._land(lambda: self.bases.__setitem__(title, copy.deepcopy(encoded.body)))
+            if encoded is not None and encoded.closing is not None:
+                self._land(lambda: self.bases[title].__setitem__(0, list(encoded.closing)))
+            self.applies += 1
+            return
         bases = dict(self.bases)
-        if plan.base_changed:
-            bases[self.base_title(worksheet)] = plan.base.encode()
+        if encoded is not None:
+            bases[title] = encoded.rows
         sheets = dict(self.sheets)
         sheets[worksheet] = grid
 
@@ -102,3 +120,9 @@ class MemorySink:
         self.sheets, self.bases = sheets, bases
         self.links = {**self.links, worksheet: links}
         self.applies += 1
+
+    def _land(self, step) -> None:
+        if self.cut_after is not None and self.steps >= self.cut_after:
+            raise OutcomeUnknown(f"The write was cut after {self.steps} steps.")
+        step()
+        self.steps += 1

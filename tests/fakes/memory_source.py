@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sheetsync.run import Run, Sweep
-from sheetsync.sources import Fetch
+from sheetsync.sources import Fetched
 
 
 class MemorySource:
@@ -14,8 +14,8 @@ class MemorySource:
         self.known_sweeps = {s.id: s for s in sweeps or []}
         self.sweep_requests = 0  # what a source with requests would have spent: one per sweep asked about
 
-    def fetch(self, target, need=None, progress=None) -> Fetch:
-        return Fetch(list(self.runs), 0, True)
+    def fetch(self, target, need=None, progress=None) -> Fetched:
+        return Fetched(list(self.runs), 0, True)
 
     def sweeps(self, target, ids: set[str]) -> dict[str, Sweep]:
         self.sweep_requests += len(ids)

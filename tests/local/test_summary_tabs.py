@@ -16,7 +16,7 @@ import pytest
 
 from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
 from sheetsync.sources.local import LocalSource
-from sheetsync.sync import ReadHistory, sync
+from sheetsync.sync import SyncMemory, sync
 from tests.settings import settings_for
 from tests.fakes.offline_runs import RunSpec, make_runs
 from tests.local.test_files import write_grid
@@ -120,7 +120,7 @@ def test_sweeps_and_groups_tabs_from_offline_runs(runs_root, output, tmp_path):
     source = copy_runs(runs_root, tmp_path)
     settings = settings_for(output, tmp_path, source, TABS_CONFIG)
     sink = XlsxSink(output) if output.suffix == ".xlsx" else CsvSink(output)
-    report = sync(LocalSource(settings), sink, settings, ReadHistory())
+    report = sync(LocalSource(settings), sink, settings, SyncMemory())
     assert report.total("new") == 6 and "summary tabs: 6 new rows" in report.line()
 
     sweeps = keyed(read_tab(output, "runs sweeps"), "sweep_id")
@@ -161,7 +161,7 @@ def test_sweeps_and_groups_tabs_from_offline_runs(runs_root, output, tmp_path):
             assert tab_path(output, tab).with_name(tab_path(output, tab).name + ".sync-base").exists()
 
     before = {p.name: p.read_bytes() for p in output.parent.glob("runs*")}
-    again = sync(LocalSource(settings), sink, settings, ReadHistory())
+    again = sync(LocalSource(settings), sink, settings, SyncMemory())
     assert again.total("new") == 0 and "summary tabs: 0 new rows, 0 updated" in again.line()
     assert {p.name: p.read_bytes() for p in output.parent.glob("runs*")} == before  # nothing written
 
@@ -170,7 +170,7 @@ def test_hand_edits_own_columns_rows_sorting_and_deleted_rows_in_both_tabs(runs_
     source = copy_runs(runs_root, tmp_path, only={"a", "b", "c", "d", "e"})
     settings = settings_for(output, tmp_path, source, TABS_CONFIG)
     sink = XlsxSink(output) if output.suffix == ".xlsx" else CsvSink(output)
-    sync(LocalSource(settings), sink, settings, ReadHistory())
+    sync(LocalSource(settings), sink, settings, SyncMemory())
 
     grid = read_tab(output, "runs sweeps")
     header = grid[0]
@@ -189,7 +189,7 @@ def test_hand_edits_own_columns_rows_sorting_and_deleted_rows_in_both_tabs(runs_
 
     copy_runs(runs_root, tmp_path)  # run f (offsweep, group solo) appears
     make_runs(source, [spec("g", "mnsweep", "lr0.1", 0.1, 3, 0.20, 0.95)])  # a new best run of mnsweep
-    second = sync(LocalSource(settings), sink, settings, ReadHistory())
+    second = sync(LocalSource(settings), sink, settings, SyncMemory())
     assert second.total("new") == 2
 
     sweeps = keyed(read_tab(output, "runs sweeps"), "sweep_id")

@@ -10,14 +10,14 @@ import pytest
 from sheetsync.columns import CUT_MARKER
 from sheetsync.sinks.google_sheets import GoogleSheetsSink
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import ReadHistory, sync
+from sheetsync.sync import SyncMemory, sync
 
 
 def run_sync(e2e, **config):
     settings = e2e.settings(**config)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
                             retry_base_seconds=settings.retry_base_seconds)
-    return sync(WandbSource(settings), sink, settings, ReadHistory()), sink
+    return sync(WandbSource(settings), sink, settings, SyncMemory()), sink
 
 
 def cell(e2e, row: int, header: str):

@@ -27,7 +27,7 @@ import pytest
 from sheetsync.errors import SyncError
 from sheetsync.sinks.google_sheets import GoogleSheetsSink
 from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import ReadHistory, sync
+from sheetsync.sync import SyncMemory, sync
 from sheetsync.columns import column_letters
 from sheetsync.look import formula_column
 from tests.fakes import person
@@ -344,7 +344,7 @@ def test_soak_google(e2e, rounds, capsys):
     settings = dataclasses.replace(settings, retry_base_seconds=0.01)  # the soak retries a lot: briefly
     e2e.google.world.raise_quota(per_user=100_000)
     stop = threading.Event()
-    state, source = ReadHistory(), WandbSource(settings)
+    state, source = SyncMemory(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop,
                             settings.request_bytes, per_minute=settings.requests_per_minute,
                             retry_base_seconds=settings.retry_base_seconds)
@@ -356,7 +356,7 @@ def test_soak_google(e2e, rounds, capsys):
         if n and rng.random() < 0.04:
             killed_sync(chaos)
             chaos.stats["kills"] += 1
-            state, sink = ReadHistory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
+            state, sink = SyncMemory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
                                                           settings.google_endpoint, 1, stop, settings.request_bytes,
                                                           per_minute=settings.requests_per_minute,
                                                           retry_base_seconds=settings.retry_base_seconds)  # restart
