@@ -52,7 +52,7 @@ from . import Fetch, Need
 from .history import Sampling, points as history_points
 from .increments import choose, learned_keys, needs_full, next_state, parse_time
 from .sweeps import SweepCache
-from .wandb_graphql import GraphQL, RateLimited, set_attempt_timeout, translate
+from .wandb_graphql import GraphQL, GraphQLOptions, RateLimited, set_attempt_timeout, translate
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 LIST_PAGE = 1000  # runs per listing page: ~150 bytes a run
@@ -149,9 +149,11 @@ def to_run(node: dict, target: Target, names: dict, web: str, wanted: Wanted | N
 
 
 class WandbSource:
-    def __init__(self, settings: Settings, stop: threading.Event | None = None):
+    def __init__(self, settings: Settings, stop: threading.Event | None = None,
+                 graphql: GraphQLOptions = GraphQLOptions()):
         self.settings = settings
         self.stop = stop
+        self.graphql = graphql
         self.requests = 0
         self.bytes = 0  # W&B's answers, for the report and the bench
         self._resume: dict[Target, tuple[str, dict, dict[str, dict]]] = {}  # a full read cut short
@@ -167,7 +169,7 @@ class WandbSource:
             return wandb.Api(overrides={"entity": target.entity},
                              timeout=max(1, math.ceil(self.settings.request_timeout)))
         except Exception as exc:  # wandb raises several types for the same causes
-            raise translate(exc, target) from exc
+            raise translate(exc, target, self.graphql.base_url) from exc
 
     def filters(self) -> dict:
         parts: list[dict] = []
@@ -187,7 +189,7 @@ class WandbSource:
         need = need or Need()
         api = self._api(target)
         self.requests += 1  # the Viewer check wandb.Api makes
-        gql = GraphQL(api, self.settings, target, self.stop)
+        gql = GraphQL(api, self.settings, target, self.stop, self.graphql)
         web = app_url(gql.base_url)
         self._last = (gql, web)
         sampling = Sampling(Wanted.of(self.settings))
@@ -410,7 +412,7 @@ class WandbSource:
         except SyncError:
             raise
         except Exception as exc:
-            raise translate(exc, target) from exc
+            raise translate(exc, target, self.graphql.base_url) from exc
         finally:
             self.requests += gql.requests - before
         return found
