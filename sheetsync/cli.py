@@ -87,6 +87,7 @@ def fail(exc: BaseException, code: int) -> int:
 
 def build_clients(settings, stop: threading.Event):
     """The real source and sink for these settings (imports the heavy libraries only now)."""
+    retry_base = float(os.environ.get("WSS_RETRY_BASE_SECONDS", "1"))  # TODO(w21c): from Settings
     if settings.source is not None:
         from .sources.local import LocalSource
 
@@ -94,7 +95,11 @@ def build_clients(settings, stop: threading.Event):
     else:
         from .sources.wandb_api import WandbSource
 
-        source = WandbSource(settings, stop)
+        from .sources.wandb_graphql import GraphQLOptions
+
+        source = WandbSource(settings, stop, GraphQLOptions(
+            retry_base, public=os.environ.get("WSS_WANDB_GRAPHQL", "").strip().lower() == "http",
+            base_url=os.environ.get("WANDB_BASE_URL")))
     if settings.output is not None:
         from .sinks.local import local_sink
 
@@ -105,7 +110,8 @@ def build_clients(settings, stop: threading.Event):
         sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
                                 settings.request_timeout, stop, settings.request_bytes,
                                 _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute,
-                                impersonate=settings.impersonate, login_token=settings.login_token)
+                                impersonate=settings.impersonate, login_token=settings.login_token,
+                                retry_base=retry_base)
     return source, sink
 
 
