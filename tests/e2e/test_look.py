@@ -7,7 +7,8 @@ import datetime as dt
 
 from sheetsync.base import serial_days
 from sheetsync.columns import column_letters
-from sheetsync.sinks.google_sheets import base_title, pixels
+from sheetsync.sinks.google_requests import pixels
+from sheetsync.sinks.google_sheets import base_title
 from tests.fakes.cells import parse_input
 
 HIGHLIGHT = {"loss": "min", "accuracy": "max"}
