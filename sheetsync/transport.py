@@ -171,8 +171,8 @@ class Transport:
             raise Interrupted(f"Stopped before sending a request to {self.service.name}; nothing more was sent.")
         wait = self.pacer.delay(kind, self.clock())
         if wait > 0 and self.pacer.per_window is not None and self.pacer.in_window(kind) >= self.pacer.per_window:
-            log.info("pacing: %d %s requests in the last %.0f s (%s's quota); waiting %.0f s",
-                     self.pacer.in_window(kind), kind, self.pacer.window, self.service.name, wait)
+            log.info("pacing: %d %s requests in the last minute (%s's quota); waiting %.0f s",
+                     self.pacer.in_window(kind), kind, self.service.name, wait)
         if wait > 0:
             self.wait(wait, f"pacing requests to {self.service.name}")
 
