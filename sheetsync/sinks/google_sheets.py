@@ -7,7 +7,8 @@ synced one. The rooms this sink is made of:
 - google_refusals.py: Google's refusals as our errors, and who to share a spreadsheet with;
 - google_grid.py: the metadata cache (sheet ids and grid sizes);
 - google_requests.py: the request bodies, pure; google_batches.py: those bodies cut to the byte budget;
-- google_check.py: the mid-sync check that nobody moved what a plan names.
+- google_write.py: one worksheet's write as bodies; google_check.py: the mid-sync check that nobody moved
+  what a plan names.
 """
 
 from __future__ import annotations
@@ -18,19 +19,17 @@ import random
 import re
 import threading
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from ..base import Base
 from ..columns import SHEETS_MAX_COLUMNS
 from ..errors import SheetMoved, SinkError
-from ..look import Look
 from ..merge import MAX_CELLS, Plan
 from . import Capabilities, Snapshot
-from . import google_auth, google_check, google_refusals
+from . import google_auth, google_check, google_refusals, google_write
 from . import google_requests as req
-from .google_batches import Batch, NewRows, batches, together
+from .google_batches import Batch, together
 from .google_grid import SheetCache, SheetGrid
 from .google_http import GoogleSession, SheetsApi
 
@@ -148,7 +147,8 @@ class GoogleSheetsSink:
         worksheets, small ones sent together in one batchUpdate (each body stays whole and self-contained)."""
         before = Counter(self.session.counts)
         taken = self.cache.ids()
-        writes = [self._prepare(snap, plan, taken) for snap, plan in changes]
+        writes = [google_write.prepare(snap, plan, self.capabilities, lambda: self._new_id(taken),
+                                       self.cache.check_room, self._tool_rules) for snap, plan in changes]
         checks = [w.check for w in writes if w.check is not None]
         if checks:
             self._check_unmoved(checks)
@@ -161,77 +161,6 @@ class GoogleSheetsSink:
             if self.progress and total > batch.runs:
                 self.progress(sent)
         return self._sent_since(before)
-
-    def _prepare(self, snap: Snapshot[SheetGrid], plan: Plan, taken: set) -> "_Write":
-        """One worksheet's write: its bodies (built lazily) and what to check before sending them."""
-        grid: SheetGrid = snap.sink_state
-        rows_as_read, cols_as_read = grid.rows, grid.cols  # grid follows each request; the check needs the read
-        look = plan.look or Look()
-        new_sheet = grid.sheet_id is None
-        first: list[dict] = []
-        rows_needed = max(plan.rows_after(len(snap.grid)), 1)
-        cols_needed = max(plan.width, 1)
-        base_rows = self.capabilities.encode_base(plan) if plan.base_changed else []
-        base_cols = max([3, *map(len, base_rows)])
-        self.cache.check_room(max(rows_needed, grid.rows) * max(cols_needed, grid.cols) - grid.rows * grid.cols
-                          + max(len(base_rows), grid.base_rows) * max(base_cols, grid.base_cols)
-                          - grid.base_rows * grid.base_cols)
-        if grid.sheet_id is None:
-            grid.sheet_id = self._new_id(taken)
-            taken.add(grid.sheet_id)
-            first += [req.add_sheet(grid.sheet_id, snap.worksheet, rows_needed, cols_needed),
-                      req.bold_header_row(grid.sheet_id)]
-            grid.rows, grid.cols = rows_needed, cols_needed
-        if grid.base_id is None and base_rows:
-            grid.base_id = self._new_id(taken)
-            taken.add(grid.base_id)
-            first.append(req.add_hidden_sheet(grid.base_id, base_title(snap.worksheet), len(base_rows), base_cols))
-            grid.base_rows, grid.base_cols = len(base_rows), base_cols
-        inserting = bool(plan.new_rows) and plan.insert_at < max(len(snap.grid), 1)
-        if inserting:
-            grid.rows += len(plan.new_rows)  # insertDimension grows the grid by itself
-        elif rows_needed > grid.rows:
-            first.append(req.grow(grid.sheet_id, "ROWS", rows_needed - grid.rows))
-            grid.rows = rows_needed
-        if cols_needed > grid.cols:
-            first.append(req.grow(grid.sheet_id, "COLUMNS", cols_needed - grid.cols))
-            grid.cols = cols_needed
-        if len(base_rows) > grid.base_rows:
-            first.append(req.grow(grid.base_id, "ROWS", len(base_rows) - grid.base_rows))
-            grid.base_rows = len(base_rows)
-        if base_cols > grid.base_cols:
-            first.append(req.grow(grid.base_id, "COLUMNS", base_cols - grid.base_cols))
-            grid.base_cols = base_cols
-        first += [req.header(grid.sheet_id, c, title) for c, title in plan.new_headers]
-        found = self._tool_rules(grid.sheet_id) if look.highlights and not new_sheet else []
-        first += req.look_requests(grid.sheet_id, look, new_sheet, found)
-        changed_base = req.changed_rows(snap.base_rows, base_rows, base_cols)
-        final_base = {}
-        if 0 in changed_base and plan.base.read_state != snap.base.read_state:
-            # the new slots go first (runs' base rows name them), the new read state last (see batches)
-            final_base[0] = changed_base[0]
-            early = plan.base.head_with(snap.base.read_state, self.capabilities.own_cell_chars)
-            changed_base[0] = early + [None] * (base_cols - len(early))
-        owner = req.owners(base_rows, changed_base)
-        ids_of_rows = {r: run_id for run_id, r in plan.run_rows.items()}
-        by_row: dict[int, list] = {}
-        for update in plan.updates:
-            by_row.setdefault(update[0], []).append(update)
-        updates = ((ids_of_rows.get(r, ""), req.updates(grid.sheet_id, cells, look.owned, plan.link_cols, plan.links))
-                   for r, cells in sorted(by_row.items()))
-        placing = NewRows(grid.sheet_id, plan.insert_at, inserting,
-                          lambda row: req.row_json(row, plan.link_cols, plan.links),
-                          lambda start, end: [req.number_format(grid.sheet_id, c, pattern, start, end)
-                                              for c, pattern in sorted(look.new_row_formats.items())])
-        check = None
-        if not new_sheet and snap.grid and plan.writes_cells:
-            check = google_check.check(snap, rows_as_read, cols_as_read, plan, sorted(by_row), inserting)
-        deletes = [req.delete_row(grid.sheet_id, r) for r in plan.deleted_after_inserts()]
-        grid.rows -= len(deletes)
-        return _Write(snap.worksheet, grid, batches(first, updates, plan.new_rows, plan.new_run_ids, placing,
-                                                    grid.base_id, changed_base, owner,
-                                                    self.capabilities.request_bytes, deletes, final_base),
-                      check, len(plan.new_rows) + len(by_row))
 
     def _check_unmoved(self, checks: list[google_check.Check]) -> None:
         """The mid-sync check (google_check.py), in one small read just before the write: SheetMoved when a person
@@ -267,13 +196,6 @@ class GoogleSheetsSink:
         while True:
             candidate = self.rng.randrange(1, 2**31 - 1)
             if candidate not in taken:
+                taken.add(candidate)
                 return candidate
 
-
-@dataclass
-class _Write:
-    worksheet: str
-    grid: SheetGrid  # kept in step with what the bodies do
-    batches: Iterator[Batch]
-    check: google_check.Check | None
-    runs: int

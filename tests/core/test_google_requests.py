@@ -17,6 +17,8 @@ from sheetsync.sinks import Snapshot
 from sheetsync.sinks import google_requests as req
 from sheetsync.sinks.google_check import CHECKED_ROWS, check, unmoved
 from sheetsync.sinks.google_grid import SheetCache, SheetGrid
+from sheetsync.sinks.google_sheets import CAPABILITIES
+from sheetsync.sinks.google_write import prepare
 from tests.fakes.discovery import validate
 
 WHEN = dt.datetime(2026, 3, 1, 12, 30)
@@ -125,7 +127,8 @@ def test_a_rule_the_tool_made_is_known_again_as_google_returns_it():
         for point in made.get("gradientRule", {}).values():
             point["color"] = {k: v for k, v in point["color"].items() if v}
     assert req.tool_rule(best) == (2, "best", "min") and req.tool_rule(scale) == (3, "scale", "max")
-    person = {"ranges": [{"sheetId": 7, "startColumnIndex": 2, "endColumnIndex": 4}], "booleanRule": best["booleanRule"]}
+    person = {"ranges": [{"sheetId": 7, "startColumnIndex": 2, "endColumnIndex": 4}],
+              "booleanRule": best["booleanRule"]}
     assert req.tool_rule(person) is None  # two columns: a person's rule, left alone
     meta = {"sheets": [{"properties": {"sheetId": 6}, "conditionalFormats": [best]},
                        {"properties": {"sheetId": 7}, "conditionalFormats": [person, best]}]}
@@ -209,3 +212,41 @@ def test_a_write_past_googles_ten_million_cells_is_refused_before_it_is_sent():
     with pytest.raises(SinkError, match="only 0 of Google's 10,000,000 left"):
         cache.check_room(1)
     cache.check_room(0)
+
+
+# ---- one worksheet's write -----------------------------------------------------------------------------------
+
+def bodies(write) -> list[dict]:
+    return [json.loads(b.body) for b in write.batches]
+
+
+def test_a_new_worksheet_is_made_frozen_and_bold_in_the_first_body_and_no_rules_are_read():
+    ids, asked_room, read_rules = iter([41, 42]), [], []
+    plan = Plan(layout=Layout.of([["run_id", "loss"]]), width=2, new_headers=[(0, "run_id"), (1, "loss")],
+                insert_at=1, new_rows=[["a", 0.5], ["b", 0.25]], new_run_ids=["a", "b"],
+                look=Look(highlights=[Highlight("loss", 1, "min", False, None)]))
+    write = prepare(Snapshot("runs", [], None, [], SheetGrid(None, None)), plan, CAPABILITIES, lambda: next(ids),
+                    asked_room.append, read_rules.append)
+    sent = bodies(write)
+    assert [problems(*body["requests"]) for body in sent] == [[]] * len(sent)
+    kinds = [next(iter(r)) for body in sent for r in body["requests"]]
+    assert kinds[:2] == ["addSheet", "repeatCell"] and "addConditionalFormatRule" in kinds
+    assert sent[0]["requests"][0]["addSheet"]["properties"]["gridProperties"] == {
+        "rowCount": 3, "columnCount": 2, "frozenRowCount": 1}
+    assert asked_room == [3 * 2] and read_rules == []  # a new sheet has no rules to find
+    assert write.check is None and write.grid.sheet_id == 41 and write.runs == 2
+
+
+def test_an_existing_worksheet_is_checked_before_its_write_and_its_rules_are_read_once():
+    grid = [["run_id", "loss"], ["a", 0.5]]
+    read_rules = []
+    plan = Plan(layout=Layout.of(grid), width=2, updates=[(1, 1, 0.4)], run_rows={"a": 1}, insert_at=2,
+                look=Look(highlights=[Highlight("loss", 1, "min", False, None)]))
+    write = prepare(Snapshot("runs", grid, None, [], SheetGrid(7, None, 1000, 26)), plan, CAPABILITIES,
+                    lambda: pytest.fail("no new sheet"), lambda extra: None,
+                    lambda sheet_id: read_rules.append(sheet_id) or [(0, 1, "best", "min")])
+    sent = bodies(write)
+    assert read_rules == [7] and write.check is not None and write.check.ranges[2:] == ["'runs'!2:2"]
+    kinds = [next(iter(r)) for body in sent for r in body["requests"]]
+    assert "addConditionalFormatRule" not in kinds  # the rule found is the rule wanted
+    assert sent[-1]["requests"][-1]["updateCells"]["rows"][0]["values"][0] == {"userEnteredValue": {"numberValue": 0.4}}
