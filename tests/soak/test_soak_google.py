@@ -25,6 +25,7 @@ import pytest
 
 from sheetsync.errors import SyncError
 from sheetsync.sinks.google_sheets import GoogleSheetsSink
+from sheetsync.sources.wandb_graphql import GraphQLOptions
 from sheetsync.sources.wandb_api import WandbSource
 from sheetsync.sync import ReadHistory, sync
 from sheetsync.columns import column_letters
@@ -332,7 +333,8 @@ def settle(e2e) -> None:
 
 
 def test_soak_google(e2e, rounds, capsys, monkeypatch):
-    monkeypatch.setenv("WSS_RETRY_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("WSS_RETRY_BASE_SECONDS", "0.01")  # for the killed syncs' command lines
+    fast = 0.01  # the retry base of the clients built here: the faults' retries take no time
     rng = random.Random(SEED)
     chaos = Chaos(e2e, rng)
     # a write of a few dozen runs already takes several requests; a project whose quota was raised (the soak
@@ -341,9 +343,9 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
                             HIGHLIGHT=HIGHLIGHT, REQUEST_BYTES=100_000, REQUESTS_PER_MINUTE=100_000)
     e2e.google.world.raise_quota(per_user=100_000)
     stop = threading.Event()
-    state, source = ReadHistory(), WandbSource(settings)
+    state, source = ReadHistory(), WandbSource(settings, graphql=GraphQLOptions(retry_base=fast))
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop,
-                            settings.request_bytes, per_minute=settings.requests_per_minute)
+                            settings.request_bytes, per_minute=settings.requests_per_minute, retry_base=fast)
     for n in range(rounds):
         chaos.stats["rounds"] += 1
         chaos.wandb_changes()
@@ -354,7 +356,8 @@ def test_soak_google(e2e, rounds, capsys, monkeypatch):
             chaos.stats["kills"] += 1
             state, sink = ReadHistory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
                                                           settings.google_endpoint, 1, stop, settings.request_bytes,
-                                                          per_minute=settings.requests_per_minute)  # the restart
+                                                          per_minute=settings.requests_per_minute,
+                                                          retry_base=fast)  # the restart
             chaos.check(converged=False)
             continue
         faults = chaos.arm_faults()
