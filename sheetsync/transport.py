@@ -147,22 +147,23 @@ class Transport:
             self.counts[kind] += 1
             try:
                 return attempt()
-            except Again as again:
-                asked = again.wait
-                if tries == service.attempts or (asked is not None and service.give_up_asked is not None
-                                                 and asked > service.give_up_asked):
-                    return again.settle()
-                if asked is not None and service.clip_asked is not None:
-                    asked = min(asked, service.clip_asked)
-                wait = asked if asked is not None else backoff(tries, self.retry_base, service, self.rng.random)
-                if again.why:
-                    log.info("%s; waiting %.1f s before asking again", again.why, wait)
-                else:
-                    log.debug("%s answered %s; waiting %.1f s before trying again", service.name, again, wait)
-                self.counts["retry"] += 1
-                self.wait(wait, f"waiting to ask {service.name} again")
-            finally:
+            except Again as failed:
+                again = failed
+            finally:  # when the answer came (or did not): the service counted the request then, not after a wait
                 self.pacer.record(kind, self.clock())
+            asked = again.wait
+            if tries == service.attempts or (asked is not None and service.give_up_asked is not None
+                                             and asked > service.give_up_asked):
+                return again.settle()
+            if asked is not None and service.clip_asked is not None:
+                asked = min(asked, service.clip_asked)
+            wait = asked if asked is not None else backoff(tries, self.retry_base, service, self.rng.random)
+            if again.why:
+                log.info("%s; waiting %.1f s before asking again", again.why, wait)
+            else:
+                log.debug("%s answered %s; waiting %.1f s before trying again", service.name, again, wait)
+            self.counts["retry"] += 1
+            self.wait(wait, f"waiting to ask {service.name} again")
         raise AssertionError("unreachable: the last try settles")
 
     def pace(self, kind: str) -> None:

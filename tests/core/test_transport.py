@@ -149,3 +149,18 @@ def test_a_paced_request_waits_on_the_stop_event_and_a_stop_there_ends_it():
     assert sender.send(lambda: 2) == 2 and stop.waited == [2.0]  # the clock stood still: the whole gap
     with pytest.raises(Interrupted, match="pacing requests to S"):
         sender.send(lambda: 3)
+
+
+def test_a_retry_wait_counts_towards_the_gap_so_a_retry_is_not_paced_again():
+    """The gap runs from when the answer came: a backoff as long as the gap leaves nothing more to wait."""
+    sender, stop = transport(Service("S", attempts=2, max_backoff=10, gap=1.0), base=2.0)
+    answers = iter([Again(TransientError("503")), "ok"])
+
+    def attempt():
+        got = next(answers)
+        if isinstance(got, Again):
+            raise got
+        return got
+
+    assert sender.send(attempt) == "ok"
+    assert len(stop.waited) == 1 and 1.0 <= stop.waited[0] <= 2.0  # the backoff alone
