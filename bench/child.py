@@ -49,7 +49,7 @@ class Ours:
         self.source = WandbSource(self.settings)
         self.sink = GoogleSheetsSink(self.settings.spreadsheet, self.settings.key_file, self.settings.google_endpoint,
                                      self.settings.request_timeout, threading.Event(),
-                                     retry_base_seconds=self.settings.retry_base_seconds)
+                                     retry_base=self.settings.retry_base_seconds)
         self.state = SyncMemory()
 
     def sync(self) -> dict:

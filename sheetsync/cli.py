@@ -140,7 +140,7 @@ def build_clients(settings, stop: threading.Event):
                                 settings.request_timeout, stop, settings.request_bytes,
                                 _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute,
                                 impersonate=settings.impersonate, login_token=settings.login_token,
-                                retry_base_seconds=settings.retry_base_seconds)
+                                retry_base=settings.retry_base_seconds)
     return source, sink
 
 

@@ -131,6 +131,13 @@ def may_resend(status: int | None, repeatable: bool) -> bool:
     return repeatable
 
 
+def blames_the_request(status: int | None) -> bool:
+    """Whether a failed request may have failed for what it asked (a 400, a server that choked on it, no status
+    at all), so that asking for less may succeed; not a key that was refused, a project that cannot be seen,
+    or rate limiting (401, 403, 404, 429): asking for less changes none of those."""
+    return status is None or (status != 429 and kind_of_status(status) is not Kind.SETUP)
+
+
 def loop_goes_on(exc: SyncError, first_sync: bool) -> bool:
     """A failed sync is tried again at the next tick, except a setting, key or share that is wrong from the
     start (no later tick can fix it) and a stop."""

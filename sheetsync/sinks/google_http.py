@@ -1,54 +1,63 @@
-"""The one place that sends HTTP to Google: endpoint redirection, timeouts and bounded retries.
+"""The one client that speaks HTTP to Google: the Sheets and Drive calls the sink makes, reads and writes alike,
+sent with the real google-auth credentials through the one transport (transport.py, `GOOGLE`).
 
-gspread's BackOffHTTPClient retries forever; this session retries a bounded number of times with exponential
-backoff that honours Retry-After, and every request has a timeout, so a sync never hangs. What may be sent
-again is decided by errors.may_resend: a 429 always; a 5xx or a lost answer only for a request that is
-harmless twice (reads, and writes to absolute cells). A write the caller marks not repeatable that meets a
-5xx or a lost answer raises OutcomeUnknown: it may have landed, and only a fresh read can tell.
+What may be sent again is decided by errors.may_resend: a 429 always; a 5xx or a lost answer only for a
+request that is harmless twice (reads, and writes to absolute cells). A write the caller marks not repeatable
+that meets a 5xx or a lost answer raises OutcomeUnknown: it may have landed, and only a fresh read can tell.
+Every request has a timeout, so a sync never hangs. Every answer that is not a success leaves here as our own
+error (google_refusals.Refusals words it), so nothing above sees requests' or google-auth's exceptions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import logging
-import random
 import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 
 import requests
 from google.auth.transport.requests import AuthorizedSession, Request
 
-from ..errors import RETRY_STATUS, Interrupted, OutcomeUnknown, may_resend
+from ..errors import RETRY_STATUS, OutcomeUnknown, SyncError, may_resend
+from ..transport import GOOGLE, Again, Transport, asked_wait
 
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
 # Where google-auth gets tokens: the OAuth token endpoint, tokeninfo, generateAccessToken (impersonation) and
 # STS (workload identity federation). With GOOGLE_API_ENDPOINT set they go there too, like every Sheets call.
 AUTH_HOSTS = ("https://oauth2.googleapis.com", "https://iamcredentials.googleapis.com", "https://sts.googleapis.com")
 PER_MINUTE = 60  # Google's default Sheets quota: read and write requests per minute per user, each
-log = logging.getLogger("wandb_spreadsheet_sync")
+SHEETS = "https://sheets.googleapis.com/v4/spreadsheets"
+DRIVE_FILES = "https://www.googleapis.com/drive/v3/files"
+SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
+# Typed values as they are stored, dates as serial numbers: the grid the merge compares is the one Google keeps.
+VALUES = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
 
 
 class GoogleSession(AuthorizedSession):
-    """An AuthorizedSession that can send every Sheets and Drive call to another base URL
-    (GOOGLE_API_ENDPOINT: an emulator, a proxy, or the test world's fake), with timeouts and retries."""
+    """An AuthorizedSession that can send every Sheets and Drive call to another base URL (GOOGLE_API_ENDPOINT:
+    an emulator, a proxy, or the test world's fake), each request through the transport. It stays a requests
+    Session, so a library (gspread, in the tests) can be pointed at the fake the way the product is."""
 
     def __init__(self, credentials, endpoint: str | None = None, timeout: float = 60.0, attempts: int = 8,
-                 stop: threading.Event | None = None, per_minute: int = PER_MINUTE, base_delay: float = 1.0):
+                 stop: threading.Event | None = None, per_minute: int = PER_MINUTE, retry_base: float = 1.0):
         endpoint = endpoint.rstrip("/") if endpoint else None
         super().__init__(credentials, auth_request=Request(_Redirected(endpoint)) if endpoint else None)
         self.endpoint = endpoint
         self.default_timeout = timeout
-        self.attempts = attempts
-        self.stop = stop or threading.Event()
-        self.base_delay = base_delay  # the first backoff wait (Settings.retry_base_seconds)
-        self.max_delay = 64.0  # the backoff's last waits outlast Google's one-minute quota window
-        self.counts: Counter = Counter()  # "read" / "write" / "retry", for the sync report
-        self.per_minute, self.window = per_minute, 60.0
-        self.sent: dict[str, deque] = {"read": deque(), "write": deque()}  # when each was sent, last minute
-        self.quota_wait = 0.0  # seconds waited for Google's per-minute quota (pacing, 429s): for /metrics
+        self.transport = Transport(dataclasses.replace(GOOGLE, attempts=attempts, per_window=per_minute), stop,
+                                   retry_base)
         if self.endpoint:
             _no_regional_boundary_lookup(credentials)
+
+    @property
+    def counts(self) -> Counter:
+        """"read" / "write" / "retry", for the sync report."""
+        return self.transport.counts
+
+    @property
+    def quota_wait(self) -> float:
+        """Seconds waited for Google's per-minute quota (pacing under it, its 429s), for /metrics."""
+        return self.transport.quota_wait
 
     def rewrite(self, url: str) -> str:
         return _redirect(url, self.endpoint, GOOGLE_HOSTS + AUTH_HOSTS)
@@ -56,72 +65,82 @@ class GoogleSession(AuthorizedSession):
     def request(self, method, url, data=None, headers=None, max_allowed_time=None, timeout=None,
                 repeatable: bool = True, **kwargs):
         url = self.rewrite(url)
-        kind = "read" if method.upper() == "GET" else "write"
-        for attempt in range(1, self.attempts + 1):
-            if self.stop.is_set():
-                raise Interrupted("Stopped before sending a request to Google.")
-            self._pace(kind)
-            self.counts[kind] += 1
+
+        def once():
             try:
-                response = super().request(method, url, data=data, headers=headers,
-                                           max_allowed_time=max_allowed_time,
-                                           timeout=timeout if timeout is not None else self.default_timeout,
-                                           **kwargs)
+                response = super(GoogleSession, self).request(
+                    method, url, data=data, headers=headers, max_allowed_time=max_allowed_time,
+                    timeout=timeout if timeout is not None else self.default_timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                self.sent[kind].append(time.monotonic())
                 if not may_resend(None, repeatable):
                     raise OutcomeUnknown(f"Google did not answer a write ({type(exc).__name__}); it may have "
                                          "landed.", "The next sync reads the sheet before it writes again, so "
                                          "nothing lands twice.") from exc
-                if attempt == self.attempts:
-                    raise
-                self._wait(self._backoff(attempt))
-                continue
-            self.sent[kind].append(time.monotonic())  # when the answer came: Google has counted it by then
+                raise Again(exc) from exc
             if response.status_code not in RETRY_STATUS:
                 return response
             if not may_resend(response.status_code, repeatable):
                 raise OutcomeUnknown(f"Google answered {response.status_code} to a write; it may have landed "
                                      "all the same.", "The next sync reads the sheet before it writes again, "
                                      "so nothing lands twice.")
-            if attempt == self.attempts:
-                return response
-            wait = self._retry_after(response) or self._backoff(attempt)
-            if response.status_code == 429:
-                self.quota_wait += wait
-            self._wait(wait)
-        raise AssertionError("unreachable")
+            raise Again(wait=asked_wait(response.headers), answer=response,  # the last one goes to the caller
+                        quota=response.status_code == 429)
 
-    def _pace(self, kind: str) -> None:
-        """Google counts reads and writes per minute per user (60 each by default) and answers 429 beyond:
-        a long write (a first sync of many requests) waits for room instead of being refused."""
-        sent, now = self.sent[kind], time.monotonic()
-        while sent and now - sent[0] >= self.window:
-            sent.popleft()
-        if len(sent) >= self.per_minute:
-            wait = self.window - (now - sent[0])
-            log.info("pacing: %d %s requests in the last minute (Google's quota); waiting %.0f s",
-                     len(sent), kind, wait)
-            self.quota_wait += wait
-            if self.stop.wait(wait):
-                raise Interrupted("Stopped while pacing requests to Google; nothing more was sent.")
+        return self.transport.send(once, "read" if method.upper() == "GET" else "write")
 
-    def _backoff(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
-    def _retry_after(self, response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if not value:
-            return None
+class SheetsApi:
+    """The calls the sink makes, each answering JSON or raising our error worded by `refusals`
+    (google_refusals.Refusals: it knows who to share with)."""
+
+    def __init__(self, session: GoogleSession, refusals):
+        self.session, self.refusals = session, refusals
+
+    def find(self, title: str) -> str | None:
+        """The id of a spreadsheet of this title shared with the credentials (Drive's search), or None."""
+        query = f"mimeType='{SPREADSHEET_MIME}' and name = '{_quoted(title)}'"
+        files = self._json("looking up the spreadsheet by title", "GET", DRIVE_FILES, params={
+            "q": query, "pageSize": 1000, "supportsAllDrives": True, "includeItemsFromAllDrives": True,
+            "fields": "files(id,name)"}).get("files", [])
+        return next((f["id"] for f in files if f.get("name") == title), None)
+
+    def metadata(self, spreadsheet: str, fields: str, what: str) -> dict:
+        return self._json(what, "GET", f"{SHEETS}/{spreadsheet}", params={"fields": fields})
+
+    def values(self, spreadsheet: str, ranges: list[str], what: str) -> dict:
+        """The ranges' values in one values.batchGet, typed (VALUES)."""
+        return self._json(what, "GET", f"{SHEETS}/{spreadsheet}/values:batchGet", params={**VALUES, "ranges": ranges})
+
+    def batch_update(self, spreadsheet: str, body: bytes, repeatable: bool, what: str) -> None:
+        """One atomic spreadsheets.batchUpdate of a body already encoded (google_batches sizes it)."""
+        self._send(what, "POST", f"{SHEETS}/{spreadsheet}:batchUpdate", data=body,
+                   headers={"Content-Type": "application/json"}, repeatable=repeatable)
+
+    def _json(self, what: str, method: str, url: str, **kw) -> dict:
+        response = self._send(what, method, url, **kw)
         try:
-            return min(float(value), 120.0)
-        except ValueError:
-            return None
+            return response.json()
+        except ValueError as exc:
+            raise self.refusals.answer(what, response) from exc
 
-    def _wait(self, seconds: float) -> None:
-        self.counts["retry"] += 1
-        if self.stop.wait(seconds):
-            raise Interrupted("Stopped while waiting to retry a request to Google; nothing more was sent.")
+    def _send(self, what: str, method: str, url: str, **kw) -> requests.Response:
+        try:
+            response = self.session.request(method, url, **kw)
+        except SyncError:
+            raise
+        except Exception as exc:  # requests' and google-auth's own: worded by what they mean, or raised as they are
+            error = self.refusals.failure(what, exc)
+            if error is None:
+                raise
+            raise error from exc
+        if not response.ok:
+            raise self.refusals.answer(what, response)
+        return response
+
+
+def _quoted(text: str) -> str:
+    """A string inside single quotes in Drive's query language."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _redirect(url: str, endpoint: str | None, hosts: tuple[str, ...]) -> str:

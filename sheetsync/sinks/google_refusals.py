@@ -1,5 +1,7 @@
-"""Google's refusals of the tool's credentials, in words that say what to do next, and the identity a person must
-share a spreadsheet with.
+"""Google's refusals, in words that say what to do next: an error answer or a failed request as our error
+(`Refusals`), a refused token, and the identity a person must share a spreadsheet with.
+
+An answer is classified by its status (errors.kind_of_status), never by its text; only the words come from here.
 
 The e-mail to share with: a service account's own; the impersonated one; the metadata server's; for a person, the
 id_token of `--login` (kept in the token file), else Google's tokeninfo answer for the current access token (it
@@ -12,8 +14,61 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from ..errors import CredentialsError
+from ..errors import AccessError, CredentialsError, Kind, SinkError, SyncError, TransientError, kind_of_status
 from .google_auth import ALL_PATHS, CLOUD_PLATFORM, GCLOUD_LOGIN, SCOPES, TESTING_DAYS, TOOL, Identity
+
+
+class Refusals:
+    """Words Google's refusals for one spreadsheet and identity; asks who to share with only when a refusal
+    needs it (google_http.SheetsApi raises what these return)."""
+
+    def __init__(self, identity: Identity, spec: str, session):
+        self.identity, self.spec, self.session = identity, spec, session
+
+    @property
+    def email(self) -> str:
+        return share_with(self.identity, self.session)
+
+    def not_shared(self) -> AccessError:
+        """No spreadsheet of this title is shared with the credentials."""
+        return AccessError(f"No spreadsheet {self.spec!r} is shared with {self.email}.",
+                           f"Open the spreadsheet, click Share, and add {self.email} as an Editor "
+                           "(or check SPREADSHEET / --sheet_name).")
+
+    def answer(self, what: str, response) -> SyncError:
+        """An error answer (after the transport's retries) as our error, chosen by its status."""
+        status = response.status_code
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:200]
+        kind = kind_of_status(status)
+        if kind is Kind.TRANSIENT:
+            return TransientError(f"Google answered {status} while {what}, after retries: {message}",
+                                  "The next sync will try again.")
+        if status == 401:
+            return CredentialsError(f"Google rejected the credentials from {self.identity.source} while {what}: "
+                                    f"{message}", "Check the credentials (GCP_JSON, --login, gcloud's ADC file).")
+        if status == 403 and scope_insufficient(response):
+            return scope_error(self.identity, what)
+        if kind is Kind.SETUP:
+            return AccessError(f"Google answered {status} while {what}: {message}",
+                               f"Share the spreadsheet {self.spec!r} with {self.email} as an Editor, and check "
+                               "the URL or key.")
+        return SinkError(f"Google answered {status} while {what}: {message}",
+                         "Nothing was written by this request; see the message for what to fix.")
+
+    def failure(self, what: str, exc: BaseException) -> SyncError | None:
+        """A request that got no answer (a refused token, the network) as our error; None for one to raise as is."""
+        import requests
+        from google.auth.exceptions import RefreshError, TransportError
+
+        if isinstance(exc, RefreshError):
+            return refused(self.identity, exc)
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout, TransportError)):
+            return TransientError(f"Google Sheets could not be reached while {what} ({type(exc).__name__}).",
+                                  "The next sync will try again.")
+        return None
 
 
 def share_with(identity: Identity, session) -> str:

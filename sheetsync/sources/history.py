@@ -19,7 +19,8 @@ Refusals: W&B may refuse the field (an older server, a GraphQL error naming it) 
 without history; each step is logged once as a warning with the server's reason, and holds for the rest of that
 project's read (the next sync starts again at SAMPLES: a refusal may have been the server's passing trouble).
 A refusal never fails a sync: if the page fails without history too, that error is the sync's own.
-Not taken as a refusal: a key W&B refused (401), a project it cannot see (403/404), rate limiting (429).
+Not taken as a refusal: a key W&B refused (401), a project it cannot see (403/404), rate limiting (429)
+(errors.blames_the_request decides).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ import logging
 from typing import Any, Mapping
 
 from ..columns import flatten
+from ..errors import blames_the_request
 from ..history import Point, Wanted
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 SAMPLES = 50
 STEPS = (SAMPLES, SAMPLES // 4, 0)  # 0: no history this sync
-NOT_A_REFUSAL = (401, 403, 404, 429)
 
 
 def specs(keys: tuple[str, ...], samples: int) -> list[str]:
@@ -92,7 +93,7 @@ class Sampling:
 
     def refused(self, status: int | None, reason: str) -> bool:
         """Whether to ask for the page again with less history (True), after a failed request."""
-        if self.samples == 0 or status in NOT_A_REFUSAL:
+        if self.samples == 0 or not blames_the_request(status):
             return False
         self.step += 1
         self.reasons.append(reason)

@@ -1,4 +1,4 @@
-"""The one place that sends GraphQL to W&B: pacing, the per-attempt timeout, waits W&B asks for, errors by status.
+"""GraphQL to W&B: which way it goes, the per-attempt timeout, and its answers as our errors (by status).
 
 Two transports, the same queries:
 - "wandb-core" (the default): wandb.Api's own executor (`_service_api.execute_graphql`), which sends through the
@@ -10,29 +10,28 @@ Two transports, the same queries:
   sent again at the default, read once with the setting at 90).
 - "http": W&B's public GraphQL endpoint (`<base URL>/graphql`, the API key as HTTP basic auth, as W&B documents
   it) through requests, when the private executor is missing (another wandb version) or WSS_WANDB_GRAPHQL=http
-  asks for it. Here the tool sees every answer: Retry-After and RateLimit-Reset are honoured exactly. (wandb
-  0.31 has no public GraphQL client of its own: the old `Api().client` is gone.)
-Either way, requests are paced (WANDB_PACE_SECONDS apart: W&B asks for at least a second between requests), a
-429 or a busy server is waited out a bounded number of times, and what is raised says which it was: rate
-limited, unreachable, or refused.
+  asks for it (Settings.wandb_graphql, read by config.py). Here the tool sees every answer: Retry-After and
+  RateLimit-Reset are honoured exactly. (wandb 0.31 has no public GraphQL client of its own: the old
+  `Api().client` is gone.)
+Either way the one transport (transport.py, `WANDB`) paces requests (WANDB_PACE_SECONDS apart: W&B asks for at
+least a second between requests) and waits out a 429 or a busy server a bounded number of times (4 tries of a
+page, after wandb-core's own; a wait of more than 5 minutes is left to the next sync); what is raised says which
+it was: rate limited, unreachable, or refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
-import random
 import threading
-import time
 from typing import Any
 
 from ..config import Settings, Target
-from ..errors import (AccessError, CredentialsError, Interrupted, Kind, SourceError, TransientError,
-                      kind_of_status)
+from ..errors import (AccessError, CredentialsError, Kind, SourceError, SyncError, TransientError, kind_of_status,
+                      may_resend)
+from ..transport import WANDB, Again, Transport, asked_wait
 
 log = logging.getLogger("wandb_spreadsheet_sync")
-ATTEMPTS = 4  # of one page, after wandb-core's own retries; then the sync fails and the next one resumes
-MAX_WAIT = 300.0  # the longest wait W&B may ask for before the tool gives up on this sync
 
 
 def set_attempt_timeout(seconds: float) -> bool:
@@ -56,68 +55,44 @@ class RateLimited(TransientError):
 
 
 class GraphQL:
-    """Sends a query, waits out what W&B asks, and counts requests and bytes."""
+    """Sends a query through the one transport (paced WANDB_PACE_SECONDS apart, W&B's waits honoured) and counts
+    requests and bytes."""
 
     def __init__(self, api: Any, settings: Settings, target: Target, stop: threading.Event | None = None):
         self.settings, self.target = settings, target
-        self.stop = stop or threading.Event()
+        self.transport = Transport(dataclasses.replace(WANDB, gap=settings.wandb_pace_seconds), stop,
+                                   settings.retry_base_seconds)
         self.executor = getattr(getattr(api, "_service_api", None), "execute_graphql", None)
         self.kind = "http" if settings.wandb_graphql == "http" or self.executor is None else "wandb-core"
         self.base_url = str((getattr(api, "settings", None) or {}).get("base_url") or
                             settings.wandb_base_url).rstrip("/")
         self.api_key = getattr(api, "api_key", None)
-        self.base_delay = settings.retry_base_seconds
-        self.requests = 0
-        self.quota_wait = 0.0  # seconds waited because W&B rate limited us: for /metrics
         self.bytes = 0  # response bytes as received (http) or as re-encoded JSON (wandb-core)
-        self._last = 0.0
         if self.kind == "http" and self.executor is not None:
             log.debug("W&B GraphQL through the public endpoint (WSS_WANDB_GRAPHQL=http)")
         elif self.kind == "http":
             log.info("this wandb has no GraphQL executor the tool knows; using W&B's public GraphQL endpoint")
 
+    @property
+    def requests(self) -> int:
+        return self.transport.counts["read"]
+
+    @property
+    def quota_wait(self) -> float:
+        return self.transport.quota_wait
+
     def execute(self, query: str, variables: dict) -> dict:
-        last: Exception | None = None
-        for attempt in range(1, ATTEMPTS + 1):
-            self._pace()
-            try:
-                return self._send(query, variables)
-            except _Again as again:
-                last = again.error
-                if attempt == ATTEMPTS or (again.wait or 0) > MAX_WAIT:
-                    break
-                wait = again.wait if again.wait is not None else self._backoff(attempt)
-                log.info("%s; waiting %.1f s before asking again", again.error.message, wait)
-                if isinstance(again.error, RateLimited):
-                    self.quota_wait += wait
-                if self.stop.wait(wait):
-                    raise Interrupted("Stopped while waiting to ask W&B again; nothing was written.") from again.error
-        assert last is not None
-        raise last
-
-    def _pace(self) -> None:
-        gap = self.settings.wandb_pace_seconds - (time.monotonic() - self._last)
-        if self._last and gap > 0 and self.stop.wait(gap):
-            raise Interrupted("Stopped between W&B pages; nothing was written.")
-        if self.stop.is_set():
-            raise Interrupted("Stopped before asking W&B; nothing was written.")
-
-    def _backoff(self, attempt: int) -> float:
-        return min(60.0, self.base_delay * 2 ** attempt) * random.uniform(0.5, 1.0)
+        return self.transport.send(lambda: self._send(query, variables), "read")
 
     def _send(self, query: str, variables: dict) -> dict:
-        self.requests += 1
+        if self.kind == "http":
+            return self._send_http(query, variables)
         try:
-            if self.kind == "http":
-                return self._send_http(query, variables)
-            try:
-                data = self.executor(query, variables, timeout=self._wait_for_core())
-            except Exception as exc:
-                raise classify(exc, http_status(exc), None, self.target, self.base_url) from exc
-            self.bytes += _size(data)
-            return data or {}
-        finally:
-            self._last = time.monotonic()
+            data = self.executor(query, variables, timeout=self._wait_for_core())
+        except Exception as exc:
+            raise classify(exc, http_status(exc), None, self.target, self.base_url) from exc
+        self.bytes += _size(data)
+        return data or {}
 
     def _wait_for_core(self) -> float:
         """How long to wait for wandb-core, which retries by itself: room for three attempts."""
@@ -131,60 +106,55 @@ class GraphQL:
                                      auth=("api", self.api_key or ""), timeout=self.settings.request_timeout,
                                      headers={"User-Agent": "wandb_spreadsheet_sync"})
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Again(unreachable(self.target, self.base_url, f"{type(exc).__name__}: {str(exc)[:200]}"),
-                         None) from exc
+            raise _again(unreachable(self.target, self.base_url, f"{type(exc).__name__}: {str(exc)[:200]}")) \
+                from exc
         self.bytes += len(response.content)
         if response.status_code != 200:
             raise classify(None, response.status_code, response, self.target, self.base_url)
         try:
             body = response.json()
         except ValueError as exc:
-            raise _Again(unreachable(self.target, self.base_url, "an answer that is not JSON"), None) from exc
+            raise _again(unreachable(self.target, self.base_url, "an answer that is not JSON")) from exc
         if body.get("errors") and not body.get("data"):
             message = "; ".join(str(e.get("message", e)) for e in body["errors"])[:300]
-            raise _Again(TransientError(f"W&B answered an error for {self.target.path}: {message}",
-                                        "The next sync will try again; upgrading wandb may help if it persists."),
-                         None)
+            raise _again(TransientError(f"W&B answered an error for {self.target.path}: {message}",
+                                        "The next sync will try again; upgrading wandb may help if it persists."))
         return body.get("data") or {}
 
 
-class _Again(Exception):
-    """A failure a later try may not meet: the error to raise when the tries run out, and how long W&B asked us
-    to wait (None: the tool's own backoff)."""
-
-    def __init__(self, error: Exception, wait: float | None):
-        super().__init__(str(error))
-        self.error, self.wait = error, wait
+def _again(error: SyncError, wait: float | None = None) -> Again:
+    """A failure a later try may not meet: `error` is raised when the tries run out; W&B asked for `wait`."""
+    return Again(error, wait, why=error.message, quota=isinstance(error, RateLimited))
 
 
 def classify(exc: Exception | None, status: int | None, response: Any, target: Target,
              base_url: str) -> Exception:
-    """An error as ours: _Again (wait and ask again) for what a later try may not meet, else the final error.
+    """An error as ours: Again (wait and ask again) for what a later try may not meet, else the final error.
     By HTTP status, never by message text. wandb-core gives no status when it is still retrying as the tool's wait
     ends (a rate limit, a busy server, a page slower than REQUEST_TIMEOUT) or reached no server: "unreachable"."""
     path = target.path
     text = _first_line(exc) if exc is not None else f"HTTP {status}"
     if status == 429:
-        return _Again(RateLimited(
+        return _again(RateLimited(
             f"W&B is rate limiting requests for {path} ({text}).",
             "The tool waits as W&B asks and tries again; if it persists, sync less often (SCHEDULE_TIME), raise "
-            "WANDB_PACE_SECONDS, or ask W&B about the rate limit."), _wait_asked(response))
+            "WANDB_PACE_SECONDS, or ask W&B about the rate limit."), asked_wait(getattr(response, "headers", None)))
     if status == 401 or (status is None and exc is not None and _no_key(exc)):
         return CredentialsError(f"W&B refused the API key ({text[:200]}).",
                                 "Set WANDB_API_KEY to a key from https://wandb.ai/authorize (or run `wandb login`).")
     if status is not None and kind_of_status(status) is Kind.SETUP:
         return AccessError(f"W&B answered {status}: no project {path!r} that this API key can see.",
                            "Check WANDB_ENTITY and WANDB_PROJECT, and that the key's user belongs to the entity.")
-    if status is not None and kind_of_status(status) is Kind.TERMINAL:
+    if status is not None and may_resend(status, repeatable=True):  # 408, 5xx: the server is there but failing
+        return _again(TransientError(f"W&B answered {status} for {path} ({text}).",
+                                     "The next sync will try again; see https://status.wandb.com if it persists."),
+                      asked_wait(getattr(response, "headers", None)))
+    if status is not None:
         return SourceError(f"W&B refused the request for {path} ({status}: {text}).",
                            "Check the settings named in the message; upgrading wandb may help.")
-    if status is not None:  # 5xx: the server is there but failing
-        return _Again(TransientError(f"W&B answered {status} for {path} ({text}).",
-                                     "The next sync will try again; see https://status.wandb.com if it persists."),
-                      _wait_asked(response))
     if exc is not None:  # wandb-core retried for as long as the tool waited: asking again now would double that
         return unreachable(target, base_url, text)
-    return _Again(unreachable(target, base_url, text), None)
+    return _again(unreachable(target, base_url, text))
 
 
 def unreachable(target: Target, base_url: str, text: str) -> TransientError:
@@ -192,19 +162,6 @@ def unreachable(target: Target, base_url: str, text: str) -> TransientError:
                           f"The next sync will try again (a full read resumes where it stopped); check "
                           f"WANDB_BASE_URL ({base_url}) and the network if it persists, and raise REQUEST_TIMEOUT "
                           "if W&B is slow to answer large pages.")
-
-
-def _wait_asked(response: Any) -> float | None:
-    """Retry-After, else RateLimit-Reset (seconds until the window resets, as W&B sends with its 429s)."""
-    headers = getattr(response, "headers", None) or {}
-    for name in ("Retry-After", "RateLimit-Reset"):
-        try:
-            value = float(headers.get(name, ""))
-        except ValueError:
-            continue
-        if math.isfinite(value) and value >= 0:
-            return value
-    return None
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -222,10 +179,10 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
-def translate(exc: Exception, target: Target, base_url: str) -> Exception:
+def translate(exc: Exception, target: Target, base_url: str) -> BaseException:
     """An error from making a wandb.Api (its login check) as ours."""
     error = classify(exc, http_status(exc), None, target, base_url)
-    return error.error if isinstance(error, _Again) else error
+    return error.error if isinstance(error, Again) and error.error is not None else error
 
 
 def _no_key(exc: BaseException) -> bool:

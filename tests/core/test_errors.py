@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sheetsync.errors import (AccessError, ConfigError, CredentialsError, Interrupted, Kind, OutcomeUnknown,
-                              SheetLayoutError, SinkError, TransientError, kind_of_status, loop_goes_on, may_resend)
+                              SheetLayoutError, SinkError, TransientError, blames_the_request, kind_of_status,
+                              loop_goes_on, may_resend)
 
 
 @pytest.mark.parametrize("status, kind", [(429, Kind.TRANSIENT), (500, Kind.TRANSIENT), (503, Kind.TRANSIENT),
@@ -45,3 +46,11 @@ def test_the_loop_ends_only_for_a_setup_error_at_the_first_sync_or_a_stop():
     assert loop_goes_on(TransientError("503"), first_sync=True)
     assert loop_goes_on(OutcomeUnknown("lost"), first_sync=True)
     assert not loop_goes_on(Interrupted("stop"), first_sync=False)
+
+
+@pytest.mark.parametrize("status, blamed", [(None, True), (400, True), (500, True), (502, True),
+                                            (401, False), (403, False), (404, False), (429, False)])
+def test_only_an_answer_about_the_request_itself_blames_what_it_asked(status, blamed):
+    """Asking for less (fewer history samples) helps with a 400 or a server that choked, never with a refused key,
+    a project that cannot be seen, or rate limiting."""
+    assert blames_the_request(status) is blamed

@@ -127,7 +127,7 @@ def test_request_budget_a_changed_sync_reads_checks_and_writes_once_then_one_rea
     settings = e2e.settings()
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, stop,
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     state = SyncMemory()
     sync(source, sink, settings, state)  # first-time set-up: metadata, new worksheet and base
     latest = max(r.heartbeat_at for r in e2e.wandb.world.project("alice", "proj"))
@@ -155,7 +155,7 @@ def test_incremental_sync_of_2000_runs_with_3_changed_reads_the_listing_and_one_
     settings = e2e.settings(PER_PAGE=200)
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     state = SyncMemory()
     first = sync(source, sink, settings, state)
     assert first.targets[0].pages == 10 and first.targets[0].full

@@ -9,7 +9,8 @@ import pytest
 
 from sheetsync.base import serial_days
 from sheetsync.columns import column_letters
-from sheetsync.sinks.google_sheets import base_title, pixels
+from sheetsync.sinks.google_requests import pixels
+from sheetsync.sinks.google_sheets import base_title
 from tests.fakes.cells import parse_input
 
 pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks

@@ -39,7 +39,7 @@ def clients(e2e):
     settings = e2e.settings(SUMMARIES=["sweeps", "groups"], GROUP_METRICS=["val_loss"], HIGHLIGHT={"val_loss": "min"})
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     return settings, source, sink
 
 
@@ -214,7 +214,7 @@ def test_running_sweep_runs_read_with_selected_keys_keep_their_metric_and_parame
                             DYNAMIC_HEADERS={"include": ["other/*"]})
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     history = SyncMemory()
     sync(source, sink, settings, history)
     world.heartbeat(["x1"], val_acc=0.95)

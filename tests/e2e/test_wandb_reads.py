@@ -44,7 +44,7 @@ def in_process(e2e, **config):
     settings = e2e.settings(**{"FIXED_HEADERS": FIXED, **config})
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     history = SyncMemory()
 
     def tick():
@@ -276,7 +276,7 @@ def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
     settings = e2e.settings(FIXED_HEADERS=FIXED, PER_PAGE=100, REQUEST_TIMEOUT=1)
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     history = SyncMemory()
     e2e.wandb.world.arm("status", status=400, body_contains="query Runs", skip=3)  # page 4 refused
     with pytest.raises(Exception, match="400"):

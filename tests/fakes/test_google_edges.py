@@ -236,14 +236,14 @@ def test_the_session_paces_itself_under_the_per_minute_quota(google, key_file):
     google.world.read_requests_per_user, google.world.quota_window = 3, 1.0
     creds = Credentials.from_service_account_file(key_file, scopes=gspread.auth.DEFAULT_SCOPES)
     session = GoogleSession(creds, google.url, timeout=10, attempts=1, per_minute=3)
-    session.window = 1.0
+    session.transport.pacer.window = 1.0
     ws = gspread.Client(auth=creds, session=session).open_by_key(ss.spreadsheet_id).worksheet("runs")
     google.world.clear_log()
     for _ in range(7):
         assert ws.get_all_values() == [["run_id"]]
     reads = [r for r in google.world.log if r.is_sheets_read]
     assert len(reads) == 7 and all(r.status == 200 for r in reads)
-    session.per_minute = 1000  # no pacing: the same reads meet the quota
+    session.transport.pacer.per_window = 1000  # no pacing: the same reads meet the quota
     google.world.meter.clock = lambda: 0.0  # however slowly this machine sends them, they are within one window
     with pytest.raises(gspread.exceptions.APIError) as refused:
         for _ in range(7):

@@ -16,7 +16,7 @@ from sheetsync.sync import SyncMemory, sync
 def run_sync(e2e, **config):
     settings = e2e.settings(**config)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     return sync(WandbSource(settings), sink, settings, SyncMemory()), sink
 
 

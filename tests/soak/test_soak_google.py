@@ -347,7 +347,7 @@ def test_soak_google(e2e, rounds, capsys):
     state, source = SyncMemory(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop,
                             settings.request_bytes, per_minute=settings.requests_per_minute,
-                            retry_base_seconds=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds)
     for n in range(rounds):
         chaos.stats["rounds"] += 1
         chaos.wandb_changes()
@@ -359,7 +359,7 @@ def test_soak_google(e2e, rounds, capsys):
             state, sink = SyncMemory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
                                                           settings.google_endpoint, 1, stop, settings.request_bytes,
                                                           per_minute=settings.requests_per_minute,
-                                                          retry_base_seconds=settings.retry_base_seconds)  # restart
+                                                          retry_base=settings.retry_base_seconds)  # restart
             chaos.check(converged=False)
             continue
         faults = chaos.arm_faults()
