@@ -85,6 +85,10 @@ class World:
                     if fingerprint(_cell(self.grid[rows[rid]], header.index(h))) != fingerprint(value):
                         self._set(rows[rid], header.index(h), value)  # typing the same value is no edit
                         self.edited[(rid, h)] = value
+                        if value is None and h not in self.base.runs.get(rid, {}):
+                            # Clearing a cell the tool left empty (its own typing undone) gives back the cell the
+                            # tool wrote: sheet == base, so W&B's next value is written there, as it should be.
+                            del self.edited[(rid, h)]
             elif action == "manual" and rows:
                 rid = draw(st.sampled_from(sorted(rows)))
                 value = draw(st.sampled_from(["keep", "drop", "?"]))
