@@ -91,12 +91,12 @@ def _google(settings, stop: threading.Event) -> Iterator[Finding]:
         named = repr(settings.spreadsheet) + (f" ({sink.id})" if sink.id != settings.spreadsheet else "")
         yield Finding(True, "spreadsheet", f"{named} is shared with {who}" + (" as an Editor" if editable else ""))
     for target in settings.targets:
-        props = sink.sheets.get(target.worksheet)
+        props = sink.cache.sheets.get(target.worksheet)
         if props is None:
             yield Finding(True, f"worksheet {target.worksheet!r}", "not there yet: the first sync creates it")
             continue
         grid = props.get("gridProperties", {})
-        base = "with" if base_title(target.worksheet) in sink.sheets else "without (yet)"
+        base = "with" if base_title(target.worksheet) in sink.cache.sheets else "without (yet)"
         yield Finding(True, f"worksheet {target.worksheet!r}", f"{grid.get('rowCount', 0)} rows x "
                       f"{grid.get('columnCount', 0)} columns, {base} the tool's hidden base tab")
 
@@ -109,7 +109,7 @@ def _token(sink) -> None:
     from .sinks import google_refusals
 
     try:
-        sink.creds.refresh(sink.session._auth_request)
+        sink.identity.credentials.refresh(sink.session._auth_request)
     except RefreshError as exc:
         raise google_refusals.refused(sink.identity, exc) from exc
     except TransportError as exc:
@@ -120,11 +120,7 @@ def _token(sink) -> None:
 def _can_edit(sink) -> bool | None:
     """Drive's word on whether the identity may edit the spreadsheet (None: Drive did not say)."""
     try:
-        url = f"https://www.googleapis.com/drive/v3/files/{sink.id}"
-        answer = sink.session.get(url, params={"fields": "capabilities/canEdit", "supportsAllDrives": "true"})
-        if answer.status_code != 200:
-            return None
-        return (answer.json().get("capabilities") or {}).get("canEdit")
+        return sink.api.can_edit(sink.id)
     except Exception:  # only a refinement of a check that passed  # noqa: BLE001
         return None
 

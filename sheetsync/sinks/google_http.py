@@ -104,6 +104,12 @@ class SheetsApi:
             "fields": "files(id,name)"}).get("files", [])
         return next((f["id"] for f in files if f.get("name") == title), None)
 
+    def can_edit(self, spreadsheet: str) -> bool | None:
+        """Drive's word on whether the credentials may edit the spreadsheet (None: Drive does not say)."""
+        found = self._json("asking Drive who may edit the spreadsheet", "GET", f"{DRIVE_FILES}/{spreadsheet}",
+                           params={"fields": "capabilities/canEdit", "supportsAllDrives": True})
+        return (found.get("capabilities") or {}).get("canEdit")
+
     def metadata(self, spreadsheet: str, fields: str, what: str) -> dict:
         return self._json(what, "GET", f"{SHEETS}/{spreadsheet}", params={"fields": fields})
 
