@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..base import Base
+from ..columns import CUT_MARKER
 from ..errors import SinkError
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, hex_color, rule_changes,
                     rule_kind)
@@ -37,8 +38,25 @@ if TYPE_CHECKING:
 
 EXCEL_ROWS = "1048576"
 LINK_BLUE = "0563C1"  # Excel's own hyperlink colour
+EXCEL_CELL_CHARS = 32_767
+
+
+def xlsx_value(value: Any) -> Any:
+    """What a workbook keeps of a value: a text over Excel's 32,767 characters is cut with the visible marker
+    (openpyxl would cut it silently on reading, and the next sync would take the cut text for a person's edit);
+    a carriage return is a line break, as XML reads it back (\r\n and a bare \r become \n)."""
+    if not isinstance(value, str):
+        return value
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if len(value) > EXCEL_CELL_CHARS:
+        return value[: EXCEL_CELL_CHARS - len(CUT_MARKER)] + CUT_MARKER
+    return value
+
+
 # Excel: 16,384 columns (XFD), sheet names of 31 characters, 32,767 characters in a cell
-XLSX = Capabilities(styles=True, max_columns=16_384, base_title_length=31, own_cell_chars=32_767)
+XLSX = Capabilities(cell_form=xlsx_value, styles=True, max_columns=16_384, base_title_length=31,
+                    own_cell_chars=EXCEL_CELL_CHARS)
 
 
 def base_title(worksheet: str) -> str:
@@ -344,8 +362,12 @@ def _base_path(path: Path) -> Path:
 def _csv_bytes(rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # Python quotes a field only for the characters of its line terminator: a bare \r would end the row for
+    # every reader. A row holding one is written with every field quoted.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        cells = ["" if v is None else v for v in row]
+        (quoted if any(isinstance(v, str) and "\r" in v for v in cells) else writer).writerow(cells)
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8 correctly
 
 
