@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .columns import SHEETS_MAX_COLUMNS
+from . import secrets
 from .errors import ConfigError
 
 STATES = ("running", "finished", "failed", "crashed", "killed", "preempted", "preempting", "pending")
@@ -27,13 +28,14 @@ DEFAULT_FIXED = ("run_id", "run_name", "user", "state", "created_at", "updated_a
 SUMMARY_TABS = ("sweeps", "groups")  # each a worksheet "<WORKSHEET> sweeps" / "<WORKSHEET> groups"
 ENTITY_PROJECT = re.compile(r"[^/\s]+/[^/\s]+")
 SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SECRET_KEYS = ("GCP_JSON",)  # a bad value of these is described, never shown
 TOKEN_FILE = "google-token.json"  # the --login token, in the user's config folder (see token_path)
 
 
 def key_is_json(value: str) -> bool:
-    """Whether a GCP_JSON value is the service-account key's JSON itself (as secret stores hand it over) rather
-    than the path of the key file: a key is a JSON object, and no sensible path starts with "{"."""
-    return value.lstrip().startswith("{")
+    """Whether a GCP_JSON value is the credentials themselves (as secret stores hand them over: the JSON, base64 of
+    it, quoted, ...; see secrets.py) rather than the path of a credentials file."""
+    return secrets.inline(value) is not None
 
 
 def _text(v: Any) -> bool:
@@ -287,7 +289,9 @@ def _check_keys(file: _File, problems: _Problems) -> dict[str, Any]:
             if key.check(value):
                 values[key.name] = value
             else:
-                problems.add(file.where(key.name), f"{key.name} must be {key.form}, got {json.dumps(value)[:80]}")
+                got = (f"a {type(value).__name__} ({secrets.described(json.dumps(value))})" if key.name in SECRET_KEYS
+                       else json.dumps(value)[:80])
+                problems.add(file.where(key.name), f"{key.name} must be {key.form}, got {got}")
     for key in KEYS.values():
         if key.alias_of:
             old, new = file.data.get(key.name), file.data.get(key.alias_of)
@@ -315,7 +319,7 @@ def _rebase_key_path(values: dict[str, Any], folder: Path) -> None:
     is started from. Runs before the environment is applied: a path from there is taken as given."""
     for name in ("GCP_JSON", "OAUTH_CLIENT_FILE"):
         key = values[name]
-        if key and not key_is_json(key) and not Path(key).is_absolute():
+        if key and not key_is_json(key) and not Path(key).is_absolute() and len(key) <= secrets.MAX_PATH:
             values[name] = str(folder / key)
 
 
@@ -401,10 +405,9 @@ def _check_source_and_sink(values: dict[str, Any], flags: Mapping[str, Any], env
                                      "--sheet_name (or write to a file with --output runs.xlsx)")
     # No GCP_JSON is fine: the sink looks for the other kinds of Google credentials when it starts.
     key = values["GCP_JSON"]
-    if key and not key_is_json(key) and not Path(key).is_file():
-        problems.add("GCP_JSON", f"the key file {key!r} does not exist. Give the path of a credentials file (a "
-                                 "service-account key from IAM > Service accounts > Keys, or gcloud's ADC file), or "
-                                 "leave GCP_JSON unset to use `--login` or Application Default Credentials")
+    if key and not key_is_json(key) and secrets.path_of(key) is None:
+        variable = next((name for name in KEYS["GCP_JSON"].env if env.get(name)), "GCP_JSON")
+        problems.append(secrets.refusal(variable, key))  # names the variable, shows nothing of a secret
     impersonate = values["IMPERSONATE_SERVICE_ACCOUNT"]
     if impersonate and not KEYS["IMPERSONATE_SERVICE_ACCOUNT"].check(impersonate):
         problems.add("IMPERSONATE_SERVICE_ACCOUNT", f"must be {KEYS['IMPERSONATE_SERVICE_ACCOUNT'].form}, got "

@@ -86,10 +86,9 @@ def test_key_path_from_environment_is_not_rebased(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path / "conf", SHEET)
     assert load(path, env={"GCP_JSON": "sa.json"}).key_file == "sa.json"
-    assert problems(path, env={"GCP_JSON": "conf/sa.json"}) == [
-        "GCP_JSON: the key file 'conf/sa.json' does not exist. Give the path of a credentials file (a "
-        "service-account key from IAM > Service accounts > Keys, or gcloud's ADC file), or leave GCP_JSON unset to "
-        "use `--login` or Application Default Credentials"]
+    (problem,) = problems(path, env={"GCP_JSON": "conf/sa.json"})
+    assert problem.startswith("GCP_JSON: the file 'conf/sa.json' does not exist. Give the path of a credentials file")
+    assert problem.endswith("or leave it unset to use `--login` or Application Default Credentials")
 
 
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
