@@ -62,7 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--healthcheck", action="store_true",
                    help="exit 0 if the running loop synced recently, 1 if not (for Docker HEALTHCHECK)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _accept_kebab_case(p)
     return p
+
+
+def _accept_kebab_case(parser: argparse.ArgumentParser) -> None:
+    """--schedule-time for --schedule_time, as wandb's own CLI spells flags: accepted, not shown (the original
+    script's snake_case stays the documented form)."""
+    for action in list(parser._actions):
+        for option in list(action.option_strings):
+            kebab = "--" + option[2:].replace("_", "-")
+            if option.startswith("--") and kebab != option and kebab not in parser._option_string_actions:
+                parser._option_string_actions[kebab] = action
 
 
 def _prog() -> str:

@@ -120,7 +120,7 @@ KEYS = {key.name: key for key in (
         ()),
     Key("DYNAMIC_HEADERS", _dynamic, 'true, false, or {"include": ["globs"], "exclude": ["globs"]}', True),
     Key("MAX_COLUMNS", _whole(1, SHEETS_MAX_COLUMNS), f"a whole number from 1 to {SHEETS_MAX_COLUMNS}", 1000),
-    Key("SCHEDULE_TIME", _whole(1, 10**6), "a whole number of minutes >= 1", 30, flag="--schedule_time"),
+    Key("SCHEDULE_TIME", _whole(1, 10**6), "a whole number of minutes from 1 to 1,000,000", 30, flag="--schedule_time"),
     Key("TIMEZONE", _zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"'),
     Key("FULL_RESYNC_HOURS", _positive, "a number of hours > 0, e.g. 24", 24),
     Key("GOOGLE_API_ENDPOINT", _url, 'an http(s) base URL, e.g. "https://sheets.googleapis.com"',
@@ -241,12 +241,15 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
     """Builds the Settings from flags (an argparse namespace), the config file and the environment."""
     flags, problems = vars(args), _Problems()
     file = _read_file(flags, problems)
+    if problems:  # a file that cannot be read says so alone: what it lacks would only mislead
+        raise ConfigError(problems)
     values = _check_keys(file, problems)
     _rebase_key_path(values, file.path.parent)
     _apply_flags(values, flags, problems)
     _apply_environment(values, env)
     targets = _build_targets(values, flags, file, problems)
     _check_source_and_sink(values, flags, env, file, problems)
+    _check_workbook_names(targets, values, flags, file, problems)
     if problems:
         raise ConfigError(problems)
     return _settings(values, targets, flags, env)
@@ -261,19 +264,35 @@ def _read_file(flags: Mapping[str, Any], problems: _Problems) -> _File:
                                 "and edit it")
         return _File(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows Notepad starts a UTF-8 file with a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         problems.add(str(path), f"cannot be read ({exc})")
         return _File(path)
+    twice: list[str] = []
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=lambda pairs: _once(pairs, twice))
     except json.JSONDecodeError as exc:
-        problems.add(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}")
+        problems.add(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}. A config file is one JSON "
+                                                         'object, e.g. {"WANDB_PROJECT": "resnet"}')
         return _File(path, text=text)
     if not isinstance(data, dict):
         problems.add(str(path), "must hold one JSON object, {\"KEY\": value, ...}")
         return _File(path, text=text)
-    return _File(path, data, text)
+    file = _File(path, data, text)
+    for name in dict.fromkeys(twice):
+        problems.add(file.where(name), f"{name!r} is given more than once; keep one (JSON readers take the last "
+                                       "silently)")
+    return file
+
+
+def _once(pairs: list[tuple[str, Any]], twice: list[str]) -> dict:
+    """A JSON object's pairs as a dict, noting every key given more than once (at any depth)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            twice.append(key)
+        seen[key] = value
+    return seen
 
 
 def _check_keys(file: _File, problems: _Problems) -> dict[str, Any]:
@@ -412,6 +431,41 @@ def _check_source_and_sink(values: dict[str, Any], flags: Mapping[str, Any], env
     if impersonate and not KEYS["IMPERSONATE_SERVICE_ACCOUNT"].check(impersonate):
         problems.add("IMPERSONATE_SERVICE_ACCOUNT", f"must be {KEYS['IMPERSONATE_SERVICE_ACCOUNT'].form}, got "
                                                     f"{impersonate!r}")
+
+
+XLSX_TITLE_CHARS = 31
+XLSX_FORBIDDEN = set('\\/?*[]:')
+
+
+def workbook_title_problem(title: str) -> str | None:
+    """Why an .xlsx workbook cannot take this worksheet title (Excel's rule), or None."""
+    bad = sorted(set(title) & XLSX_FORBIDDEN)
+    if bad:
+        return f"holds {' '.join(bad)}, which a workbook's sheet name cannot"
+    if len(title) > XLSX_TITLE_CHARS:
+        return f"has {len(title)} characters; a workbook's sheet name has at most {XLSX_TITLE_CHARS}"
+    if title.startswith("'") or title.endswith("'"):
+        return "starts or ends with an apostrophe, which a workbook's sheet name cannot"
+    if title.lower() == "history":
+        return "is 'History', a name Excel keeps for itself"
+    return None
+
+
+def _check_workbook_names(targets: tuple[Target, ...], values: dict[str, Any], flags: Mapping[str, Any], file: _File,
+                          problems: _Problems) -> None:
+    """An .xlsx output takes only the worksheet titles a workbook can: refused here, before anything is read."""
+    output = _path(flags, "output")
+    if output is None or output.suffix.lower() != ".xlsx":
+        return
+    sheets = [t.worksheet for t in targets] or [values["WORKSHEET"]]
+    titles = sheets + [f"{sheet} {kind}" for sheet in sheets for kind in values["SUMMARIES"] or ()]
+    for title in dict.fromkeys(titles):
+        why = workbook_title_problem(title)
+        if why:
+            where = file.where("PROJECTS") if values["PROJECTS"] and title not in (values["WORKSHEET"],) \
+                else file.where("WORKSHEET")
+            problems.add(where, f"the worksheet {title!r} {why}. With an .xlsx output, name it without "
+                                "\\ / ? * [ ] :, in at most 31 characters (WORKSHEET, or the worksheet in PROJECTS)")
 
 
 def _path(flags: Mapping[str, Any], name: str) -> Path | None:

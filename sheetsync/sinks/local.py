@@ -1,10 +1,12 @@
 """Files instead of Google Sheets: an .xlsx workbook (the base in a hidden sheet) or a .csv (the base in a
 sidecar file). Same snapshot-and-plan contract, same merge, same guarantees.
 
-A file is written to a temporary file beside it and renamed over it, so a crash never leaves half a
-workbook; a sync with nothing to change does not touch the file at all. For .xlsx the workbook is edited
+A file is written as files.py says (a temporary file renamed over it, the umask's mode, lock files of
+spreadsheet programs honoured), so a crash never leaves half a workbook; a sync with nothing to change does not
+touch the file at all. For .xlsx the workbook is edited
 in place (cells, not the whole sheet), so a person's formatting, widths and other sheets survive. Excel's
-lock file (~$name.xlsx) means the workbook is open: the sync stops and says so rather than fight over it.
+lock file (~$name.xlsx) or LibreOffice's (.~lock.name.xlsx#) means the workbook is open: the sync stops and says so
+rather than fight over it.
 For .csv the data file is renamed into place before its base, so a crash between the two leaves a base
 that is older than the data, which the merge reads as edits already in step, never as deleted rows.
 CSV has no types: cells are compared as the text the file holds, and a CSV cannot mark '=...' as text,
@@ -16,17 +18,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import fcntl
 import io
-import os
-import tempfile
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..base import Base
 from ..columns import CUT_MARKER
+from ..files import exclusive, replace
 from ..errors import SinkError
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, hex_color, rule_changes,
                     rule_kind)
@@ -63,49 +62,6 @@ def base_title(worksheet: str) -> str:
     return XLSX.base_title(worksheet)
 
 
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """One writer at a time per file, across processes; Excel's own lock file means a person has it open."""
-    office_lock = path.with_name("~$" + path.name)
-    if office_lock.exists():
-        raise SinkError(f"{path} is open in a spreadsheet program (its lock file {office_lock.name} exists).",
-                        "Close the file; the next sync will write it.")
-    lock_path = path.with_name("." + path.name + ".lock")
-    try:
-        fh = open(lock_path, "w")
-    except OSError as exc:
-        raise SinkError(f"Cannot create a lock file beside {path} ({exc.strerror}).",
-                        "Make the folder writable for this user.") from exc
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise SinkError(f"Another sync is writing {path} right now.", "Run one sync per file.") from None
-        yield
-    finally:
-        fh.close()
-
-
-def _replace(path: Path, write) -> None:
-    """write(file object) into a temporary file beside path, then rename it over path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except PermissionError as exc:
-        raise SinkError(f"{path} cannot be written ({exc.strerror}); is it open or read-only?",
-                        "Close the file or fix its permissions; the next sync will write it.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 class XlsxSink:
     capabilities = XLSX
 
@@ -140,8 +96,8 @@ class XlsxSink:
         """Every worksheet's plan into the one workbook they were read from, saved once: all land or none."""
         for snap, plan in changes:
             self._apply(snap, plan)
-        with _exclusive(self.path):
-            _replace(self.path, changes[0][0].sink_state.save)
+        with exclusive(self.path):
+            replace(self.path, changes[0][0].sink_state.save)
         return Counter()  # a file sends no requests
 
     def _apply(self, snap: Snapshot[Workbook], plan: Plan) -> None:
@@ -345,13 +301,13 @@ class CsvSink:
 
     def apply(self, changes: Sequence[tuple[Snapshot[Path], Plan]]) -> Counter:
         """Each file and then its base, as the module docstring says; a file is one rename, so each lands whole."""
-        with _exclusive(self.path):
+        with exclusive(self.path):
             for snap, plan in changes:
                 path = snap.sink_state
                 if plan.writes_cells:
-                    _replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
+                    replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
                 if plan.base_changed:
-                    _replace(_base_path(path), lambda fh: fh.write(_csv_bytes(self.capabilities.encode_base(plan))))
+                    replace(_base_path(path), lambda fh: fh.write(_csv_bytes(self.capabilities.encode_base(plan))))
         return Counter()  # a file sends no requests
 
 

@@ -51,7 +51,7 @@ def test_flag_overrides_file_and_file_overrides_default(tmp_path):
 
 def test_a_flag_is_checked_like_its_key(tmp_path):
     path = write(tmp_path, SHEET | {"GCP_JSON": str(key_file(tmp_path))})
-    assert problems(path, "--schedule_time", "0") == ["--schedule_time: must be a whole number of minutes >= 1, got 0"]
+    assert problems(path, "--schedule_time", "0") == ["--schedule_time: must be a whole number of minutes from 1 to 1,000,000, got 0"]
 
 
 def test_environment_key_overrides_file_key(tmp_path):
@@ -108,7 +108,8 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
 
 def test_malformed_json_names_its_line_and_column(tmp_path):
     path = write(tmp_path, '{\n  "SPREADSHEET": "x"\n  "WORKSHEET": "runs"\n}\n')
-    assert problems(path)[0] == f"{path}:3:3: not valid JSON: Expecting ',' delimiter"
+    assert problems(path) == [f"{path}:3:3: not valid JSON: Expecting ',' delimiter. A config file is one JSON object, "
+                              'e.g. {"WANDB_PROJECT": "resnet"}']  # alone: no "no project", "no spreadsheet"
 
 
 def test_unknown_key_suggests_the_close_one(tmp_path):
