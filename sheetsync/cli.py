@@ -1,7 +1,7 @@
 """Flags, logging, exit codes, and the real clients: the only place that prints for the user or exits.
 
-Exit codes: 0 ok (and a SIGTERM stop: `docker stop` is a normal end), 1 a sync failed (--once),
-2 usage, configuration or credentials, 130 interrupted with Ctrl-C.
+Exit codes: 0 ok, 1 a sync failed (--once), 2 usage, configuration or credentials, 130 interrupted (SIGTERM, as
+`docker stop` sends, or Ctrl-C): a stop never exits 0, so a job runner knows the sync may not have happened.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def build_clients(settings, stop: threading.Event):
     if settings.source is not None:
         from .sources.local import LocalSource
 
-        source = LocalSource(settings)
+        source = LocalSource(settings, stop)
     else:
         from .sources.wandb_api import WandbSource
 
@@ -109,7 +109,7 @@ def build_clients(settings, stop: threading.Event):
     if settings.output is not None:
         from .sinks.local import local_sink
 
-        sink = local_sink(settings.output)
+        sink = local_sink(settings.output, stop)
     else:
         from .sinks.google_sheets import GoogleSheetsSink
 
@@ -142,6 +142,35 @@ def exit_now(code: int) -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+HARD_EXIT_SECONDS = 7.0  # after a stop signal; docker stop's grace period is 10 s
+
+
+def exit_after_writes(code: int, line: str | None = None) -> None:
+    """Leave now, but never inside a file write: wait for the write in flight (files.WRITING) to finish, so the
+    file is whole and no temporary file is left. Runs in its own thread (a signal handler runs in the main thread,
+    which may be the one writing)."""
+    from .files import WRITING
+
+    def leave() -> None:
+        with WRITING:
+            if line:
+                print(line, file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(code)
+
+    threading.Thread(target=leave, daemon=True).start()
+
+
+def interrupted_line(signame: str, exc: BaseException | None) -> str:
+    """The one line that says what a stopped sync wrote and did not."""
+    if exc is None:
+        return f"Interrupted by {signame} as the sync finished: everything was written."
+    text = str(exc)
+    if "written" not in text:
+        text += " Each request sent landed whole or not at all; the next sync writes the rest."
+    return f"Interrupted by {signame}: {text}"
 
 
 def sign_in(args) -> int:
@@ -178,16 +207,22 @@ def entry() -> None:
 def main(argv: list[str] | None = None) -> int:
     stop = STOPPED
     exit_code = [0]
+    signame = [""]
 
     def on_signal(signum, frame):
-        exit_code[0] = 0 if signum == signal.SIGTERM else 130
-        if stop.is_set():
-            os._exit(exit_code[0])  # a second signal: leave now
+        exit_code[0] = 130  # SIGTERM too: a stopped sync is never reported as a success
+        if stop.is_set():  # a second signal: leave as soon as no file is being written
+            exit_after_writes(130, f"Stopped at once by a second {signal.Signals(signum).name}; every file and "
+                                   "sheet is whole (a write in flight landed whole or not at all).")
+            return
+        signame[0] = signal.Signals(signum).name
         stop.set()
-        log.info("stopping: %s received", signal.Signals(signum).name)
-        # A write in flight is one atomic request (or an atomic file rename): it lands whole or not at all,
-        # so leaving after a few seconds can never leave half a sheet.
-        timer = threading.Timer(7.0, lambda: os._exit(exit_code[0]))
+        log.info("stopping: %s received", signame[0])
+        # A write in flight is one atomic request or a file written aside and renamed: it lands whole or not at
+        # all. The timer waits for a file write to end, so it never leaves half a file or a temporary one.
+        timer = threading.Timer(HARD_EXIT_SECONDS, exit_after_writes, (130, (
+            f"Interrupted by {signame[0]}: no safe point within {HARD_EXIT_SECONDS:.0f} s; a request in flight "
+            "lands whole or not at all, every file is whole, and the next sync writes the rest.")))
         timer.daemon = True
         timer.start()
 
@@ -238,11 +273,15 @@ def main(argv: list[str] | None = None) -> int:
             one_sync()
         except SyncError as exc:
             if stop.is_set() or exc.kind is Kind.INTERRUPTED:
-                return exit_code[0]
+                print(interrupted_line(signame[0] or "a stop", exc), file=sys.stderr)
+                return 130
             return fail(exc, exc.exit_code)
-        return exit_code[0] if stop.is_set() else 0
+        if stop.is_set():
+            print(interrupted_line(signame[0], None), file=sys.stderr)
+            return 130
+        return 0
 
     from . import loop
 
     code = loop.run(one_sync, settings.schedule_minutes, stop, settings.health_file)
-    return exit_code[0] if stop.is_set() else code
+    return 130 if stop.is_set() else code

@@ -24,7 +24,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from .errors import SinkError
 
-WRITING = threading.RLock()  # held while a file is written and renamed: see the module docstring
+WRITING = threading.Lock()  # held while a file is written and renamed: see the module docstring
 
 
 def lock_files(path: Path) -> list[Path]:
@@ -78,9 +78,8 @@ def _remove_stale_temporaries(path: Path) -> None:
 
 def new_file_mode() -> int:
     """The mode a new file gets under this process's umask (0644 under 022)."""
-    with WRITING:  # os.umask can only be read by setting it: no other write in between
-        mask = os.umask(0o022)
-        os.umask(mask)
+    mask = os.umask(0o022)  # the umask can only be read by setting it; it is put back at once
+    os.umask(mask)
     return 0o666 & ~mask
 
 

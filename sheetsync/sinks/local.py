@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ..base import Base
 from ..columns import CUT_MARKER
 from ..files import exclusive, replace
-from ..errors import SinkError
+from ..errors import Interrupted, SinkError
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, hex_color, rule_changes,
                     rule_kind)
 from ..merge import Plan, apply
@@ -62,11 +63,19 @@ def base_title(worksheet: str) -> str:
     return XLSX.base_title(worksheet)
 
 
+def _stop_point(stop: threading.Event | None, path: Path, written: list[Path]) -> None:
+    """A safe point before a file is written: a stop asked for ends the sync here, saying what was written."""
+    if stop is not None and stop.is_set():
+        done = f"{', '.join(str(p) for p in written)} written, " if written else "nothing was written: "
+        raise Interrupted(f"Stopped before writing {path}; {done}every file is whole (its old or its new content).")
+
+
 class XlsxSink:
     capabilities = XLSX
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, stop: threading.Event | None = None):
         self.path = path
+        self.stop = stop  # SIGTERM / Ctrl-C: the workbook is not written once it is set
 
     def _workbook(self):
         import openpyxl
@@ -97,6 +106,7 @@ class XlsxSink:
         for snap, plan in changes:
             self._apply(snap, plan)
         with exclusive(self.path):
+            _stop_point(self.stop, self.path, [])
             replace(self.path, changes[0][0].sink_state.save)
         return Counter()  # a file sends no requests
 
@@ -261,8 +271,9 @@ class CsvSink:
 
     capabilities = Capabilities(cell_form=csv_text, styles=False)  # a CSV holds text only
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, stop: threading.Event | None = None):
         self.path = path
+        self.stop = stop  # SIGTERM / Ctrl-C: no further file is written once it is set
         self.base_path = _base_path(path)
         self.main: str | None = None  # the target's worksheet, the first read: NAME.csv; a tab "<it> x": NAME.x.csv
 
@@ -301,13 +312,17 @@ class CsvSink:
 
     def apply(self, changes: Sequence[tuple[Snapshot[Path], Plan]]) -> Counter:
         """Each file and then its base, as the module docstring says; a file is one rename, so each lands whole."""
+        written: list[Path] = []
         with exclusive(self.path):
             for snap, plan in changes:
                 path = snap.sink_state
+                _stop_point(self.stop, path, written)  # a file and its base go together: the stop is before both
                 if plan.writes_cells:
                     replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
+                    written.append(path)
                 if plan.base_changed:
                     replace(_base_path(path), lambda fh: fh.write(_csv_bytes(self.capabilities.encode_base(plan))))
+                    written.append(_base_path(path))
         return Counter()  # a file sends no requests
 
 
@@ -327,9 +342,9 @@ def _csv_bytes(rows: list[list[Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8 correctly
 
 
-def local_sink(path: Path):
+def local_sink(path: Path, stop: threading.Event | None = None):
     if path.suffix.lower() == ".xlsx":
-        return XlsxSink(path)
+        return XlsxSink(path, stop)
     if path.suffix.lower() == ".csv":
-        return CsvSink(path)
+        return CsvSink(path, stop)
     raise SinkError(f"{path} is neither .xlsx nor .csv.", "Give --output a name ending in .xlsx or .csv.")

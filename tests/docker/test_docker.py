@@ -91,7 +91,7 @@ def test_docker_stop_ends_the_loop_cleanly_within_ten_seconds(image, e2e, key):
         docker("stop", "-t", "10", name)
         took = time.time() - started
         code = docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
-        assert code == "0" and took < 10, (code, took)
+        assert code == "130" and took < 10, (code, took)  # interrupted: never reported as a success
         print(f"\ndocker stop: {took:.1f} s, exit code {code}")
     finally:
         docker("rm", "-f", name, check=False)
