@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import json
 import math
 import re
@@ -111,6 +112,7 @@ def _shown(ch: str) -> str:
     return f"<U+{code:04X}>"
 
 
+@functools.lru_cache(maxsize=65_536)  # the same keys come back in every run
 def header_of(key: str) -> str:
     """The header a key is shown under (before collisions): nothing a header cell would lose or a trim would eat."""
     if key == "":
@@ -132,10 +134,46 @@ def key_of(header: str) -> str:
                    "\x7f" if c == "\u2421" else c for c in header)
 
 
-def names(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, tuple[str, tuple[str, ...], Any]]:
-    """Header -> (source, path, value) for every leaf of a run's config and summary, each under its own header by
-    the rule in the module docstring. Config keys come first, so a summary key equal to a config key is
-    `summary.x` and a key named like a built-in column is `config.x` / `summary.x`."""
+def _flat(d: dict, prefix: str = "", top: str | None = None, out: list | None = None) -> list:
+    """(dotted name, top-level key, value) of every leaf, duplicates kept: the fast form of `leaves`."""
+    out = [] if out is None else out
+    for key, value in d.items():
+        key = key if isinstance(key, str) else str(key)
+        joined = prefix + key if prefix else key
+        if isinstance(value, dict) and value and "_type" not in value:
+            _flat(value, joined + ".", key if top is None else top, out)
+        else:
+            out.append((joined, key if top is None else top, value))
+    return out
+
+
+Named = tuple  # (source, dotted name, top-level key, value): where a header's value comes from
+
+
+def names(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Named]:
+    """Header -> (source, dotted name, top-level key, value) for every leaf of a run's config and summary, each
+    under its own header by the rule in the module docstring. Config keys come first, so a summary key equal to a
+    config key is `summary.x` and a key named like a built-in column is `config.x` / `summary.x`."""
+    out: dict[str, Named] = {}
+    folded: set[str] = set()
+    plain: set[str] = set()
+    for source, tree in (("config", config), ("summary", summary)):
+        for joined, top, value in _flat(tree):
+            name = header_of(joined)
+            if name in BUILTIN_HEADERS or (source == "summary" and name in plain):
+                name = f"{source}.{name}"
+            elif source == "config":
+                plain.add(name)
+            fold = name if name.isascii() else unicodedata.normalize("NFC", name)
+            if fold in folded:
+                return _names_colliding(config, summary)  # rare: the slow, ordered way
+            folded.add(fold)
+            out[name] = (source, joined, top, value)
+    return out
+
+
+def _names_colliding(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Named]:
+    """names() for a run where two keys share a header: suffixes in the documented, stable order."""
     found: list[tuple[str, str, tuple[str, ...], Any]] = []
     plain: set[str] = set()
     for source, tree in (("config", config), ("summary", summary)):
@@ -149,7 +187,7 @@ def names(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, tuple[st
     groups: dict[str, list] = {}
     for item in found:
         groups.setdefault(unicodedata.normalize("NFC", item[0]), []).append(item)
-    out: dict[str, tuple[str, tuple[str, ...], Any]] = {}
+    out: dict[str, Named] = {}
     taken = set(groups)
     for group in groups.values():
         group.sort(key=lambda i: (i[1] != "config", unicodedata.normalize("NFC", i[0]) != i[0], i[2]))
@@ -160,7 +198,7 @@ def names(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, tuple[st
                     k += 1
                 name = f"{name} [{k}]"
                 taken.add(name)
-            out[name] = (source, path, value)
+            out[name] = (source, ".".join(path), path[0], value)
     return out
 
 
@@ -177,16 +215,23 @@ class RunView:
     """One run's values by header: built-ins, history cells (sheetsync.history), then config, then summary, then a
     normalised match."""
 
-    __slots__ = ("builtins", "config", "summary", "history", "named", "_norm", "_forced")
+    __slots__ = ("builtins", "history", "named", "_norm", "_forced")
 
     def __init__(self, run: Run):
         self.builtins = _builtins(run)
         self.history = run.history
-        self.config = flatten(run.config)
-        self.summary = flatten(run.summary)
-        self.named = names(run.config, run.summary)  # header -> (source, path, value): every key its own header
+        self.named = names(run.config, run.summary)  # header -> (source, dotted, top key, value): each its own header
         self._norm: dict[str, str] | None = None
         self._forced: dict[tuple[str, str], str] | None = None  # (source, name without its prefix) -> name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The flattened config by dotted key (as `flatten` gives it), made from `named` when asked for."""
+        return {dotted: value for source, dotted, _, value in self.named.values() if source == "config"}
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {dotted: value for source, dotted, _, value in self.named.values() if source == "summary"}
 
     def get(self, header: str) -> Any:
         if header in self.builtins:
@@ -194,7 +239,7 @@ class RunView:
         if header in self.history:
             return self.history[header]
         name = self.resolve(header)
-        return MISSING if name is None else self.named[name][2]
+        return MISSING if name is None else self.named[name][3]
 
     def resolve(self, header: str) -> str | None:
         """The name (a key of `named`) whose value this header shows: the same name, a `config.` / `summary.`
@@ -205,13 +250,13 @@ class RunView:
             source, bare = header.split(".", 1)
             if self._forced is None:
                 self._forced = {}
-                for name, (where, _, _) in self.named.items():
+                for name, (where, *_) in self.named.items():
                     self._forced.setdefault((where, name[len(where) + 1:] if name.startswith(where + ".") else name),
                                             name)
             return self._forced.get((source, bare))
         if self._norm is None:
             self._norm = {}
-            for name, (source, _, _) in sorted(self.named.items(), key=lambda i: i[1][0] == "config"):
+            for name, (source, *_) in sorted(self.named.items(), key=lambda i: i[1][0] == "config"):
                 self._norm[normalise_key(name)] = name  # config written last: it wins a tie
         return self._norm.get(normalise_key(header))
 
@@ -263,8 +308,8 @@ def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderR
         config_keys: set[str] = set()
         summary_keys: set[str] = set()
         for view in views:
-            for name, (source, path, value) in view.named.items():
-                if not is_internal(".".join(path), value):
+            for name, (source, dotted, _, value) in view.named.items():
+                if not is_internal(dotted, value):
                     (config_keys if source == "config" else summary_keys).add(name)
         for key in sorted(config_keys):
             if _wanted(key, "config", rules) and (key in taken or not served(key)):
@@ -391,8 +436,8 @@ def source_keys(runs: Iterable[Run], headers: Iterable[str]) -> tuple[set[str], 
         for header in headers:
             name = view.resolve(header)
             if name is not None:
-                source, path, _ = view.named[name]
-                (config if source == "config" else summary).add(path[0])
+                source, _, top, _ = view.named[name]
+                (config if source == "config" else summary).add(top)
     return config, summary
 
 
