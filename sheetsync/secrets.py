@@ -18,6 +18,7 @@ from pathlib import Path
 from .errors import CredentialsError
 
 _QUOTES = ("'", '"')
+_BASE64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")  # standard and URL-safe
 MAX_PATH = 4096  # longer is no path a system takes (PATH_MAX); checking one would raise "File name too long"
 
 
@@ -47,8 +48,6 @@ def _unwrap(text: str, depth: int = 0) -> str | None:
             return None
     return None
 
-
-_BASE64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
 
 
 def is_file(value: str) -> bool:
@@ -115,7 +114,8 @@ def read_credentials(value: str, variable: str) -> tuple[dict, Path | None]:
         found = _unwrap(value)
         where = variable
     if found is None:
-        raise CredentialsError(f"The Google credentials in {where} are not a JSON object ({described(value if path is None else text)}).",
+        given = value if path is None else text
+        raise CredentialsError(f"The Google credentials in {where} are not a JSON object ({described(given)}).",
                                "Give a credentials JSON file (a service-account key, gcloud's ADC file, a workload "
                                "identity federation config) or its JSON, plain, base64-encoded or quoted.")
     try:

@@ -8,7 +8,6 @@ import sys
 import unicodedata
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from sheetsync.columns import CUT_MARKER
