@@ -1,7 +1,8 @@
 """Flags, logging, exit codes, and the real clients: the only place that prints for the user or exits.
 
-Exit codes: 0 ok (and a SIGTERM stop: `docker stop` is a normal end), 1 a sync failed (--once),
-2 usage, configuration or credentials, 130 interrupted with Ctrl-C.
+Exit codes: 0 ok, 1 a sync failed (--once), 2 usage, configuration or credentials, 130 interrupted: a stop (SIGTERM,
+as `docker stop` sends, or Ctrl-C) that cut a sync short never exits 0, so a job runner knows the sync may not have
+happened; Ctrl-C always exits 130; SIGTERM that finds the loop or the service between syncs stopped nothing: 0.
 """
 
 from __future__ import annotations
@@ -99,7 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="exit 0 if the running service is healthy (GET /healthz when LISTEN is set, else the "
                               "health file), 1 if not (for Docker HEALTHCHECK)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _accept_kebab_case(p)
     return p
+
+
+def _accept_kebab_case(parser: argparse.ArgumentParser) -> None:
+    """--schedule-time for --schedule_time, as wandb's own CLI spells flags: accepted, not shown (the original
+    script's snake_case stays the documented form)."""
+    for action in list(parser._actions):
+        for option in list(action.option_strings):
+            kebab = "--" + option[2:].replace("_", "-")
+            if option.startswith("--") and kebab != option and kebab not in parser._option_string_actions:
+                parser._option_string_actions[kebab] = action
 
 
 def _prog() -> str:
@@ -124,7 +136,7 @@ def build_clients(settings, stop: threading.Event):
     if settings.source is not None:
         from .sources.local import LocalSource
 
-        source = LocalSource(settings)
+        source = LocalSource(settings, stop)
     else:
         from .sources.wandb_api import WandbSource
 
@@ -132,7 +144,7 @@ def build_clients(settings, stop: threading.Event):
     if settings.output is not None:
         from .sinks.local import local_sink
 
-        sink = local_sink(settings.output)
+        sink = local_sink(settings.output, stop)
     else:
         from .sinks.google_sheets import GoogleSheetsSink
 
@@ -166,6 +178,35 @@ def exit_now(code: int) -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+HARD_EXIT_SECONDS = 7.0  # after a stop signal; docker stop's grace period is 10 s
+
+
+def exit_after_writes(code: int, line: str | None = None) -> None:
+    """Leave now, but never inside a file write: wait for the write in flight (files.WRITING) to finish, so the
+    file is whole and no temporary file is left. Runs in its own thread (a signal handler runs in the main thread,
+    which may be the one writing)."""
+    from .files import WRITING
+
+    def leave() -> None:
+        with WRITING:
+            if line:
+                print(line, file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(code)
+
+    threading.Thread(target=leave, daemon=True).start()
+
+
+def interrupted_line(signame: str, exc: BaseException | None) -> str:
+    """The one line that says what a stopped sync wrote and did not."""
+    if exc is None:
+        return f"Interrupted by {signame} as the sync finished: everything was written."
+    text = str(exc)
+    if "written" not in text:
+        text += " Each request sent landed whole or not at all; the next sync writes the rest."
+    return f"Interrupted by {signame}: {text}"
 
 
 def sign_in(args) -> int:
@@ -237,17 +278,22 @@ def entry() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     stop = STOPPED
-    exit_code = [0]
+    signame = [""]
+    interrupted = [False]  # a sync was cut short by the stop: never reported as a success
 
     def on_signal(signum, frame):
-        exit_code[0] = 0 if signum == signal.SIGTERM else 130
-        if stop.is_set():
-            os._exit(exit_code[0])  # a second signal: leave now
+        if stop.is_set():  # a second signal: leave as soon as no file is being written
+            exit_after_writes(130, f"Stopped at once by a second {signal.Signals(signum).name}; every file and "
+                                   "sheet is whole (a write in flight landed whole or not at all).")
+            return
+        signame[0] = signal.Signals(signum).name
         stop.set()
-        log.info("stopping: %s received", signal.Signals(signum).name)
-        # A write in flight is one atomic request (or an atomic file rename): it lands whole or not at all,
-        # so leaving after a few seconds can never leave half a sheet.
-        timer = threading.Timer(7.0, lambda: os._exit(exit_code[0]))
+        log.info("stopping: %s received", signame[0])
+        # A write in flight is one atomic request or a file written aside and renamed: it lands whole or not at
+        # all. The timer waits for a file write to end, so it never leaves half a file or a temporary one.
+        timer = threading.Timer(HARD_EXIT_SECONDS, exit_after_writes, (130, (
+            f"Interrupted by {signame[0]}: no safe point within {HARD_EXIT_SECONDS:.0f} s; a request in flight "
+            "lands whole or not at all, every file is whole, and the next sync writes the rest.")))
         timer.daemon = True
         timer.start()
 
@@ -279,8 +325,20 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as exc:
         return fail(exc, exc.exit_code)
 
+    def tracked_sync(*args, **kwargs):
+        try:
+            return sync(*args, **kwargs)
+        except SyncError as exc:
+            interrupted[0] = interrupted[0] or stop.is_set() or exc.kind is Kind.INTERRUPTED
+            raise
+
+    def stopped_code() -> int:
+        """A stop that cut a sync short, or Ctrl-C, exits 130; SIGTERM (docker stop, a pod's end) that finds the
+        loop between syncs stopped nothing: 0."""
+        return 130 if interrupted[0] or signame[0] == "SIGINT" else 0
+
     def one_sync():
-        report = sync(source, sink, settings, history, progress=_progress())
+        report = tracked_sync(source, sink, settings, history, progress=_progress())
         if sys.stderr.isatty():
             print(file=sys.stderr)
         where = ", ".join(f"{t.target.path} -> {t.target.worksheet}" for t in report.targets)
@@ -297,20 +355,24 @@ def main(argv: list[str] | None = None) -> int:
             one_sync()
         except SyncError as exc:
             if stop.is_set() or exc.kind is Kind.INTERRUPTED:
-                return exit_code[0]
+                print(interrupted_line(signame[0] or "a stop", exc), file=sys.stderr)
+                return 130
             return fail(exc, exc.exit_code)
-        return exit_code[0] if stop.is_set() else 0
+        if stop.is_set():
+            print(interrupted_line(signame[0], None), file=sys.stderr)
+            return 130
+        return 0
 
     if settings.listen is not None:  # the loop and an HTTP server beside it (service.py, server.py)
         from . import service
 
         try:
-            code = service.run(settings, source, sink, history, stop, sync)
+            code = service.run(settings, source, sink, history, stop, tracked_sync)
         except SyncError as exc:  # LISTEN's port taken, say
             return fail(exc, exc.exit_code)
-        return exit_code[0] if stop.is_set() else code
+        return stopped_code() if stop.is_set() else code
 
     from . import loop
 
     code = loop.run(one_sync, settings.schedule_minutes, stop, settings.health_file)
-    return exit_code[0] if stop.is_set() else code
+    return stopped_code() if stop.is_set() else code

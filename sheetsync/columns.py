@@ -10,16 +10,24 @@ Pure: plain data in, plain data out. Choices where the design is silent:
   (3.0 -> 3) for the same reason.
 - Datetimes are cut to whole seconds and given in the configured time zone, without the zone (a sheet
   cell has none; the spreadsheet's zone is the reader's).
+- Keys become headers by one rule (`names`, README "Keys that collide"), so no two keys of a run share a column
+  and no header is one the layout would refuse: control characters anywhere and whitespace at either end are
+  shown as visible symbols (`lr ` -> `lr␠`, a tab -> `␉`), the empty key is `(empty key)`, a config key named like
+  a built-in column gets `config.`; keys still equal after that (a dotted flat key beside the same nested one,
+  NFC/NFD twins) get ` [2]`, ` [3]` in a stable order: config before summary, the NFC spelling first, then by
+  their path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import json
 import math
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -76,6 +84,124 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def leaves(d: dict[str, Any], path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:
+    """Every leaf of a nested dict with its path of keys; unlike flatten, a dotted flat key and the same nested
+    key are both kept (media objects and empty dicts are leaves)."""
+    for key, value in d.items():
+        here = (*path, key if isinstance(key, str) else str(key))
+        if isinstance(value, dict) and value and "_type" not in value:
+            yield from leaves(value, here)
+        else:
+            yield here, value
+
+
+EMPTY_KEY = "(empty key)"
+_SUFFIX = re.compile(r" \[\d+\]$")
+_CODE = re.compile(r"<U\+([0-9A-F]{4,6})>")
+
+
+def _shown(ch: str) -> str:
+    """A character a header cell cannot hold or keep (control, or whitespace a trim would eat) as a visible one."""
+    code = ord(ch)
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode control pictures: tab -> ␉, newline -> ␊, CR -> ␍
+    if code == 0x20:
+        return "\u2420"  # ␠
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return f"<U+{code:04X}>"
+
+
+@functools.lru_cache(maxsize=65_536)  # the same keys come back in every run
+def header_of(key: str) -> str:
+    """The header a key is shown under (before collisions): nothing a header cell would lose or a trim would eat."""
+    if key == "":
+        return EMPTY_KEY
+    text = "".join(_shown(c) if unicodedata.category(c) == "Cc" else c for c in key)
+    body = text.strip()
+    start = text.index(body) if body else len(text)
+    lead, trail = text[:start], text[start + len(body):]
+    return "".join(map(_shown, lead)) + body + "".join(map(_shown, trail))
+
+
+def key_of(header: str) -> str:
+    """The key a header was made from (header_of reversed, a collision suffix dropped): what to ask W&B for."""
+    header = _SUFFIX.sub("", header)
+    if header == EMPTY_KEY:
+        return ""
+    header = _CODE.sub(lambda m: chr(int(m.group(1), 16)), header)
+    return "".join(chr(ord(c) - 0x2400) if 0x2400 <= ord(c) < 0x2420 else " " if c == "\u2420" else
+                   "\x7f" if c == "\u2421" else c for c in header)
+
+
+def _flat(d: dict, prefix: str = "", top: str | None = None, out: list | None = None) -> list:
+    """(dotted name, top-level key, value) of every leaf, duplicates kept: the fast form of `leaves`."""
+    out = [] if out is None else out
+    for key, value in d.items():
+        key = key if isinstance(key, str) else str(key)
+        joined = prefix + key if prefix else key
+        if isinstance(value, dict) and value and "_type" not in value:
+            _flat(value, joined + ".", key if top is None else top, out)
+        else:
+            out.append((joined, key if top is None else top, value))
+    return out
+
+
+Named = tuple  # (source, dotted name, top-level key, value): where a header's value comes from
+
+
+def names(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Named]:
+    """Header -> (source, dotted name, top-level key, value) for every leaf of a run's config and summary, each
+    under its own header by the rule in the module docstring. Config keys come first, so a summary key equal to a
+    config key is `summary.x` and a key named like a built-in column is `config.x` / `summary.x`."""
+    out: dict[str, Named] = {}
+    folded: set[str] = set()
+    plain: set[str] = set()
+    for source, tree in (("config", config), ("summary", summary)):
+        for joined, top, value in _flat(tree):
+            name = header_of(joined)
+            if name in BUILTIN_HEADERS or (source == "summary" and name in plain):
+                name = f"{source}.{name}"
+            elif source == "config":
+                plain.add(name)
+            fold = name if name.isascii() else unicodedata.normalize("NFC", name)
+            if fold in folded:
+                return _names_colliding(config, summary)  # rare: the slow, ordered way
+            folded.add(fold)
+            out[name] = (source, joined, top, value)
+    return out
+
+
+def _names_colliding(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Named]:
+    """names() for a run where two keys share a header: suffixes in the documented, stable order."""
+    found: list[tuple[str, str, tuple[str, ...], Any]] = []
+    plain: set[str] = set()
+    for source, tree in (("config", config), ("summary", summary)):
+        for path, value in leaves(tree):
+            name = header_of(".".join(path))
+            if name in BUILTIN_HEADERS or (source == "summary" and name in plain):
+                name = f"{source}.{name}"
+            elif source == "config":
+                plain.add(name)
+            found.append((name, source, path, value))
+    groups: dict[str, list] = {}
+    for item in found:
+        groups.setdefault(unicodedata.normalize("NFC", item[0]), []).append(item)
+    out: dict[str, Named] = {}
+    taken = set(groups)
+    for group in groups.values():
+        group.sort(key=lambda i: (i[1] != "config", unicodedata.normalize("NFC", i[0]) != i[0], i[2]))
+        for n, (name, source, path, value) in enumerate(group):
+            if n:
+                k = n + 1
+                while f"{name} [{k}]" in taken:
+                    k += 1
+                name = f"{name} [{k}]"
+                taken.add(name)
+            out[name] = (source, ".".join(path), path[0], value)
+    return out
+
+
 def normalise_key(key: str) -> str:
     return _NORMALISE.sub("", key).lower()
 
@@ -89,34 +215,50 @@ class RunView:
     """One run's values by header: built-ins, history cells (sheetsync.history), then config, then summary, then a
     normalised match."""
 
-    __slots__ = ("builtins", "config", "summary", "history", "_norm")
+    __slots__ = ("builtins", "history", "named", "_norm", "_forced")
 
     def __init__(self, run: Run):
         self.builtins = _builtins(run)
         self.history = run.history
-        self.config = flatten(run.config)
-        self.summary = flatten(run.summary)
-        self._norm: dict[str, Any] | None = None
+        self.named = names(run.config, run.summary)  # header -> (source, dotted, top key, value): each its own header
+        self._norm: dict[str, str] | None = None
+        self._forced: dict[tuple[str, str], str] | None = None  # (source, name without its prefix) -> name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The flattened config by dotted key (as `flatten` gives it), made from `named` when asked for."""
+        return {dotted: value for source, dotted, _, value in self.named.values() if source == "config"}
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {dotted: value for source, dotted, _, value in self.named.values() if source == "summary"}
 
     def get(self, header: str) -> Any:
         if header in self.builtins:
             return self.builtins[header]
         if header in self.history:
             return self.history[header]
-        if header.startswith("config."):
-            return self.config.get(header[7:], MISSING)
-        if header.startswith("summary."):
-            return self.summary.get(header[8:], MISSING)
-        if header in self.config:
-            return self.config[header]
-        if header in self.summary:
-            return self.summary[header]
+        name = self.resolve(header)
+        return MISSING if name is None else self.named[name][3]
+
+    def resolve(self, header: str) -> str | None:
+        """The name (a key of `named`) whose value this header shows: the same name, a `config.` / `summary.`
+        prefix forcing the source, or a name that differs only in case and / . - space _ (config wins a tie)."""
+        if header in self.named:
+            return header
+        if header.startswith(("config.", "summary.")):
+            source, bare = header.split(".", 1)
+            if self._forced is None:
+                self._forced = {}
+                for name, (where, *_) in self.named.items():
+                    self._forced.setdefault((where, name[len(where) + 1:] if name.startswith(where + ".") else name),
+                                            name)
+            return self._forced.get((source, bare))
         if self._norm is None:
             self._norm = {}
-            for source in (self.summary, self.config):  # config written last: it wins a tie
-                for k, v in source.items():
-                    self._norm[normalise_key(k)] = v
-        return self._norm.get(normalise_key(header), MISSING)
+            for name, _ in sorted(self.named.items(), key=lambda i: i[1][0] == "config"):
+                self._norm[normalise_key(name)] = name  # config written last: it wins a tie
+        return self._norm.get(normalise_key(header))
 
 
 @dataclass(frozen=True)
@@ -139,10 +281,11 @@ def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderR
     """Fixed headers the sheet lacks, then dynamic ones: keys of these runs that no header takes yet.
 
     A header a person or FIXED_HEADERS wrote takes the keys it matches after normalisation (a fixed
-    'train_loss' takes 'train/loss'); two keys that W&B itself keeps apart each get their own column."""
+    'train_loss' takes 'train/loss'), but only where it does take that key's value in every run that has it: two
+    keys that W&B itself keeps apart (`lr` and `LR` in one run) each get their own column, so no value is lost."""
     existing = [h for h in existing if h]
     taken = set(existing)
-    claimed = {normalise_key(h.split(".", 1)[1] if h.startswith(("config.", "summary.")) else h)
+    claimed = {normalise_key(h.split(".", 1)[1] if h.startswith(("config.", "summary.")) else h): h
                for h in (*existing, *rules.fixed)}
     wanted: list[str] = []
 
@@ -151,23 +294,32 @@ def choose_headers(existing: Iterable[str], views: list[RunView], rules: HeaderR
             taken.add(header)
             wanted.append(header)
 
+    def served(name: str) -> bool:
+        """Whether a header already there (or fixed) fills this name's value in every run that has the name."""
+        header = claimed.get(normalise_key(name))
+        if header is None:
+            return False
+        return all(header not in view.builtins and header not in view.history and view.resolve(header) == name
+                   for view in views if name in view.named)
+
     for header in (*rules.fixed, *rules.derived):
         take(header)
     if rules.dynamic:
         config_keys: set[str] = set()
         summary_keys: set[str] = set()
         for view in views:
-            config_keys.update(k for k, v in view.config.items() if not is_internal(k, v))
-            summary_keys.update(k for k, v in view.summary.items() if not is_internal(k, v))
+            for name, (source, dotted, _, value) in view.named.items():
+                if not is_internal(dotted, value):
+                    (config_keys if source == "config" else summary_keys).add(name)
         for key in sorted(config_keys):
-            if _wanted(key, "config", rules) and (key in taken or normalise_key(key) not in claimed):
+            if _wanted(key, "config", rules) and (key in taken or not served(key)):
                 take(key)
         for key in sorted(summary_keys):
             if not _wanted(key, "summary", rules):
                 continue
             if key in config_keys:
                 take("summary." + key)
-            elif key not in BUILTIN_HEADERS and (key in taken or normalise_key(key) not in claimed):
+            elif key in taken or not served(key):
                 take(key)
     room = max(0, min(rules.max_columns, SHEETS_MAX_COLUMNS) - len(existing))
     always = set(rules.fixed) | set(rules.derived)
@@ -263,13 +415,14 @@ def key_names(headers: Iterable[str]) -> tuple[set[str], set[str]]:
     for header in headers:
         if header in BUILTIN_HEADERS:
             continue
+        key = key_of(header)  # `lr␠` names the key `lr `, `a.b [2]` the key `a.b`
         for prefix, found in (("config.", config), ("summary.", summary)):
-            if header.startswith(prefix):
-                found.update({header[len(prefix):], header[len(prefix):].split(".")[0]})
+            if key.startswith(prefix):
+                found.update({key[len(prefix):], key[len(prefix):].split(".")[0]})
                 break
         else:
-            config.update({header, header.split(".")[0]})
-            summary.update({header, header.split(".")[0]})
+            config.update({key, key.split(".")[0]})
+            summary.update({key, key.split(".")[0]})
     return config, summary
 
 
@@ -279,24 +432,12 @@ def source_keys(runs: Iterable[Run], headers: Iterable[str]) -> tuple[set[str], 
     config: set[str] = set()
     summary: set[str] = set()
     for run in runs:
-        flat_config, flat_summary = flatten(run.config), flatten(run.summary)
-        norm = {normalise_key(k): ("summary", k) for k in flat_summary} | \
-            {normalise_key(k): ("config", k) for k in flat_config}
+        view = RunView(run)
         for header in headers:
-            if header.startswith("config."):
-                where = ("config", header[7:])
-            elif header.startswith("summary."):
-                where = ("summary", header[8:])
-            elif header in flat_config:
-                where = ("config", header)
-            elif header in flat_summary:
-                where = ("summary", header)
-            else:
-                where = norm.get(normalise_key(header))
-            if where is None:
-                continue
-            raw, found = (run.config, config) if where[0] == "config" else (run.summary, summary)
-            found.update(k for k in raw if where[1] == k or where[1].startswith(f"{k}."))
+            name = view.resolve(header)
+            if name is not None:
+                source, _, top, _ = view.named[name]
+                (config if source == "config" else summary).add(top)
     return config, summary
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .columns import SHEETS_MAX_COLUMNS
+from . import secrets
 from .errors import ConfigError
 
 STATES = ("running", "finished", "failed", "crashed", "killed", "preempted", "preempting", "pending")
@@ -32,13 +33,14 @@ SUMMARY_TABS = ("sweeps", "groups")  # each a worksheet "<WORKSHEET> sweeps" / "
 ENTITY_PROJECT = re.compile(r"[^/\s]+/[^/\s]+")
 SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 SECRETS = frozenset({"WEBHOOK_SECRET"})  # keys whose values no message quotes
+SECRET_KEYS = ("GCP_JSON",)  # a bad value of these is described, never shown
 TOKEN_FILE = "google-token.json"  # the --login token, in the user's config folder (see token_path)
 
 
 def key_is_json(value: str) -> bool:
-    """Whether a GCP_JSON value is the service-account key's JSON itself (as secret stores hand it over) rather
-    than the path of the key file: a key is a JSON object, and no sensible path starts with "{"."""
-    return value.lstrip().startswith("{")
+    """Whether a GCP_JSON value is the credentials themselves (as secret stores hand them over: the JSON, base64 of
+    it, quoted, ...; see secrets.py) rather than the path of a credentials file."""
+    return secrets.inline(value) is not None
 
 
 def _text(v: Any) -> bool:
@@ -177,7 +179,8 @@ KEYS = {key.name: key for key in (
     Key("DYNAMIC_HEADERS", _dynamic, 'true, false, or {"include": ["globs"], "exclude": ["globs"]}', True),
     Key("MAX_COLUMNS", _whole(1, SHEETS_MAX_COLUMNS), f"a whole number from 1 to {SHEETS_MAX_COLUMNS}", 1000,
         to="max_columns: int"),
-    Key("SCHEDULE_TIME", _whole(1, 10**6), "a whole number of minutes >= 1", 30, flag="--schedule_time",
+    Key("SCHEDULE_TIME", _whole(1, 10**6), "a whole number of minutes from 1 to 1,000,000", 30,
+        flag="--schedule_time",
         to="schedule_minutes: int"),
     Key("TIMEZONE", _zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"', to="timezone: str | None"),
     Key("FULL_RESYNC_HOURS", _positive, "a number of hours > 0, e.g. 24", 24, to="full_resync_hours: float",
@@ -337,6 +340,8 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
     """Builds the Settings from flags (an argparse namespace), the config file and the environment."""
     flags, problems = vars(args), _Problems()
     file = _read_file(flags, problems)
+    if problems:  # a file that cannot be read says so alone: what it lacks would only mislead
+        raise ConfigError(problems)
     values = _check_keys(file, problems)
     _rebase_key_path(values, file.path.parent)
     _apply_flags(values, flags, problems)
@@ -345,6 +350,7 @@ def load(args: Any, env: Mapping[str, str] = os.environ) -> Settings:
     _check_source_and_sink(values, flags, env, file, problems)
     _check_environment(values, problems)
     made = _settings(values, targets, flags, env, problems)
+    _check_workbook_names(targets, values, flags, file, problems)
     if problems:
         raise ConfigError(problems)
     return Settings(**made)
@@ -359,19 +365,35 @@ def _read_file(flags: Mapping[str, Any], problems: _Problems) -> _File:
                                 "and edit it")
         return _File(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows Notepad starts a UTF-8 file with a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         problems.add(str(path), f"cannot be read ({exc})")
         return _File(path)
+    twice: list[str] = []
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=lambda pairs: _once(pairs, twice))
     except json.JSONDecodeError as exc:
-        problems.add(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}")
+        problems.add(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}. A config file is one JSON "
+                                                         'object, e.g. {"WANDB_PROJECT": "resnet"}')
         return _File(path, text=text)
     if not isinstance(data, dict):
         problems.add(str(path), "must hold one JSON object, {\"KEY\": value, ...}")
         return _File(path, text=text)
-    return _File(path, data, text)
+    file = _File(path, data, text)
+    for name in dict.fromkeys(twice):
+        problems.add(file.where(name), f"{name!r} is given more than once; keep one (JSON readers take the last "
+                                       "silently)")
+    return file
+
+
+def _once(pairs: list[tuple[str, Any]], twice: list[str]) -> dict:
+    """A JSON object's pairs as a dict, noting every key given more than once (at any depth)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            twice.append(key)
+        seen[key] = value
+    return seen
 
 
 def _check_keys(file: _File, problems: _Problems) -> dict[str, Any]:
@@ -387,7 +409,9 @@ def _check_keys(file: _File, problems: _Problems) -> dict[str, Any]:
             if key.check(value):
                 values[key.name] = value
             else:
-                got = "a value not shown (it is a secret)" if key.name in SECRETS else json.dumps(value)[:80]
+                got = ("a value not shown (it is a secret)" if key.name in SECRETS else
+                       f"a {type(value).__name__} ({secrets.described(json.dumps(value))})" if key.name in SECRET_KEYS
+                       else json.dumps(value)[:80])
                 problems.add(file.where(key.name), f"{key.name} must be {key.form}, got {got}")
     for key in KEYS.values():
         if key.alias_of:
@@ -416,7 +440,7 @@ def _rebase_key_path(values: dict[str, Any], folder: Path) -> None:
     is started from. Runs before the environment is applied: a path from there is taken as given."""
     for name in ("GCP_JSON", "OAUTH_CLIENT_FILE"):
         key = values[name]
-        if key and not key_is_json(key) and not Path(key).is_absolute():
+        if key and not key_is_json(key) and not Path(key).is_absolute() and len(key) <= secrets.MAX_PATH:
             values[name] = str(folder / key)
 
 
@@ -502,10 +526,9 @@ def _check_source_and_sink(values: dict[str, Any], flags: Mapping[str, Any], env
                                      "--sheet_name (or write to a file with --output runs.xlsx)")
     # No GCP_JSON is fine: the sink looks for the other kinds of Google credentials when it starts.
     key = values["GCP_JSON"]
-    if key and not key_is_json(key) and not Path(key).is_file():
-        problems.add("GCP_JSON", f"the key file {key!r} does not exist. Give the path of a credentials file (a "
-                                 "service-account key from IAM > Service accounts > Keys, or gcloud's ADC file), or "
-                                 "leave GCP_JSON unset to use `--login` or Application Default Credentials")
+    if key and not key_is_json(key) and secrets.path_of(key) is None:
+        variable = next((name for name in KEYS["GCP_JSON"].env if env.get(name)), "GCP_JSON")
+        problems.append(secrets.refusal(variable, key))  # names the variable, shows nothing of a secret
     impersonate = values["IMPERSONATE_SERVICE_ACCOUNT"]
     if impersonate and not KEYS["IMPERSONATE_SERVICE_ACCOUNT"].check(impersonate):
         problems.add("IMPERSONATE_SERVICE_ACCOUNT", f"must be {KEYS['IMPERSONATE_SERVICE_ACCOUNT'].form}, got "
@@ -521,6 +544,41 @@ def _check_environment(values: dict[str, Any], problems: _Problems) -> None:
             problems.add(key.env[0], f"must be {key.form}, got {str(value)[:80]!r}")
     if values["WEBHOOK_SECRET"] is not None and not _text(values["WEBHOOK_SECRET"]):
         problems.add("WEBHOOK_SECRET", f"must be {KEYS['WEBHOOK_SECRET'].form}")
+
+
+XLSX_TITLE_CHARS = 31
+XLSX_FORBIDDEN = set('\\/?*[]:')
+
+
+def workbook_title_problem(title: str) -> str | None:
+    """Why an .xlsx workbook cannot take this worksheet title (Excel's rule), or None."""
+    bad = sorted(set(title) & XLSX_FORBIDDEN)
+    if bad:
+        return f"holds {' '.join(bad)}, which a workbook's sheet name cannot"
+    if len(title) > XLSX_TITLE_CHARS:
+        return f"has {len(title)} characters; a workbook's sheet name has at most {XLSX_TITLE_CHARS}"
+    if title.startswith("'") or title.endswith("'"):
+        return "starts or ends with an apostrophe, which a workbook's sheet name cannot"
+    if title.lower() == "history":
+        return "is 'History', a name Excel keeps for itself"
+    return None
+
+
+def _check_workbook_names(targets: tuple[Target, ...], values: dict[str, Any], flags: Mapping[str, Any], file: _File,
+                          problems: _Problems) -> None:
+    """An .xlsx output takes only the worksheet titles a workbook can: refused here, before anything is read."""
+    output = _path(flags, "output")
+    if output is None or output.suffix.lower() != ".xlsx":
+        return
+    sheets = [t.worksheet for t in targets] or [values["WORKSHEET"]]
+    titles = sheets + [f"{sheet} {kind}" for sheet in sheets for kind in values["SUMMARIES"] or ()]
+    for title in dict.fromkeys(titles):
+        why = workbook_title_problem(title)
+        if why:
+            where = file.where("PROJECTS") if values["PROJECTS"] and title not in (values["WORKSHEET"],) \
+                else file.where("WORKSHEET")
+            problems.add(where, f"the worksheet {title!r} {why}. With an .xlsx output, name it without "
+                                "\\ / ? * [ ] :, in at most 31 characters (WORKSHEET, or the worksheet in PROJECTS)")
 
 
 def _path(flags: Mapping[str, Any], name: str) -> Path | None:

@@ -8,7 +8,7 @@ kind, and the kind alone decides what happens next:
     outcome_unknown  never blind (re-read first)     goes on                1
     terminal         no: a person fixes the sheet    goes on                1
     setup            no: a setting, key or share     ends at the 1st sync   2
-    interrupted      no: a stop was asked for        ends                   130 (0 for SIGTERM)
+    interrupted      no: a stop was asked for        ends                   130 (SIGTERM too)
 
 HTTP answers are classified by status, never by message text (`kind_of_status`).
 """

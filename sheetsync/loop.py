@@ -67,6 +67,7 @@ def run(do_sync: Callable[[], object], minutes: int, stop: threading.Event, heal
         except SyncError as exc:
             if not loop_goes_on(exc, first[0]):
                 if stop.is_set():
+                    log.warning("interrupted: %s", exc)  # says what the stopped sync wrote and did not
                     return 0
                 log.error("%s", exc)
                 return exc.exit_code

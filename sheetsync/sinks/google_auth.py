@@ -33,7 +33,7 @@ from typing import Any
 
 from google.oauth2.credentials import Credentials as UserCredentials
 
-from ..config import key_is_json
+from ..secrets import read_credentials
 from ..errors import CredentialsError
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -111,19 +111,10 @@ def on_google_cloud(env: Any = os.environ) -> bool:
 
 
 def _read_json(key: str, where: str) -> dict:
-    try:
-        text = key if key_is_json(key) else Path(key).read_text(encoding="utf-8")
-        info = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise CredentialsError(f"The Google credentials in {where} could not be read ({type(exc).__name__}: "
-                               f"{str(exc)[:120]}).", "GCP_JSON must be a credentials JSON file (or its text): a "
-                               "service-account key, gcloud's ADC file, or a workload identity federation "
-                               "config.") from None
-    if not isinstance(info, dict):
-        raise CredentialsError(f"The Google credentials in {where} are not a JSON object.",
-                               "GCP_JSON must be a credentials JSON file (or its text).")
-    if not key_is_json(key):
-        _warn_if_world_readable(Path(key))
+    """The credentials object, from a file or the value itself in any form secrets.py reads; never shown."""
+    info, path = read_credentials(key, where)
+    if path is not None:
+        _warn_if_world_readable(path)
     return info
 
 
@@ -140,8 +131,10 @@ def _from_key(key: str, where: str) -> Identity:
     try:
         creds = loader(info)
     except (DefaultCredentialsError, GoogleAuthError, ValueError, KeyError, TypeError) as exc:
-        raise CredentialsError(f"The Google credentials in {where} could not be loaded ({type(exc).__name__}: "
-                               f"{str(exc)[:160]}).", "Use the file as Google made it: a service-account key "
+        # The library's message may quote the key it could not parse: only a missing field's name is said.
+        detail = f": missing {exc}" if isinstance(exc, KeyError) else ""
+        raise CredentialsError(f"The Google credentials in {where} could not be loaded ({type(exc).__name__}"
+                               f"{detail}).", "Use the file as Google made it: a service-account key "
                                "(IAM > Service accounts > Keys), gcloud's ADC file, or the output of `gcloud iam "
                                "workload-identity-pools create-cred-config`.") from None
     source = f"{where} ({kind})"

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..errors import CredentialsError
+import requests
+
+from ..errors import CredentialsError, TransientError
 from .google_auth import LOGIN_SCOPES, SCOPES, TOOL, email_from_id_token, save_login
 
 REDIRECT_URI = "http://localhost:8085/"
@@ -47,6 +49,11 @@ def login(client_file: Path, token_file: Path, ask: Callable[[str], str]) -> str
         raise CredentialsError(f"Google did not accept the sign-in code ({exc.error}: {exc.description}).",
                                f"Run `{TOOL} --login` again and paste the address soon after signing in: a code "
                                "works once, for a few minutes.") from None
+    except (requests.RequestException, OSError) as exc:
+        host = urlsplit(flow.client_config.get("token_uri", "")).netloc or "Google"
+        raise TransientError(f"Could not reach Google's token endpoint ({host}) to finish the sign-in "
+                             f"({type(exc).__name__}); nothing was stored.",
+                             f"Check the network (a proxy: HTTPS_PROXY), then run `{TOOL} --login` again.") from None
     creds = flow.credentials
     if not creds.refresh_token:
         raise CredentialsError("Google gave no refresh token, so the sign-in would end within the hour.",

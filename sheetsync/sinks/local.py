@@ -1,10 +1,12 @@
 """Files instead of Google Sheets: an .xlsx workbook (the base in a hidden sheet) or a .csv (the base in a
 sidecar file). Same snapshot-and-plan contract, same merge, same guarantees.
 
-A file is written to a temporary file beside it and renamed over it, so a crash never leaves half a
-workbook; a sync with nothing to change does not touch the file at all. For .xlsx the workbook is edited
+A file is written as files.py says (a temporary file renamed over it, the umask's mode, lock files of
+spreadsheet programs honoured), so a crash never leaves half a workbook; a sync with nothing to change does not
+touch the file at all. For .xlsx the workbook is edited
 in place (cells, not the whole sheet), so a person's formatting, widths and other sheets survive. Excel's
-lock file (~$name.xlsx) means the workbook is open: the sync stops and says so rather than fight over it.
+lock file (~$name.xlsx) or LibreOffice's (.~lock.name.xlsx#) means the workbook is open: the sync stops and says so
+rather than fight over it.
 For .csv the data file is renamed into place before its base, so a crash between the two leaves a base
 that is older than the data, which the merge reads as edits already in step, never as deleted rows.
 CSV has no types: cells are compared as the text the file holds, and a CSV cannot mark '=...' as text,
@@ -16,17 +18,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import fcntl
 import io
-import os
-import tempfile
+import threading
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..base import Base
-from ..errors import SinkError
+from ..columns import CUT_MARKER
+from ..files import exclusive, replace
+from ..errors import Interrupted, SinkError
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, hex_color, rule_changes,
                     rule_kind)
 from ..merge import Plan, apply
@@ -37,62 +38,44 @@ if TYPE_CHECKING:
 
 EXCEL_ROWS = "1048576"
 LINK_BLUE = "0563C1"  # Excel's own hyperlink colour
+EXCEL_CELL_CHARS = 32_767
+
+
+def xlsx_value(value: Any) -> Any:
+    """What a workbook keeps of a value: a text over Excel's 32,767 characters is cut with the visible marker
+    (openpyxl would cut it silently on reading, and the next sync would take the cut text for a person's edit);
+    a carriage return is a line break, as XML reads it back (\r\n and a bare \r become \n)."""
+    if not isinstance(value, str):
+        return value
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if len(value) > EXCEL_CELL_CHARS:
+        return value[: EXCEL_CELL_CHARS - len(CUT_MARKER)] + CUT_MARKER
+    return value
+
+
 # Excel: 16,384 columns (XFD), sheet names of 31 characters, 32,767 characters in a cell
-XLSX = Capabilities(styles=True, max_columns=16_384, base_title_length=31, own_cell_chars=32_767)
+XLSX = Capabilities(cell_form=xlsx_value, styles=True, max_columns=16_384, base_title_length=31,
+                    own_cell_chars=EXCEL_CELL_CHARS)
 
 
 def base_title(worksheet: str) -> str:
     return XLSX.base_title(worksheet)
 
 
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """One writer at a time per file, across processes; Excel's own lock file means a person has it open."""
-    office_lock = path.with_name("~$" + path.name)
-    if office_lock.exists():
-        raise SinkError(f"{path} is open in a spreadsheet program (its lock file {office_lock.name} exists).",
-                        "Close the file; the next sync will write it.")
-    lock_path = path.with_name("." + path.name + ".lock")
-    try:
-        fh = open(lock_path, "w")
-    except OSError as exc:
-        raise SinkError(f"Cannot create a lock file beside {path} ({exc.strerror}).",
-                        "Make the folder writable for this user.") from exc
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise SinkError(f"Another sync is writing {path} right now.", "Run one sync per file.") from None
-        yield
-    finally:
-        fh.close()
-
-
-def _replace(path: Path, write) -> None:
-    """write(file object) into a temporary file beside path, then rename it over path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except PermissionError as exc:
-        raise SinkError(f"{path} cannot be written ({exc.strerror}); is it open or read-only?",
-                        "Close the file or fix its permissions; the next sync will write it.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _stop_point(stop: threading.Event | None, path: Path, written: list[Path]) -> None:
+    """A safe point before a file is written: a stop asked for ends the sync here, saying what was written."""
+    if stop is not None and stop.is_set():
+        done = f"{', '.join(str(p) for p in written)} written, " if written else "nothing was written: "
+        raise Interrupted(f"Stopped before writing {path}; {done}every file is whole (its old or its new content).")
 
 
 class XlsxSink:
     capabilities = XLSX
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, stop: threading.Event | None = None):
         self.path = path
+        self.stop = stop  # SIGTERM / Ctrl-C: the workbook is not written once it is set
 
     def _workbook(self):
         import openpyxl
@@ -122,8 +105,9 @@ class XlsxSink:
         """Every worksheet's plan into the one workbook they were read from, saved once: all land or none."""
         for snap, plan in changes:
             self._apply(snap, plan)
-        with _exclusive(self.path):
-            _replace(self.path, changes[0][0].sink_state.save)
+        with exclusive(self.path):
+            _stop_point(self.stop, self.path, [])
+            replace(self.path, changes[0][0].sink_state.save)
         return Counter()  # a file sends no requests
 
     def _apply(self, snap: Snapshot[Workbook], plan: Plan) -> None:
@@ -287,8 +271,9 @@ class CsvSink:
 
     capabilities = Capabilities(cell_form=csv_text, styles=False)  # a CSV holds text only
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, stop: threading.Event | None = None):
         self.path = path
+        self.stop = stop  # SIGTERM / Ctrl-C: no further file is written once it is set
         self.base_path = _base_path(path)
         self.main: str | None = None  # the target's worksheet, the first read: NAME.csv; a tab "<it> x": NAME.x.csv
 
@@ -327,14 +312,18 @@ class CsvSink:
 
     def apply(self, changes: Sequence[tuple[Snapshot[Path], Plan]]) -> Counter:
         """Each file and then its base, as the module docstring says; a file is one rename, so each lands whole."""
-        with _exclusive(self.path):
+        written: list[Path] = []
+        with exclusive(self.path):
             for snap, plan in changes:
                 path = snap.sink_state
+                _stop_point(self.stop, path, written)  # a file and its base go together: the stop is before both
                 if plan.writes_cells:
-                    _replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
+                    replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
+                    written.append(path)
                 if plan.base_changed:
                     rows = self.capabilities.encode_base(plan, snap.base).rows  # after the cells' file
-                    _replace(_base_path(path), lambda fh: fh.write(_csv_bytes(rows)))
+                    replace(_base_path(path), lambda fh: fh.write(_csv_bytes(rows)))
+                    written.append(_base_path(path))
         return Counter()  # a file sends no requests
 
 
@@ -345,14 +334,18 @@ def _base_path(path: Path) -> Path:
 def _csv_bytes(rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # Python quotes a field only for the characters of its line terminator: a bare \r would end the row for
+    # every reader. A row holding one is written with every field quoted.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        cells = ["" if v is None else v for v in row]
+        (quoted if any(isinstance(v, str) and "\r" in v for v in cells) else writer).writerow(cells)
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8 correctly
 
 
-def local_sink(path: Path):
+def local_sink(path: Path, stop: threading.Event | None = None):
     if path.suffix.lower() == ".xlsx":
-        return XlsxSink(path)
+        return XlsxSink(path, stop)
     if path.suffix.lower() == ".csv":
-        return CsvSink(path)
+        return CsvSink(path, stop)
     raise SinkError(f"{path} is neither .xlsx nor .csv.", "Give --output a name ending in .xlsx or .csv.")

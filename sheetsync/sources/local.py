@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..config import Settings, Target
-from ..errors import SourceError
+from ..errors import Interrupted, SourceError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
 from . import Fetched, Need
@@ -248,9 +249,10 @@ def find_run_files(root: Path) -> Iterator[Path]:
 
 
 class LocalSource:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, stop: threading.Event | None = None):
         self.settings = settings
         self.requests = 0
+        self.stop = stop  # set by SIGTERM / Ctrl-C: the read ends at the next run folder
 
     def fetch(self, target: Target, need: Need | None = None,
               progress: Callable[[int], None] | None = None) -> Fetched:
@@ -260,6 +262,8 @@ class LocalSource:
         newest: dict[str, tuple[float, Run]] = {}
         wanted = Wanted.of(self.settings)
         for path in find_run_files(root):
+            if self.stop is not None and self.stop.is_set():
+                raise Interrupted("Stopped while reading run folders; nothing was written.")
             run, problems = parse_run(path, wanted=wanted)
             for problem in problems:  # a live run's last block is still being written: expected
                 level = logging.DEBUG if run is not None and run.state == "running" else logging.WARNING

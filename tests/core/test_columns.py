@@ -145,3 +145,32 @@ def test_glob_keys_are_the_top_level_keys_whose_columns_the_globs_show():
     views = [RunView(r) for r in runs]
     shown = choose_headers([], views, HeaderRules(fixed=(), include=("val*",))).headers
     assert {h.split(".")[0] for h in shown} == {"val", "val/loss", "val/acc"}  # the same rule as the columns
+
+
+@pytest.mark.parametrize("config, summary, expected", [
+    ({"lr": 1, "lr ": 2}, {}, {"lr": 1, "lr␠": 2}),  # a trailing space is shown, not trimmed into a twin
+    ({" lr": 1, "lr\t": 2, "a\nb": 3, "c\rd": 4}, {}, {"␠lr": 1, "lr␉": 2, "a␊b": 3, "c␍d": 4}),
+    ({"": 1, "x\x07": 2, "\u00a0nb": 3}, {}, {"(empty key)": 1, "x␇": 2, "<U+00A0>nb": 3}),
+    ({"a.b": 1, "a": {"b": 2}}, {}, {"a.b": 2, "a.b [2]": 1}),  # nested first (its path sorts first), flat suffixed
+    ({"café": 1, "cafe\u0301": 2}, {}, {"café": 1, "cafe\u0301 [2]": 2}),  # the NFC spelling keeps the plain name
+    ({"lr": 1, "LR": 2}, {}, {"lr": 1, "LR": 2}),  # case is kept apart as W&B keeps it
+    ({"state": "mine", "run_id": "x"}, {"state": "s"}, {"config.state": "mine", "config.run_id": "x",
+                                                         "summary.state": "s"}),
+    ({"loss": "ce"}, {"loss": 0.3}, {"loss": "ce", "summary.loss": 0.3}),
+    ({"lr": 1, "lr [2]": 2, "lr ": 3, "lr\u2420": 4}, {}, {"lr": 1, "lr [2]": 2, "lr␠": 3, "lr␠ [2]": 4}),
+])
+def test_every_key_gets_its_own_header_by_the_documented_rule(config, summary, expected):
+    from sheetsync.columns import key_of, names
+
+    got = {name: value for name, (_, _, _, value) in names(config, summary).items()}
+    assert got == expected
+    for name, (_, dotted, _, _) in names(config, summary).items():
+        if not name.startswith(("config.", "summary.")) and "[" not in name:
+            assert key_of(name) == dotted  # the key a header names, to ask W&B for it
+
+
+def test_a_header_a_person_typed_still_takes_a_fuzzy_match_unless_it_would_hide_a_value():
+    both = Run(id="a", config={"lr": 1, "LR": 2})
+    only_upper = Run(id="b", config={"LR": 3})
+    assert choose_headers(["run_id", "lr"], [RunView(only_upper)], HeaderRules()).headers == []  # lr takes LR
+    assert choose_headers(["run_id", "lr"], [RunView(both)], HeaderRules()).headers == ["LR"]  # else LR is lost

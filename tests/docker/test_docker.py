@@ -105,7 +105,7 @@ def test_docker_stop_ends_the_loop_cleanly_within_ten_seconds(image, e2e, key):
         docker("stop", "-t", "10", name)
         took = time.time() - started
         code = docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
-        assert code == "0" and took < 10, (code, took)
+        assert code == "0" and took < 10, (code, took)  # stopped between syncs: nothing was interrupted
         print(f"\ndocker stop: {took:.1f} s, exit code {code}")
     finally:
         docker("rm", "-f", name, check=False)

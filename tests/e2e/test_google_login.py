@@ -179,3 +179,18 @@ def test_login_without_a_client_file_says_where_to_get_one(e2e):
     assert result.returncode == 2
     assert "--login: needs the OAuth client file: `--login client_secret.json` (or OAUTH_CLIENT_FILE)" in result.stderr
     assert "Desktop app" in result.stderr
+
+
+def test_login_when_google_cannot_be_reached_says_so_in_one_clean_error(e2e, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(e2e.tmp / "config-home"))
+    client = tmp_path / "client_secret.json"
+    info = write_oauth_client(client, e2e.google.world.auth, e2e.google.url)
+    info["installed"]["token_uri"] = "http://127.0.0.1:9/token"  # a closed port: the token endpoint is unreachable
+    client.write_text(json.dumps(info))
+    proc = subprocess.run([sys.executable, str(ENTRY), "--login", str(client)], cwd=e2e.tmp, input="4/0Abc-code\n",
+                          env=e2e.env(GCP_JSON="", OAUTHLIB_INSECURE_TRANSPORT="1"), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Could not reach Google's token endpoint (127.0.0.1:9) to finish the sign-in" in proc.stderr
+    assert "nothing was stored" in proc.stderr and not token_file(e2e).exists()

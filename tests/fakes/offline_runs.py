@@ -22,7 +22,8 @@ def decode(v):
         return {k: decode(x) for k, x in v.items()}
     return v
 
-specs = json.loads(sys.argv[1])
+arg = sys.argv[1]
+specs = json.loads(open(arg[1:], encoding="utf-8").read() if arg.startswith("@") else arg)
 for spec in specs:
     run = wandb.init(mode="offline", dir=spec["root"], project=spec["project"], entity=spec.get("entity"),
                      id=spec.get("id"), name=spec.get("name"), config=spec["config"], tags=spec["tags"] or None,
@@ -105,6 +106,10 @@ def make_runs(root: Path, specs: list[RunSpec], timeout: float = 120) -> list[Pa
     A 'hang' spec must come last; use start_running() for that."""
     root.mkdir(parents=True, exist_ok=True)
     payload = json.dumps([_jsonable(asdict(s)) | {"root": str(root)} for s in specs])
+    if len(payload) > 100_000:  # one argument may hold 128 KiB: hostile runs carry 60,000-character texts
+        spec_file = root / ".specs.json"
+        spec_file.write_text(payload, encoding="utf-8")
+        payload = "@" + str(spec_file)
     proc = subprocess.run([sys.executable, "-c", _CHILD, payload], env=offline_env(root), capture_output=True,
                           text=True, timeout=timeout)
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]

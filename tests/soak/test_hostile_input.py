@@ -113,3 +113,21 @@ def test_a_world_readable_key_file_gets_a_warning(e2e):
     result = e2e.cli("--once")
     assert result.returncode == 0
     assert "can be read by every user of this machine; chmod 600 it" in result.stdout
+
+
+def test_keys_that_collide_get_distinct_stable_columns_and_the_second_sync_writes_nothing(e2e):
+    import unicodedata
+
+    nfc, nfd = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+    e2e.wandb.world.add_run(name="c1", config={"lr": 0.1, "lr ": 0.2, "LR": 0.3, "a.b": 1.11, "a": {"b": 2.22},
+                                               "": 4.4, nfc: 5.5, nfd: 6.6, "t\tab": 7.7, "state": "mine"})
+    first = e2e.cli("--once")
+    assert first.returncode == 0, first.stderr
+    row = e2e.rows()["c1"]
+    assert {h: row[h] for h in ("lr", "lr␠", "LR", "a.b", "a.b [2]", "(empty key)", nfc, f"{nfd} [2]", "t␉ab",
+                                "config.state")} == {"lr": 0.1, "lr␠": 0.2, "LR": 0.3, "a.b": 2.22, "a.b [2]": 1.11,
+                                                     "(empty key)": 4.4, nfc: 5.5, f"{nfd} [2]": 6.6, "t␉ab": 7.7,
+                                                     "config.state": "mine"}
+    second = e2e.cli("--once")
+    assert second.returncode == 0, second.stderr  # on main: "The header 'lr' appears twice", for good
+    assert "0 new, 0 updated, 0 kept edits, 0 columns added" in second.stdout and "0 sheet writes" in second.stdout
