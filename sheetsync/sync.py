@@ -207,8 +207,9 @@ def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: li
         [{KEY: run_id, "state": "deleted"} for run_id in gone]
     partial_ids = {row[KEY] for row in partial}
     if choice.dropped:
-        log.warning("MAX_COLUMNS (%d) left out %d columns: %s%s", settings.max_columns, len(choice.dropped),
-                    ", ".join(choice.dropped[:10]), " ..." if len(choice.dropped) > 10 else "")
+        # Every column is named: a value left out of the sheet is never left out of the log (issue 22).
+        log.warning("MAX_COLUMNS (%d) left out %d columns (raise MAX_COLUMNS, or narrow DYNAMIC_HEADERS with "
+                    "include/exclude globs): %s", settings.max_columns, len(choice.dropped), ", ".join(choice.dropped))
     return _Rows(headers, [row_for(v, headers, run.tz) for v in views], partial, partial_ids,
                  (partial_ids - set(gone)) | fetched.unchanged, choice.dropped,
                  links)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -52,10 +53,20 @@ def test_null_bytes_and_control_characters_are_dropped_rtl_and_emoji_kept(e2e):
 
 def test_twenty_thousand_config_keys_are_capped_and_named(e2e):
     e2e.wandb.world.add_run(name="wide", config={f"k{i:05d}": i for i in range(20_000)})
-    report, _ = run_sync(e2e, MAX_COLUMNS=300)
+    said: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("wandb_spreadsheet_sync")
+    logger.addHandler(handler)
+    try:
+        report, _ = run_sync(e2e, MAX_COLUMNS=300)
+    finally:
+        logger.removeHandler(handler)
     header = e2e.sheet()[0]
     assert len(header) == 300 and report.targets[0].dropped[0] == "k00294"
     assert len(report.targets[0].dropped) == 20_000 - 294
+    (warning,) = [line for line in said if line.startswith("MAX_COLUMNS (300) left out 19706 columns")]
+    assert all(f"k{i:05d}" in warning for i in range(294, 20_000))  # no value left out without its name
 
 
 def test_keys_that_differ_only_in_case_or_slash_keep_their_own_values(e2e):
