@@ -20,7 +20,7 @@ COPY requirements.txt /app/requirements.txt
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -r /app/requirements.txt
 
 COPY wandb_spreadsheet_sync.py /app/
-COPY sheetsync /app/sheetsync
+COPY wandb_sheet_sync /app/wandb_sheet_sync
 COPY config.json /app/config.json
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin wss \

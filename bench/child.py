@@ -38,11 +38,11 @@ def reset_peak() -> None:
 
 class Ours:
     def __init__(self, config_path: str):
-        from sheetsync import config
-        from sheetsync.cli import build_parser
-        from sheetsync.sinks.google_sheets import GoogleSheetsSink
-        from sheetsync.sources.wandb_api import WandbSource
-        from sheetsync.sync import SyncMemory
+        from wandb_sheet_sync import config
+        from wandb_sheet_sync.cli import build_parser
+        from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
+        from wandb_sheet_sync.sources.wandb_api import WandbSource
+        from wandb_sheet_sync.sync import SyncMemory
 
         args = build_parser().parse_args(["--once", "--config_path", config_path])
         self.settings = config.load(args)
@@ -53,8 +53,8 @@ class Ours:
         self.state = SyncMemory()
 
     def sync(self) -> dict:
-        from sheetsync.sources.wandb_api import WandbSource
-        from sheetsync.sync import SyncMemory, sync
+        from wandb_sheet_sync.sources.wandb_api import WandbSource
+        from wandb_sheet_sync.sync import SyncMemory, sync
 
         # as a --once (cron) would: no memory of the last sync in the process; what was read is in the base
         self.source, self.state = WandbSource(self.settings), SyncMemory()
@@ -76,7 +76,7 @@ class Baseline:
         import wandb
         from google.oauth2.service_account import Credentials
 
-        from sheetsync.sinks.google_http import GoogleSession  # only to reach the fake's URL
+        from wandb_sheet_sync.sinks.google_http import GoogleSession  # only to reach the fake's URL
 
         api = wandb.Api()
         rows = []

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sheetsync.base import Base  # noqa: E402
-from sheetsync.merge import MergeSettings, apply, merge  # noqa: E402
+from wandb_sheet_sync.base import Base  # noqa: E402
+from wandb_sheet_sync.merge import MergeSettings, apply, merge  # noqa: E402
 
 
 def rows(n: int, cols: int, seed: int = 0) -> tuple[tuple[str, ...], list[dict]]:

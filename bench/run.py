@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.credentials import write_service_account  # noqa: E402
 from tests.fakes.google_api import FakeGoogle  # noqa: E402
 from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb  # noqa: E402
-from sheetsync.config import KEYS  # noqa: E402
-from sheetsync.sources.wandb_api import LIST_PAGE  # noqa: E402
+from wandb_sheet_sync.config import KEYS  # noqa: E402
+from wandb_sheet_sync.sources.wandb_api import LIST_PAGE  # noqa: E402
 
 PHASES = ("first", "changed", "no-change")
 REQUEST_BYTES = KEYS["REQUEST_BYTES"].default  # the budget: the default REQUEST_BYTES
@@ -228,7 +228,7 @@ def deletion_cost(size: int) -> dict:
     the fields people edit), beside a listing of ids alone, as W&B's fake answers them (compact JSON)."""
     import requests
 
-    from sheetsync.sources.wandb_api import LIST_FIELDS, runs_query
+    from wandb_sheet_sync.sources.wandb_api import LIST_FIELDS, runs_query
 
     out = {"runs": size}
     with FakeWandb() as wandb_fake:
@@ -271,8 +271,8 @@ def page_bytes_by_samples(per_page: int, samples: tuple[int, ...] = (0, 12, 50, 
     sends; counted as compact JSON (the fake indents its answers as Google does; W&B's server does not)."""
     import requests
 
-    from sheetsync.sources.history import selection
-    from sheetsync.sources.wandb_api import runs_query
+    from wandb_sheet_sync.sources.history import selection
+    from wandb_sheet_sync.sources.wandb_api import runs_query
 
     out = {}
     with FakeWandb() as wandb_fake:

@@ -6,8 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from sheetsync import config
-from sheetsync.cli import build_parser
+from wandb_sheet_sync import config
+from wandb_sheet_sync.cli import build_parser
 
 FIXED = ("run_id", "run_name", "state", "created_at", "notes")
 

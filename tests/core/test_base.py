@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
-from sheetsync.base import ABSENT, MAGIC, MAGIC_V2, MAX_CELL_CHARS, Base, fingerprint
-from sheetsync.merge import MergeSettings, merge
+from wandb_sheet_sync.base import ABSENT, MAGIC, MAGIC_V2, MAX_CELL_CHARS, Base, fingerprint
+from wandb_sheet_sync.merge import MergeSettings, merge
 
 GOOGLE_CELL_CHARS = 50_000  # Google refuses a write with a longer cell
 

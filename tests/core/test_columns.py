@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sheetsync.columns import (CUT_MARKER, MISSING, HeaderRules, RunView, choose_headers, clean, flatten, glob_keys,
-                               row_for)
-from sheetsync.run import Run
+from wandb_sheet_sync.columns import (CUT_MARKER, MISSING, HeaderRules, RunView, choose_headers, clean, flatten,
+    glob_keys, row_for)
+from wandb_sheet_sync.run import Run
 
 UTC = dt.timezone.utc
 RUN = Run(
@@ -115,7 +115,7 @@ def test_row_leaves_out_keys_the_run_does_not_have():
 
 
 def test_pure_core_imports_no_client_library():
-    code = ("import sys, sheetsync.merge, sheetsync.columns, sheetsync.base; "
+    code = ("import sys, wandb_sheet_sync.merge, wandb_sheet_sync.columns, wandb_sheet_sync.base; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('wandb', 'gspread', 'requests', 'google', 'openpyxl', 'urllib3')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -160,7 +160,7 @@ def test_glob_keys_are_the_top_level_keys_whose_columns_the_globs_show():
     ({"lr": 1, "lr [2]": 2, "lr ": 3, "lr\u2420": 4}, {}, {"lr": 1, "lr [2]": 2, "lr␠": 3, "lr␠ [2]": 4}),
 ])
 def test_every_key_gets_its_own_header_by_the_documented_rule(config, summary, expected):
-    from sheetsync.columns import key_of, names
+    from wandb_sheet_sync.columns import key_of, names
 
     got = {name: value for name, (_, _, _, value) in names(config, summary).items()}
     assert got == expected

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync import config
-from sheetsync.cli import build_parser
-from sheetsync.errors import ConfigError
+from wandb_sheet_sync import config
+from wandb_sheet_sync.cli import build_parser
+from wandb_sheet_sync.errors import ConfigError
 
 SHEET = {"SPREADSHEET": "Team runs", "WANDB_ENTITY": "my-lab", "WANDB_PROJECT": "resnet"}
 
@@ -272,8 +272,8 @@ def test_no_module_but_config_reads_the_environment():
 
 
 def test_the_health_check_reads_the_file_wss_health_file_names(tmp_path, monkeypatch, capsys):
-    from sheetsync.cli import main
-    from sheetsync.loop import write_health
+    from wandb_sheet_sync.cli import main
+    from wandb_sheet_sync.loop import write_health
 
     path = tmp_path / "health.json"
     monkeypatch.setenv("WSS_HEALTH_FILE", str(path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sheetsync.errors import (AccessError, ConfigError, CredentialsError, Interrupted, Kind, OutcomeUnknown,
+from wandb_sheet_sync.errors import (AccessError, ConfigError, CredentialsError, Interrupted, Kind, OutcomeUnknown,
                               SheetLayoutError, SinkError, TransientError, blames_the_request, kind_of_status,
                               loop_goes_on, may_resend)
 

@@ -8,17 +8,17 @@ import json
 
 import pytest
 
-from sheetsync.base import serial_days
-from sheetsync.errors import SinkError
-from sheetsync.layout import Layout
-from sheetsync.look import ColumnSetup, Highlight, Look
-from sheetsync.merge import MAX_CELLS, Plan
-from sheetsync.sinks import Snapshot
-from sheetsync.sinks import google_requests as req
-from sheetsync.sinks.google_check import CHECKED_ROWS, check, unmoved
-from sheetsync.sinks.google_grid import SheetCache, SheetGrid
-from sheetsync.sinks.google_sheets import CAPABILITIES
-from sheetsync.sinks.google_write import prepare
+from wandb_sheet_sync.base import serial_days
+from wandb_sheet_sync.errors import SinkError
+from wandb_sheet_sync.layout import Layout
+from wandb_sheet_sync.look import ColumnSetup, Highlight, Look
+from wandb_sheet_sync.merge import MAX_CELLS, Plan
+from wandb_sheet_sync.sinks import Snapshot
+from wandb_sheet_sync.sinks import google_requests as req
+from wandb_sheet_sync.sinks.google_check import CHECKED_ROWS, check, unmoved
+from wandb_sheet_sync.sinks.google_grid import SheetCache, SheetGrid
+from wandb_sheet_sync.sinks.google_sheets import CAPABILITIES
+from wandb_sheet_sync.sinks.google_write import prepare
 from tests.fakes.discovery import validate
 
 WHEN = dt.datetime(2026, 3, 1, 12, 30)

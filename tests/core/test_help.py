@@ -3,13 +3,14 @@ README's address instead of a file a pipx user does not have, and no heavy impor
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from sheetsync.cli import CMD, README_URL, build_parser
+from wandb_sheet_sync.cli import CMD, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUPS = ["what to sync", "where to", "how often", "signing in", "files", "service"]
@@ -42,13 +43,22 @@ def test_examples_use_the_installed_command_and_defaults_are_shown():
     assert "(default: 30" in text and "(default: INFO)" in text and "(default: ./config.json)" in text
 
 
-def test_help_points_at_the_readme_address_not_a_file():
+def test_help_points_at_a_readme_the_command_prints_not_a_file(capsys):
     text = _help()
-    assert README_URL in text and "See README.md" not in text
+    assert f"{CMD} --readme" in text and "See README.md" not in text
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # main() sets its own
+    try:
+        assert main(["--readme"]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    readme = capsys.readouterr().out
+    assert "## Configuration reference" in readme and "GCP_JSON" in readme
 
 
 def test_help_imports_none_of_the_heavy_libraries():
-    code = ("import sys\nfrom sheetsync import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+    code = ("import sys\nfrom wandb_sheet_sync import cli\n"
+            "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('wandb', 'gspread', 'prometheus_client', 'google.auth', 'openpyxl') "
             "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,

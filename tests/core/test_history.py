@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from sheetsync.columns import HeaderRules, RunView, choose_headers
-from sheetsync.history import Wanted, cells, headers
-from sheetsync.run import Run
-from sheetsync.sources.history import STEPS, Sampling, points, selection, specs
-from sheetsync.sparkline import BLOCKS, WIDTH, sparkline
+from wandb_sheet_sync.columns import HeaderRules, RunView, choose_headers
+from wandb_sheet_sync.history import Wanted, cells, headers
+from wandb_sheet_sync.run import Run
+from wandb_sheet_sync.sources.history import STEPS, Sampling, points, selection, specs
+from wandb_sheet_sync.sparkline import BLOCKS, WIDTH, sparkline
 
 LOSS = [(0, 2.0), (1, 0.5), (2, 0.9), (3, 1.2)]  # the best (0.5 at step 1) is not the last value (1.2)
 

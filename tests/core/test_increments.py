@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sheetsync.base import MAGIC, MAGIC_V2, Base
-from sheetsync.sources.increments import LearnedKeys, ReadState, choose, next_state
-from sheetsync.sources.wandb_api import app_url
+from wandb_sheet_sync.base import MAGIC, MAGIC_V2, Base
+from wandb_sheet_sync.sources.increments import LearnedKeys, ReadState, choose, next_state
+from wandb_sheet_sync.sources.wandb_api import app_url
 
 
 def node(name: str, updated: str, beat: str = "2026-01-01T00:00:00", **kw) -> dict:

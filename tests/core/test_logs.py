@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from sheetsync import logs
-from sheetsync.config import Target
+from wandb_sheet_sync import logs
+from wandb_sheet_sync.config import Target
 
 SECRET = "whsec-0123456789abcdef"
 KEY = "local-" + "7" * 40

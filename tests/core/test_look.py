@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from sheetsync.base import Base
-from sheetsync.layout import Layout
-from sheetsync.look import (DATE_TIME, Highlight, LookRules, best_formula, choose_format, formula_column, hex_color,
-                            plan_look, rule_changes, rule_kind, significant, width_of)
+from wandb_sheet_sync.base import Base
+from wandb_sheet_sync.layout import Layout
+from wandb_sheet_sync.look import (DATE_TIME, Highlight, LookRules, best_formula, choose_format, formula_column,
+    hex_color, plan_look, rule_changes, rule_kind, significant, width_of)
 
 NOW = dt.datetime(2026, 11, 22, 9, 30)
 RULES = LookRules()

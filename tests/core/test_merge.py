@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from sheetsync.base import Base, fingerprint, serial_days
-from sheetsync.errors import SheetLayoutError
-from sheetsync.merge import MergeSettings, apply, merge
+from wandb_sheet_sync.base import Base, fingerprint, serial_days
+from wandb_sheet_sync.errors import SheetLayoutError
+from wandb_sheet_sync.merge import MergeSettings, apply, merge
 
 H = ("run_id", "lr", "loss")
 

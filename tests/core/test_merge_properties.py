@@ -14,8 +14,8 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sheetsync.base import Base, fingerprint, loosely_equal
-from sheetsync.merge import MergeSettings, Plan, apply, key_text, merge
+from wandb_sheet_sync.base import Base, fingerprint, loosely_equal
+from wandb_sheet_sync.merge import MergeSettings, Plan, apply, key_text, merge
 
 KEYS = ("lr", "loss", "acc", "note_w", "steps")
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),

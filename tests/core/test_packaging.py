@@ -34,7 +34,8 @@ def test_the_package_dependencies_are_requirements_txt():
 
 
 def test_every_package_folder_is_shipped():
-    folders = sorted(".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "sheetsync").rglob("__init__.py"))
+    package = ROOT / "wandb_sheet_sync"
+    folders = sorted(".".join(p.parent.relative_to(ROOT).parts) for p in package.rglob("__init__.py"))
     assert sorted(PYPROJECT["tool"]["setuptools"]["packages"]) == folders
 
 

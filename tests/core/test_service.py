@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from sheetsync.config import Settings, Target
-from sheetsync.errors import AccessError
-from sheetsync.service import STUCK_GRACE_S, Service
-from sheetsync.sync import Report
+from wandb_sheet_sync.config import Settings, Target
+from wandb_sheet_sync.errors import AccessError
+from wandb_sheet_sync.service import STUCK_GRACE_S, Service
+from wandb_sheet_sync.sync import Report
 
 A = Target("lab", "a", "a runs")
 B = Target("lab", "b", "b runs")

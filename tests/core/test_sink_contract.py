@@ -1,4 +1,4 @@
-"""The real sync against a sink written from sheetsync/sinks/__init__.py alone (tests/fakes/memory_sink.py)."""
+"""The real sync against a sink written from wandb_sheet_sync/sinks/__init__.py alone (tests/fakes/memory_sink.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import datetime as dt
 
 import pytest
 
-from sheetsync.errors import OutcomeUnknown, SyncError
-from sheetsync.merge import MergeSettings, apply, merge
-from sheetsync.run import Run
-from sheetsync.sources.increments import ReadState
-from sheetsync.sync import sync
+from wandb_sheet_sync.errors import OutcomeUnknown, SyncError
+from wandb_sheet_sync.merge import MergeSettings, apply, merge
+from wandb_sheet_sync.run import Run
+from wandb_sheet_sync.sources.increments import ReadState
+from wandb_sheet_sync.sync import sync
 from tests.settings import settings_for
 from tests.fakes.memory_sink import MemorySink
 from tests.fakes.memory_source import MemorySource
@@ -133,8 +133,8 @@ def test_newest_first_update_and_new_row_land_in_their_rows(tmp_path):
 
 
 def test_summary_tabs_through_a_sink_written_from_the_contract(tmp_path):
-    from sheetsync.run import Sweep
-    from sheetsync.sync import SyncMemory
+    from wandb_sheet_sync.run import Sweep
+    from wandb_sheet_sync.sync import SyncMemory
 
     config_ = {"metric": {"name": "loss", "goal": "maximize"}, "parameters": {"bs": {"values": [16, 32]}}}
     runs = [dataclasses.replace(run(i, loss, sweep="sw", group="g"), config={"bs": 16 * (i + 1)})

@@ -1,5 +1,5 @@
-"""Both sources held to the Source contract of sheetsync/sources/__init__.py: W&B's API (against the fake W&B server)
-and run folders (real offline runs)."""
+"""Both sources held to the Source contract of wandb_sheet_sync/sources/__init__.py: W&B's API (against the fake W&B
+server) and run folders (real offline runs)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync import config
-from sheetsync.cli import build_parser
-from sheetsync.config import Target
-from sheetsync.run import Run, Sweep
-from sheetsync.sources import Fetched, Need, Source
-from sheetsync.sources.increments import ReadState
-from sheetsync.sources.local import LocalSource
-from sheetsync.sources.wandb_api import WandbSource
+from wandb_sheet_sync import config
+from wandb_sheet_sync.cli import build_parser
+from wandb_sheet_sync.config import Target
+from wandb_sheet_sync.run import Run, Sweep
+from wandb_sheet_sync.sources import Fetched, Need, Source
+from wandb_sheet_sync.sources.increments import ReadState
+from wandb_sheet_sync.sources.local import LocalSource
+from wandb_sheet_sync.sources.wandb_api import WandbSource
 from tests.fakes.offline_runs import RunSpec, make_runs
 from tests.fakes.wandb_api import DEFAULT_KEY
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 
-from sheetsync.run import Run, Sweep
-from sheetsync.summaries import facts_of, groups_tab, sweeps_tab
+from wandb_sheet_sync.run import Run, Sweep
+from wandb_sheet_sync.summaries import facts_of, groups_tab, sweeps_tab
 
 UTC = dt.timezone.utc
 MIN_CONFIG = {"method": "grid", "metric": {"name": "val_loss", "goal": "minimize"},

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from sheetsync.errors import Interrupted, TransientError
-from sheetsync.transport import GOOGLE, WANDB, Again, Pacer, Service, Transport, asked_wait, backoff
+from wandb_sheet_sync.errors import Interrupted, TransientError
+from wandb_sheet_sync.transport import GOOGLE, WANDB, Again, Pacer, Service, Transport, asked_wait, backoff
 
 
 class Clock:

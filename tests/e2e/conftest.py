@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync import config
-from sheetsync.cli import build_parser
+from wandb_sheet_sync import config
+from wandb_sheet_sync.cli import build_parser
 from tests.fakes.google_api import FakeGoogle
 from tests.fakes.wandb_api import DEFAULT_KEY, FakeWandb
 

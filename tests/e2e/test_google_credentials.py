@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync.errors import CredentialsError
-from sheetsync.sinks.google_auth import GCLOUD_LOGIN
-from sheetsync.sinks.google_sheets import GoogleSheetsSink
+from wandb_sheet_sync.errors import CredentialsError
+from wandb_sheet_sync.sinks.google_auth import GCLOUD_LOGIN
+from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
 from tests.fakes.credentials import GCLOUD_DEFAULT_SCOPES, write_authorized_user
 from tests.fakes.google_oauth import CLOUD_PLATFORM
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from sheetsync.sinks.google_sheets import base_title
+from wandb_sheet_sync.sinks.google_sheets import base_title
 from tests.e2e.test_failures import _ids
 from tests.e2e.test_google_edges import BUDGET, _writes
 from tests.e2e.test_look import _best, _rules

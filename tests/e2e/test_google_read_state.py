@@ -7,11 +7,11 @@ import dataclasses
 import datetime as dt
 import threading
 
-from sheetsync.base import Base
-from sheetsync.cli import build_clients
-from sheetsync.errors import SyncError
-from sheetsync.sinks.google_sheets import base_title
-from sheetsync.sync import SyncMemory, sync
+from wandb_sheet_sync.base import Base
+from wandb_sheet_sync.cli import build_clients
+from wandb_sheet_sync.errors import SyncError
+from wandb_sheet_sync.sinks.google_sheets import base_title
+from wandb_sheet_sync.sync import SyncMemory, sync
 from tests.e2e.test_failures import _ids
 from tests.e2e.test_google_edges import BUDGET, _writes
 

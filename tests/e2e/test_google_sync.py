@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from sheetsync.base import serial_days
-from sheetsync.sinks.google_sheets import GoogleSheetsSink, base_title
-from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import SyncMemory, sync
+from wandb_sheet_sync.base import serial_days
+from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink, base_title
+from wandb_sheet_sync.sources.wandb_api import WandbSource
+from wandb_sheet_sync.sync import SyncMemory, sync
 
 
 @pytest.mark.slow

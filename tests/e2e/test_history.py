@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from sheetsync.sparkline import sparkline
+from wandb_sheet_sync.sparkline import sparkline
 from tests.fakes.cells import parse_input
 
 pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks

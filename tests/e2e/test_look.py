@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from sheetsync.base import serial_days
-from sheetsync.columns import column_letters
-from sheetsync.sinks.google_requests import pixels
-from sheetsync.sinks.google_sheets import base_title
+from wandb_sheet_sync.base import serial_days
+from wandb_sheet_sync.columns import column_letters
+from wandb_sheet_sync.sinks.google_requests import pixels
+from wandb_sheet_sync.sinks.google_sheets import base_title
 from tests.fakes.cells import parse_input
 
 pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks

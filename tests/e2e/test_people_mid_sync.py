@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from sheetsync import config
-from sheetsync.cli import build_clients, build_parser
-from sheetsync.sync import sync
+from wandb_sheet_sync import config
+from wandb_sheet_sync.cli import build_clients, build_parser
+from wandb_sheet_sync.sync import sync
 from tests.fakes import a1, person
 
 RUNS, CONTROL = "runs", "control"

@@ -18,7 +18,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from sheetsync.server import MAX_CONNECTIONS
+from wandb_sheet_sync.server import MAX_CONNECTIONS
 
 SECRET = "webhook-secret-for-tests-0123456789"
 MARKER = "BODY-MARKER-NEVER-LOGGED"

@@ -8,9 +8,9 @@ import datetime as dt
 import statistics
 import threading
 
-from sheetsync.sinks.google_sheets import GoogleSheetsSink
-from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import SyncMemory, sync
+from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
+from wandb_sheet_sync.sources.wandb_api import WandbSource
+from wandb_sheet_sync.sync import SyncMemory, sync
 from tests.fakes.cells import parse_input
 
 MIN_SWEEP = {"method": "grid", "metric": {"name": "val_loss", "goal": "minimize"},

@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
-from sheetsync.base import Base
-from sheetsync.sinks.google_sheets import GoogleSheetsSink, base_title
-from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import SyncMemory, sync
+from wandb_sheet_sync.base import Base
+from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink, base_title
+from wandb_sheet_sync.sources.wandb_api import WandbSource
+from wandb_sheet_sync.sync import SyncMemory, sync
 from tests.fakes.cells import parse_input
 
 FIXED = ["run_id", "run_name", "user", "state", "tags", "notes", "created_at"]
@@ -367,9 +367,9 @@ def test_an_api_without_the_private_executor_is_served_by_the_public_path(e2e):
     """Another wandb may lack `_service_api.execute_graphql`: W&B's public endpoint serves, errors by status."""
     from types import SimpleNamespace
 
-    from sheetsync.errors import CredentialsError
-    from sheetsync.sources.wandb_api import LIST_FIELDS, runs_query
-    from sheetsync.sources.wandb_graphql import GraphQL
+    from wandb_sheet_sync.errors import CredentialsError
+    from wandb_sheet_sync.sources.wandb_api import LIST_FIELDS, runs_query
+    from wandb_sheet_sync.sources.wandb_graphql import GraphQL
     from tests.fakes.wandb_api import DEFAULT_KEY
 
     e2e.wandb.world.generate(3)

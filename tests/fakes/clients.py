@@ -5,7 +5,7 @@ from __future__ import annotations
 import gspread
 from google.oauth2.service_account import Credentials
 
-from sheetsync.sinks.google_http import GoogleSession
+from wandb_sheet_sync.sinks.google_http import GoogleSession
 
 
 def gspread_client(key_file: str, endpoint: str) -> gspread.Client:

@@ -1,4 +1,4 @@
-"""A sink that keeps worksheets in memory: the Sink contract of sheetsync/sinks/__init__.py, and nothing else.
+"""A sink that keeps worksheets in memory: the Sink contract of wandb_sheet_sync/sinks/__init__.py, and nothing else.
 
 Written from that one file (plus the Plan field list and Base.decode/encode), to test the claim that a new sink
 needs no more than that. Cells keep their typed values (no cell_form) and no styles are kept.
@@ -13,9 +13,9 @@ import copy
 from collections import Counter
 from typing import Any
 
-from sheetsync.base import Base
-from sheetsync.errors import OutcomeUnknown, SinkError
-from sheetsync.sinks import Capabilities, Snapshot
+from wandb_sheet_sync.base import Base
+from wandb_sheet_sync.errors import OutcomeUnknown, SinkError
+from wandb_sheet_sync.sinks import Capabilities, Snapshot
 
 
 def _empty(value: Any) -> bool:

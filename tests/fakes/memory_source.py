@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sheetsync.run import Run, Sweep
-from sheetsync.sources import Fetched
+from wandb_sheet_sync.run import Run, Sweep
+from wandb_sheet_sync.sources import Fetched
 
 
 class MemorySource:

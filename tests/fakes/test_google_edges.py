@@ -11,7 +11,7 @@ import requests
 from google.auth.transport.requests import Request
 from google.oauth2.service_account import Credentials
 
-from sheetsync.sinks.google_http import GoogleSession
+from wandb_sheet_sync.sinks.google_http import GoogleSession
 from tests.fakes.google_api import FakeGoogle
 from tests.fakes.test_google_fake import client, token_for
 

@@ -14,7 +14,7 @@ from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 from google.oauth2.service_account import Credentials
 
-from sheetsync.sinks.google_http import GoogleSession
+from wandb_sheet_sync.sinks.google_http import GoogleSession
 from tests.fakes import replay
 from tests.fakes.credentials import make_service_account, write_service_account
 from tests.fakes.google_api import FakeGoogle

@@ -195,7 +195,7 @@ def test_sweep_answers_in_the_shape_of_wandbs_generated_models(wandb_fake):
     """What the tool's source sends (wandb's own GetSweep text) is answered as wandb's pydantic model reads it."""
     from wandb.apis._generated import GET_SWEEP_GQL, GetSweep
 
-    from sheetsync.sources.sweeps import SWEEP_QUERY
+    from wandb_sheet_sync.sources.sweeps import SWEEP_QUERY
 
     assert " ".join(SWEEP_QUERY.split()) == " ".join(GET_SWEEP_GQL.split())  # the same query as wandb's client
     _sweep_with_runs(wandb_fake.world)

@@ -79,9 +79,9 @@ def test_real_wandb_answers_sampled_history_in_the_runs_page_as_the_fake_does(tm
     best (scan_history reads every row)."""
     import wandb
 
-    from sheetsync import config as config_module
-    from sheetsync.cli import build_parser
-    from sheetsync.sources.wandb_api import WandbSource
+    from wandb_sheet_sync import config as config_module
+    from wandb_sheet_sync.cli import build_parser
+    from wandb_sheet_sync.sources.wandb_api import WandbSource
 
     for key in ("WANDB_API_KEY", "WANDB_BASE_URL"):
         if ORIGINAL_ENV.get(key):
@@ -130,7 +130,7 @@ def test_real_google_answers_a_token_without_sheets_scopes_as_the_fake_does():
     changed, invalid_scope: the tool handles both); a bad refresh token gets invalid_grant."""
     import requests
 
-    from sheetsync.sinks.google_sheets import spreadsheet_key
+    from wandb_sheet_sync.sinks.google_sheets import spreadsheet_key
 
     info = json.loads(Path(ORIGINAL_ENV[ADC_PLAIN]).read_text())
     plain = _refresh(info)
@@ -155,7 +155,7 @@ def test_real_google_answers_a_token_without_sheets_scopes_as_the_fake_does():
                                                           "WSS_LIVE_WANDB_PROJECT")),
                     reason=f"live test: set {ADC_PLAIN}, WSS_LIVE_SPREADSHEET, WSS_LIVE_WANDB_PROJECT, WANDB_API_KEY")
 def test_real_adc_without_sheets_scopes_prints_the_gcloud_line(tmp_path):
-    from sheetsync.sinks.google_auth import GCLOUD_LOGIN
+    from wandb_sheet_sync.sinks.google_auth import GCLOUD_LOGIN
 
     entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
     config = tmp_path / "config.json"
@@ -208,8 +208,8 @@ def test_real_project_with_summary_tabs_twice(tmp_path):
         import wandb
         from wandb.apis._generated import GetSweep
 
-        from sheetsync.sources.sweeps import SWEEP_QUERY, to_sweep
-        from sheetsync.config import Target
+        from wandb_sheet_sync.sources.sweeps import SWEEP_QUERY, to_sweep
+        from wandb_sheet_sync.config import Target
 
         api = wandb.Api(overrides={"entity": entity})
         data = api._service_api.execute_graphql(SWEEP_QUERY, {"entity": entity, "project": project,

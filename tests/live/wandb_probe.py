@@ -19,9 +19,9 @@ import time
 def main(path: str) -> dict:
     import wandb
 
-    from sheetsync.config import Settings, Target
-    from sheetsync.sources.wandb_api import LIST_FIELDS, LIST_PAGE, runs_query
-    from sheetsync.sources.wandb_graphql import GraphQL
+    from wandb_sheet_sync.config import Settings, Target
+    from wandb_sheet_sync.sources.wandb_api import LIST_FIELDS, LIST_PAGE, runs_query
+    from wandb_sheet_sync.sources.wandb_graphql import GraphQL
 
     entity, project = path.split("/", 1)
     run = wandb.init(entity=entity, project=project, name="wss-live-probe", config={"lr": 0.1, "depth": 3})

@@ -70,7 +70,7 @@ def test_local_mode_imports_no_google_or_http_client(tmp_path):
     argv = ["--once", "--source", str(demo), "--output", str(tmp_path / "x.xlsx"),
             "--config_path", str(ROOT / "examples" / "demo_config.json")]
     probe = run("-c", f"""import sys
-from sheetsync.cli import main
+from wandb_sheet_sync.cli import main
 assert main({argv!r}) == 0
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("requests", "urllib3", "gspread")
                or m.startswith(("google.auth", "google.oauth2")))

@@ -13,9 +13,9 @@ import openpyxl
 import pytest
 from openpyxl.styles import PatternFill
 
-from sheetsync.run import Run
-from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
-from sheetsync.sync import sync
+from wandb_sheet_sync.run import Run
+from wandb_sheet_sync.sinks.local import CsvSink, XlsxSink, base_title
+from wandb_sheet_sync.sync import sync
 from tests.settings import settings_for
 from tests.fakes.memory_source import MemorySource as Runs
 

@@ -11,9 +11,9 @@ import openpyxl
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Font, PatternFill
 
-from sheetsync.run import Run
-from sheetsync.sinks.local import XlsxSink
-from sheetsync.sync import sync
+from wandb_sheet_sync.run import Run
+from wandb_sheet_sync.sinks.local import XlsxSink
+from wandb_sheet_sync.sync import sync
 from tests.fakes.memory_source import MemorySource as Runs
 from tests.settings import settings_for
 

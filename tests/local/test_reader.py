@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sheetsync.sources.local import BLOCK, HEADER, find_run_files, parse_run, read_records
+from wandb_sheet_sync.sources.local import BLOCK, HEADER, find_run_files, parse_run, read_records
 from tests.fakes.offline_runs import RunningRun, RunSpec, make_runs
 
 PAD = "x" * 120  # enough logged bytes that wandb-core flushes whole 32 KiB blocks before a kill

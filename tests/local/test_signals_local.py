@@ -100,7 +100,7 @@ def test_a_stop_mid_sync_leaves_the_file_whole_says_so_and_exits_130(runs, tmp_p
 HARD_EXIT_CHILD = r"""
 import sys, threading
 from pathlib import Path
-from sheetsync import cli, files
+from wandb_sheet_sync import cli, files
 
 target = Path(sys.argv[1])
 in_write, go_on = threading.Event(), threading.Event()

@@ -14,9 +14,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sheetsync.sinks.local import CsvSink, XlsxSink, base_title
-from sheetsync.sources.local import LocalSource
-from sheetsync.sync import SyncMemory, sync
+from wandb_sheet_sync.sinks.local import CsvSink, XlsxSink, base_title
+from wandb_sheet_sync.sources.local import LocalSource
+from wandb_sheet_sync.sync import SyncMemory, sync
 from tests.settings import settings_for
 from tests.fakes.offline_runs import RunSpec, make_runs
 from tests.local.test_files import write_grid
@@ -78,7 +78,7 @@ def copy_runs(root: Path, tmp: Path, only: set[str] | None = None) -> Path:
 
 
 def json_name(wandb_file: Path) -> str:
-    from sheetsync.sources.local import parse_run
+    from wandb_sheet_sync.sources.local import parse_run
 
     run, _ = parse_run(wandb_file)
     return run.name if run else ""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync.columns import CUT_MARKER
+from wandb_sheet_sync.columns import CUT_MARKER
 from tests.fakes.offline_runs import RunSpec, make_runs
 from tests.local.test_files import by_id, read, write_grid
 
@@ -84,8 +84,8 @@ def test_an_over_long_xlsx_text_keeps_a_visible_marker_and_is_not_taken_for_an_e
 
 def test_an_over_long_xlsx_text_updates_when_wandbs_value_changes(tmp_path):
     from tests.local.test_files import Runs, run, settings_for
-    from sheetsync.sinks.local import XlsxSink
-    from sheetsync.sync import sync
+    from wandb_sheet_sync.sinks.local import XlsxSink
+    from wandb_sheet_sync.sync import sync
 
     out = tmp_path / "k.xlsx"
     settings = settings_for(out, tmp_path)

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from sheetsync.columns import CUT_MARKER
-from sheetsync.sinks.google_sheets import GoogleSheetsSink
-from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import SyncMemory, sync
+from wandb_sheet_sync.columns import CUT_MARKER
+from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
+from wandb_sheet_sync.sources.wandb_api import WandbSource
+from wandb_sheet_sync.sync import SyncMemory, sync
 
 
 def run_sync(e2e, **config):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync.columns import clean
-from sheetsync.sinks.local import csv_text, xlsx_value
+from wandb_sheet_sync.columns import clean
+from wandb_sheet_sync.sinks.local import csv_text, xlsx_value
 from tests.fakes.hostile_runs import hostile_config, leaves
 from tests.fakes.offline_runs import RunSpec, make_runs
 from tests.local.test_files import by_id, read, write_grid

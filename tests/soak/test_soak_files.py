@@ -20,10 +20,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sheetsync.errors import SinkError
-from sheetsync.run import Run
-from sheetsync.sinks.local import CsvSink, XlsxSink
-from sheetsync.sync import sync
+from wandb_sheet_sync.errors import SinkError
+from wandb_sheet_sync.run import Run
+from wandb_sheet_sync.sinks.local import CsvSink, XlsxSink
+from wandb_sheet_sync.sync import sync
 from tests.fakes.memory_source import MemorySource
 from tests.fakes.offline_runs import RunSpec, make_runs
 from tests.settings import settings_for

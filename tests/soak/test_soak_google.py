@@ -24,12 +24,12 @@ from collections import Counter
 
 import pytest
 
-from sheetsync.errors import SyncError
-from sheetsync.sinks.google_sheets import GoogleSheetsSink
-from sheetsync.sources.wandb_api import WandbSource
-from sheetsync.sync import SyncMemory, sync
-from sheetsync.columns import column_letters
-from sheetsync.look import formula_column
+from wandb_sheet_sync.errors import SyncError
+from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
+from wandb_sheet_sync.sources.wandb_api import WandbSource
+from wandb_sheet_sync.sync import SyncMemory, sync
+from wandb_sheet_sync.columns import column_letters
+from wandb_sheet_sync.look import formula_column
 from tests.fakes import person
 from tests.fakes.cells import parse_input
 from tests.soak.conftest import Tally, by_kind, tally

@@ -212,8 +212,8 @@ def is_internal(key: str, value: Any) -> bool:
 
 
 class RunView:
-    """One run's values by header: built-ins, history cells (sheetsync.history), then config, then summary, then a
-    normalised match."""
+    """One run's values by header: built-ins, history cells (wandb_sheet_sync.history), then config, then summary,
+    then a normalised match."""
 
     __slots__ = ("builtins", "history", "named", "_norm", "_forced")
 

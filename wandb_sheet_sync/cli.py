@@ -17,10 +17,10 @@ import threading
 from . import __version__
 
 log = logging.getLogger("wandb_spreadsheet_sync")
-# The README's address, for a user who installed with pipx and has no README.md beside them. The project has no
-# public repository address yet (pyproject.toml names none): set it here and in pyproject's [project.urls] with it.
-README_URL = "https://github.com/OWNER/wandb_spreadsheet_sync#readme"
 CMD = "wandb-spreadsheet-sync"
+# A user who installed with pipx has no README.md beside them, and the project has no public address yet
+# (pyproject.toml names none): the README travels inside the installed package's metadata, and --readme prints it.
+README_HINT = f"the README ({CMD} --readme prints it)"
 EXAMPLES = f"""
 examples:
   {CMD} --user_name alice --schedule_time 30
@@ -40,7 +40,7 @@ examples:
 secrets come from the environment: WANDB_API_KEY (or `wandb login`), WEBHOOK_SECRET. Google, first found wins:
 GCP_JSON or GOOGLE_APPLICATION_CREDENTIALS (a key or any credentials file), the --login token, gcloud's ADC file,
 the metadata server on Google Cloud; IMPERSONATE_SERVICE_ACCOUNT acts as a service account without a key.
-Every config key (config.json) is documented at {README_URL}
+Every config key (config.json), the W&B automation, Docker and Kubernetes are in {README_HINT}
 exit codes: 0 ok, 1 a sync (or a --check) failed, 2 configuration or credentials, 130 interrupted.
 """
 
@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "only when all pass")
     files = p.add_argument_group("files")
     files.add_argument("--config_path", metavar="FILE", help="the config file (default: ./config.json)")
+    files.add_argument("--readme", action="store_true",
+                       help="print the README (every config key, Google and W&B set-up, Docker) and exit")
     service = p.add_argument_group("service")
     service.add_argument("--listen", metavar="HOST:PORT",
                          help="also serve POST /webhook (W&B automations, signed with WEBHOOK_SECRET), GET /healthz, "
@@ -235,6 +237,32 @@ def sign_in(args) -> int:
     return 0
 
 
+def readme_text() -> str | None:
+    """The README: beside the package in a checkout, else from the installed distribution's metadata (pip and pipx
+    keep pyproject's `readme` there as the long description)."""
+    from importlib import metadata
+    from pathlib import Path
+
+    beside = Path(__file__).resolve().parents[1] / "README.md"
+    if beside.is_file():
+        return beside.read_text(encoding="utf-8")
+    try:
+        body = metadata.metadata("wandb-spreadsheet-sync").get_payload()
+    except metadata.PackageNotFoundError:
+        return None
+    return body or None
+
+
+def print_readme() -> int:
+    text = readme_text()
+    if text is None:
+        print("Error: no README found beside the package or in its installed metadata; reinstall with "
+              "`pipx install .` from a checkout", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
+
+
 def healthcheck(args) -> int:
     """--healthcheck: GET /healthz of the running service when it listens (--listen or LISTEN), else the loop's
     health file. Reads no config file: a container's HEALTHCHECK must be quick."""
@@ -301,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     args = build_parser().parse_args(argv)
+    if args.readme:
+        return print_readme()
     if args.healthcheck:
         return healthcheck(args)
     from .config import early

@@ -29,7 +29,7 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)  # nested, as the run logged it
     summary: dict[str, Any] = field(default_factory=dict)  # nested
     system_metrics: dict[str, Any] = field(default_factory=dict)
-    history: dict[str, Any] = field(default_factory=dict)  # history cells by header (sheetsync.history)
+    history: dict[str, Any] = field(default_factory=dict)  # history cells by header (wandb_sheet_sync.history)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ A new sink is one class with three members, and nothing else in the tool needs t
   4. where the sink keeps styles, `plan.look` says what to format; where it can hold links, a cell of a new
      row or an update in one of `plan.link_cols` whose value is a key of `plan.links` links to that page
      (the run id of a runs tab's row; a sweep's id and its best run on the sweeps tab), else ignore both.
-  `sheetsync.merge.apply(grid, plan)` gives the grid after the plan for a sink that rewrites whole files.
+  `wandb_sheet_sync.merge.apply(grid, plan)` gives the grid after the plan for a sink that rewrites whole files.
   Columns are found in `plan.layout` (a `layout.Layout`), never by reading the header row again.
 Values arrive cleaned by the core (columns.clean): numbers, booleans, text, naive date-times in the
 configured zone, None for empty. Errors are raised as errors.py's kinds (SinkError for a file or sheet that
