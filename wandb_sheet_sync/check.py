@@ -36,7 +36,7 @@ class Finding:
         return text + (f"\n     -> {self.fix}" if self.fix and not self.ok else "")
 
 
-def run(args: Any) -> Iterator[Finding]:
+def run(args: Any, stop: threading.Event | None = None) -> Iterator[Finding]:
     """Every finding, in order, as it is made (so a slow one shows where it is)."""
     from . import config
 
@@ -49,7 +49,7 @@ def run(args: Any) -> Iterator[Finding]:
         return
     yield Finding(True, "config", f"{len(settings.targets)} target(s): " +
                   ", ".join(f"{t.path} -> {t.worksheet}" for t in settings.targets))
-    stop = threading.Event()
+    stop = stop or threading.Event()  # the command line's: Ctrl-C ends a check between requests
     if settings.output is not None:
         yield Finding(True, "output", f"writes {settings.output} (a local file: no Google account needed)")
     else:

@@ -176,9 +176,12 @@ def exit_now(code: int) -> None:
     """Exit with the code; after a stop signal, skip the libraries' exit hooks (wandb waits for its helper
     process there) so `docker stop` is answered within its grace period."""
     if STOPPED.is_set():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        from .files import WRITING
+
+        with WRITING:  # a file write in flight (another thread's) ends first: never half a file
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     sys.exit(code)
 
 
@@ -288,7 +291,7 @@ def check(args) -> int:
     if log.level > logging.DEBUG:
         log.setLevel(logging.WARNING)  # the findings are the output; --log_level DEBUG shows the requests too
     failed = configured = 0
-    for finding in checks.run(args):
+    for finding in checks.run(args, STOPPED):
         print(finding.line(), flush=True)
         failed += not finding.ok
         configured += finding.what == "config" and finding.ok
@@ -306,6 +309,7 @@ def entry() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     stop = STOPPED
+    stop.clear()  # a second main() in one process (the tests) starts unstopped
     signame = [""]
     interrupted = [False]  # a sync was cut short by the stop: never reported as a success
 
@@ -348,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load(args)
     except SyncError as exc:
         return fail(exc, exc.exit_code)
-    setup_logging(args.log_level, settings.log_format, [settings.webhook_secret])
+    setup_logging(args.log_level, settings.log_format, [settings.webhook_secret, settings.key_file])
     history = SyncMemory()
     try:
         source, sink = build_clients(settings, stop)
@@ -398,7 +402,10 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             code = service.run(settings, source, sink, history, stop, tracked_sync)
-        except SyncError as exc:  # LISTEN's port taken, say
+        except SyncError as exc:  # LISTEN's port taken, say, or a sync still in flight at the stop
+            if exc.kind is Kind.INTERRUPTED:
+                print(interrupted_line(signame[0] or "a stop", exc), file=sys.stderr)
+                return 130
             return fail(exc, exc.exit_code)
         return stopped_code() if stop.is_set() else code
 

@@ -605,18 +605,24 @@ def _wandb_key_known(env: Mapping[str, str]) -> bool:
 
 
 def known_secrets(env: Mapping[str, str] = os.environ, extra: Iterable[str | None] = ()) -> list[str]:
-    """The secrets this process may hold, for the log scrubber: W&B's key, a key's JSON passed in the environment,
-    the webhook secret."""
-    found = [env.get("WANDB_API_KEY"), env.get("WEBHOOK_SECRET"), *extra]
-    for name in ("GCP_JSON", "GOOGLE_APPLICATION_CREDENTIALS"):
-        value = env.get(name) or ""
-        if value.lstrip().startswith("{"):
-            try:
-                found.append(json.loads(value).get("private_key"))
-            except (ValueError, AttributeError):
-                pass
-            found.append(value)
-    return [s for s in found if s]
+    """The secrets this process may hold, for the log scrubber: W&B's key (from the environment or the netrc file),
+    the webhook secret, and Google credentials in any form GCP_JSON takes (the value itself when it is not a path,
+    and the private key, refresh token and client secret inside it), in the environment or among `extra` (the
+    config's GCP_JSON and WEBHOOK_SECRET)."""
+    from . import secrets
+
+    found = [wandb_key(env)[0], env.get("WEBHOOK_SECRET")]
+    for value in [env.get("GCP_JSON"), env.get("GOOGLE_APPLICATION_CREDENTIALS"), *extra]:
+        if not value:
+            continue
+        if secrets.path_of(value) is None:
+            found.append(value)  # inline credentials (JSON, base64, quoted): the value itself is secret
+        try:
+            info, _ = secrets.read_credentials(value, "GCP_JSON")
+        except Exception:  # not credentials: nothing inside to scrub  # noqa: BLE001
+            continue
+        found += [info.get(k) for k in ("private_key", "refresh_token", "client_secret") if isinstance(info, dict)]
+    return [s for s in found if isinstance(s, str) and len(s) >= 8]
 
 
 def _settings(values: dict[str, Any], targets: tuple[Target, ...], flags: Mapping[str, Any],

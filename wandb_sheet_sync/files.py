@@ -24,7 +24,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from .errors import SinkError
 
-WRITING = threading.Lock()  # held while a file is written and renamed: see the module docstring
+WRITING = threading.RLock()  # held while a file is written and renamed (or a file and its base): see above
 
 
 def lock_files(path: Path) -> list[Path]:

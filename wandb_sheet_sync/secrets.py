@@ -92,10 +92,17 @@ def refusal(variable: str, value: str) -> str:
 
 
 def _path_like(value: str) -> bool:
-    """A short one-line value with a path separator or a .json ending and no JSON or key material in it."""
+    """A short one-line value with no JSON or key material in it that ends in .json, or whose folder exists: a
+    path with a typo. Base64 and tokens hold "/" too (a refresh token starts "1//"), but never name a real folder."""
     v = value.strip()
-    return (0 < len(v) <= 512 and "\n" not in v and "{" not in v and "PRIVATE KEY" not in v
-            and (os.sep in v or v.lower().endswith(".json")))
+    if not (0 < len(v) <= 512 and "\n" not in v and "{" not in v and "PRIVATE KEY" not in v):
+        return False
+    if v.lower().endswith(".json"):
+        return True
+    try:
+        return os.sep in v and Path(v).expanduser().parent.is_dir() and Path(v).parent != Path(".")
+    except (OSError, ValueError):
+        return False
 
 
 def read_credentials(value: str, variable: str) -> tuple[dict, Path | None]:

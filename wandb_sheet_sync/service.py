@@ -18,11 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Settings, Target
-from .errors import ConfigError, SyncError
+from .errors import ConfigError, Interrupted, SyncError
 from .logs import counts, fields
 from .metrics import Metrics
 
 log = logging.getLogger("wandb_spreadsheet_sync")
+CLOSE_SECONDS = 5.0  # for the sync in flight to reach a safe point; the hard exit (cli.py, 7 s) follows
 FOLD_SECONDS = 0.25  # after the first event, wait this long for its burst before syncing (W&B fires one a run)
 STUCK_GRACE_S = 120.0  # on top of two intervals, before a sync in flight means the loop is stuck
 
@@ -66,12 +67,14 @@ class Service:
     def start(self) -> None:
         self.worker.start()
 
-    def close(self, timeout: float) -> None:
+    def close(self, timeout: float) -> bool:
+        """Ends the worker; whether a sync was still in flight after `timeout` (the hard exit then ends it)."""
         self.closing.set()
         with self.cond:
             self.cond.notify_all()
         if self.worker.is_alive():
             self.worker.join(timeout)
+        return self.worker.is_alive()
 
     def _ending(self) -> bool:
         return self.stop.is_set() or self.closing.is_set()
@@ -212,11 +215,16 @@ def run(settings: Settings, source: Any, sink: Any, history: Any, stop: threadin
                     "event can be trusted). /healthz, /readyz and /metrics are served.",
                     extra=fields("webhook_off"))
     service.start()
+    busy = False
     try:
-        return loop.run(service.scheduled, settings.schedule_minutes, stop, settings.health_file)
+        code = loop.run(service.scheduled, settings.schedule_minutes, stop, settings.health_file)
     finally:
-        service.close(timeout=3.0)
+        busy = service.close(timeout=CLOSE_SECONDS)
         server.shutdown()
         server.server_close()
         thread.join(timeout=2.0)
         log.info("the HTTP server and the loop have stopped", extra=fields("stopped"))
+    if busy:  # never reported as a clean stop: the sync in flight had not reached a safe point
+        raise Interrupted("Stopped while a webhook's sync was still in flight; each request sent landed whole or "
+                          "not at all, and the next sync writes the rest.")
+    return code

@@ -163,7 +163,10 @@ class Transport:
             if again.why:
                 log.info("%s; waiting %.1f s before asking again", again.why, wait)
             else:
-                log.debug("%s answered %s; waiting %.1f s before trying again", service.name, again, wait)
+                # Named by its kind or status only: an error's text can quote a URL or a body (a token, a key).
+                what = (type(again.error).__name__ if again.error is not None
+                        else f"status {getattr(again.answer, 'status_code', '?')}")
+                log.debug("%s answered %s; waiting %.1f s before trying again", service.name, what, wait)
             self.counts["retry"] += 1
             if again.quota:
                 self.quota_wait += wait

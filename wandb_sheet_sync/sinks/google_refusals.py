@@ -79,8 +79,9 @@ def share_with(identity: Identity, session) -> str:
         return email
     if identity.person and getattr(creds, "token", None):
         try:
-            answer = session.get("https://oauth2.googleapis.com/tokeninfo", params={"access_token": creds.token},
-                                 timeout=10)
+            # The token goes in the body, never the URL: a URL lands in error texts, proxies' logs and DEBUG lines.
+            answer = session.post("https://oauth2.googleapis.com/tokeninfo", data={"access_token": creds.token},
+                                  timeout=10)
             email = answer.json().get("email") if answer.status_code == 200 else None
         except Exception:  # only a hint: the error it belongs to matters more  # noqa: BLE001
             email = None

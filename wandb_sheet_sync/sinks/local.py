@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..base import Base
 from ..columns import CUT_MARKER
-from ..files import exclusive, replace
+from ..files import WRITING, exclusive, replace
 from ..errors import Interrupted, SinkError
 from ..look import (BEST_FILL, DATE_TIME, SCALE_BEST, SCALE_WORST, Look, best_formula, hex_color, rule_changes,
                     rule_kind)
@@ -317,13 +317,14 @@ class CsvSink:
             for snap, plan in changes:
                 path = snap.sink_state
                 _stop_point(self.stop, path, written)  # a file and its base go together: the stop is before both
-                if plan.writes_cells:
-                    replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
-                    written.append(path)
-                if plan.base_changed:
-                    rows = self.capabilities.encode_base(plan, snap.base).rows  # after the cells' file
-                    replace(_base_path(path), lambda fh: fh.write(_csv_bytes(rows)))
-                    written.append(_base_path(path))
+                with WRITING:  # and so does a hard exit: it waits for the pair, not for the first file alone
+                    if plan.writes_cells:
+                        replace(path, lambda fh: fh.write(_csv_bytes(apply(snap.grid, plan))))
+                        written.append(path)
+                    if plan.base_changed:
+                        rows = self.capabilities.encode_base(plan, snap.base).rows  # after the cells' file
+                        replace(_base_path(path), lambda fh: fh.write(_csv_bytes(rows)))
+                        written.append(_base_path(path))
         return Counter()  # a file sends no requests
 
 
