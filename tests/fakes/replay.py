@@ -17,6 +17,9 @@ BATCH_KINDS = {"addSheet", "deleteSheet", "updateSheetProperties", "appendDimens
                "deleteDimension", "updateCells", "appendCells", "repeatCell", "addConditionalFormatRule",
                "updateDimensionProperties", "updateSpreadsheetProperties", "updateConditionalFormatRule",
                "deleteConditionalFormatRule", "sortRange", "moveDimension"}
+# addProtectedRange/deleteProtectedRange are served (the base tab's guard) and shaped after the recordings
+# (WorksheetTest.test_add_protected_range_*), but their replay would need protectedRangeId and editor e-mails
+# mapped like sheet ids: out of scope here until the replay learns those.
 IGNORED_KEYS = {"createdTime", "modifiedTime", "defaultFormat", "spreadsheetTheme"}
 ID_KEYS = {"spreadsheetId", "id", "sheetId"}
 

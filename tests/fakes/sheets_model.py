@@ -34,6 +34,7 @@ class Sheet:
     extra_grid: dict = field(default_factory=dict)  # hideGridlines...
     cells: dict[int, dict[int, Cell]] = field(default_factory=dict)
     conditional_formats: list = field(default_factory=list)
+    protected_ranges: list = field(default_factory=list)  # ProtectedRange dicts, as spreadsheets.get shows them
     dimension_props: dict = field(default_factory=dict)  # ("ROWS"|"COLUMNS", index) -> props
 
     # -- grid access -----------------------------------------------------------------------
@@ -67,12 +68,14 @@ class Sheet:
 
     def snapshot(self) -> dict:
         return {"cells": {r: dict(row) for r, row in self.cells.items()},
-                "cf": list(self.conditional_formats), "dp": dict(self.dimension_props),
+                "cf": list(self.conditional_formats), "pr": list(self.protected_ranges),
+                "dp": dict(self.dimension_props),
                 "scalars": (self.title, self.rows, self.cols, self.hidden, self.frozen_rows, self.frozen_cols,
                             dict(self.extra_props), dict(self.extra_grid))}
 
     def restore(self, snap: dict) -> None:
         self.cells, self.conditional_formats, self.dimension_props = snap["cells"], snap["cf"], snap["dp"]
+        self.protected_ranges = snap["pr"]
         (self.title, self.rows, self.cols, self.hidden, self.frozen_rows, self.frozen_cols,
          self.extra_props, self.extra_grid) = snap["scalars"]
 
@@ -208,6 +211,8 @@ class Spreadsheet:
 
     def _sheet_json(self, s: Sheet, index: int) -> dict:
         out: dict[str, Any] = {"properties": s.properties(index)}
+        if s.protected_ranges:
+            out["protectedRanges"] = s.protected_ranges
         if s.conditional_formats:
             out["conditionalFormats"] = s.conditional_formats
         return out
@@ -440,6 +445,38 @@ class Spreadsheet:
         self.sheets.remove(sheet)
         if all(s.hidden for s in self.sheets):
             raise ApiError(400, "You can't remove all the visible sheets in a document.")
+
+    def _req_addProtectedRange(self, args: dict, rng: random.Random) -> dict:
+        """A protected range; warningOnly asks a person to confirm an edit instead of refusing it. Google leaves
+        out a sheetId of 0 and a null description, and answers editors {} (spreadsheets.get then lists the
+        requesting user as the editor)."""
+        given = dict(args.get("protectedRange") or {})
+        gr = dict(given.get("range") or {})
+        sheet, _ = self._grid_range(gr)
+        if given.get("warningOnly") and (given.get("editors") or {}).get("users"):
+            raise ApiError(400, "Protected ranges that only show warnings cannot have editors.")
+        pid = given.get("protectedRangeId") or rng.randrange(1, 2**31 - 1)
+        if any(p["protectedRangeId"] == pid for s in self.sheets for p in s.protected_ranges):
+            raise ApiError(400, f"A protected range with ID {pid} already exists.")
+        if not gr.get("sheetId"):
+            gr.pop("sheetId", None)
+        made: dict[str, Any] = {"protectedRangeId": pid, "range": gr}
+        if given.get("description"):
+            made["description"] = given["description"]
+        if given.get("warningOnly"):
+            made["warningOnly"] = True
+        made |= {"requestingUserCanEdit": True, "editors": {}}
+        sheet.protected_ranges = sheet.protected_ranges + [made]
+        return {"addProtectedRange": {"protectedRange": made}}
+
+    def _req_deleteProtectedRange(self, args: dict, rng: random.Random) -> None:
+        pid = args.get("protectedRangeId")
+        for sheet in self.sheets:
+            kept = [p for p in sheet.protected_ranges if p["protectedRangeId"] != pid]
+            if len(kept) != len(sheet.protected_ranges):
+                sheet.protected_ranges = kept
+                return
+        raise ApiError(400, f"No protected range with id: {pid}")
 
     def _req_updateSheetProperties(self, args: dict, rng: random.Random) -> None:
         props = args.get("properties") or {}
