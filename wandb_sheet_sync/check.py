@@ -68,7 +68,8 @@ def _google(settings, stop: threading.Event) -> Iterator[Finding]:
     try:
         sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint,
                                 settings.request_timeout, stop, impersonate=settings.impersonate,
-                                login_token=settings.login_token)
+                                login_token=settings.login_token, retry_base=settings.retry_base_seconds,
+                                lease_seconds=0)  # --check writes nothing: no write lease
         identity = sink.identity
         _token(sink)
     except SyncError as exc:

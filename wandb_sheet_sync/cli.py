@@ -154,7 +154,9 @@ def build_clients(settings, stop: threading.Event):
                                 settings.request_timeout, stop, settings.request_bytes,
                                 _progress("writing to Google Sheets: {} runs"), settings.requests_per_minute,
                                 impersonate=settings.impersonate, login_token=settings.login_token,
-                                retry_base=settings.retry_base_seconds)
+                                retry_base=settings.retry_base_seconds,
+                                lease_seconds=0 if settings.dry_run else settings.lease_seconds,
+                                lease_wait=settings.lease_wait)
     return source, sink
 
 
@@ -345,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check(args)
     from . import config, logs
-    from .errors import Kind, SyncError
+    from .errors import Busy, Kind, SyncError
     from .sync import SyncMemory, describe, sync
 
     try:
@@ -387,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     if settings.once:
         try:
             one_sync()
+        except Busy as exc:  # issue 23: another sync is writing; nothing is wrong (see errors.Busy)
+            log.warning("skipped: %s", exc.message)
+            return 0
         except SyncError as exc:
             if stop.is_set() or exc.kind is Kind.INTERRUPTED:
                 print(interrupted_line(signame[0] or "a stop", exc), file=sys.stderr)

@@ -205,6 +205,12 @@ KEYS = {key.name: key for key in (
         to="requests_per_minute: int"),
     Key("REQUEST_BYTES", _whole(100_000, 10_485_760), "the largest write request in bytes, a whole number from "
         "100000 to 10485760 (Google's cap)", 2_097_152, to="request_bytes: int"),  # Google advises 2 MB
+    Key("LEASE_SECONDS", lambda v: _whole(0, 86_400)(v) and (v == 0 or v >= 5), "seconds a sync's write lease "
+        "lasts without a write to renew it, a whole number >= 5 (0: no lease, only where one sync alone ever "
+        "writes this spreadsheet)", 180, to="lease_seconds: int"),  # issue 23
+    Key("LEASE_WAIT_SECONDS", _whole(0, 86_400), "seconds a sync waits for another sync's write lease before it "
+        "skips its write, a whole number >= 0 (longer than LEASE_SECONDS: a killed sync's lease is then taken over, "
+        "not waited out)", 200, to="lease_wait: int"),
     Key("HIGHLIGHT", _map_of(lambda x: x in ("min", "max")), 'a map of header to "min" or "max", e.g. '
         '{"val_loss": "min"}', {}, to="highlight: Mapping[str, str]"),
     Key("HIGHLIGHT_SCALE", lambda v: isinstance(v, bool), "true or false (a colour scale on every HIGHLIGHT column)",

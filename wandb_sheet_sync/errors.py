@@ -105,6 +105,20 @@ class SheetMoved(SyncError):
     kind = Kind.TRANSIENT
 
 
+class Busy(SyncError):
+    """Another sync holds the worksheet's write lease (sinks/google_lease.py) and kept it for the whole wait:
+    this sync wrote nothing and skipped. Not a failure: the loop goes on, and --once exits 0 (a cron that
+    overlaps itself, a rolling update's two pods) after one WARNING line."""
+
+    kind = Kind.TRANSIENT
+
+
+class LeaseLost(SyncError):
+    """This sync's lease ran out and another sync took the worksheet over: Google refused the write whole."""
+
+    kind = Kind.TRANSIENT
+
+
 class Interrupted(SyncError):
     """A stop was asked for (SIGTERM, Ctrl-C): nothing more is sent."""
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import SyncError, loop_goes_on
+from .errors import Busy, SyncError, loop_goes_on
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 
@@ -64,6 +64,8 @@ def run(do_sync: Callable[[], object], minutes: int, stop: threading.Event, heal
     def tick() -> int | None:
         try:
             do_sync()
+        except Busy as exc:  # issue 23: another sync holds the lease; this tick skips its write
+            log.warning("skipped: %s", exc.message)
         except SyncError as exc:
             if not loop_goes_on(exc, first[0]):
                 if stop.is_set():

@@ -38,6 +38,9 @@ class Counts:
     kept_edits: int = 0
     deleted_respected: int = 0
     columns_added: int = 0
+    adopted: int = 0  # cells with no base that equal W&B's value (issue 23: said when a base is lost)
+    filled: int = 0  # empty cells with no base, filled
+    kept_unknown: int = 0  # cells with no base that differ from W&B: kept as a person's (part of kept_edits)
 
 
 @dataclass
@@ -376,12 +379,18 @@ def _merge_row(sheet_row: list[Any], r: int, cells: dict[str, Any], col_of: dict
         if fp_base is None:  # adopting: no record of writing this cell
             if fp_sheet == fp_new:
                 run_base[h] = fp_new
+                plan.counts.adopted += 1
             elif is_blank(current) or loosely_equal(current, new):
                 plan.updates.append((r, c, new))
                 plan.counts.cells_written += 1
                 run_base[h] = fp_new
+                if is_blank(current):
+                    plan.counts.filled += 1
+                else:
+                    plan.counts.adopted += 1
             else:  # a person's value: remembered as an edit of W&B's, so clearing it later is an edit too
                 plan.counts.kept_edits += 1
+                plan.counts.kept_unknown += 1
                 run_base[h] = fp_new
         elif fp_sheet == fp_base:
             if fp_new != fp_base:

@@ -80,6 +80,18 @@ class Report:
 
 def sync(source: Source, sink: Sink, settings: Settings, memory: SyncMemory | None = None,
          progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time) -> Report:
+    """One sync of every target. A sink that takes a write lease to write (sinks/google_lease.py) gives it back
+    at the end, whatever happened (issue 23; `release` is an optional member of the sink contract)."""
+    try:
+        return _sync_all(source, sink, settings, memory, progress, clock)
+    finally:
+        release = getattr(sink, "release", None)
+        if release is not None:
+            release()
+
+
+def _sync_all(source: Source, sink: Sink, settings: Settings, memory: SyncMemory | None,
+              progress: Callable[[int], None] | None, clock: Callable[[], float]) -> Report:
     started = time.monotonic()
     wandb_before = source.requests
     run = _Sync.of(source, sink, settings, memory if memory is not None else SyncMemory(), progress, clock)

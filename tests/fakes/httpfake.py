@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -22,6 +22,9 @@ class Fault:
     #            "slow_after" answers only after `delay` s (the client times out, yet the write landed).
     #            "hold" keeps the request unapplied for `delay` s (or until the server stops), then closes
     #            without answering: with `skip`, the process killed while that write is on its way.
+    #            "gate" is "slow" whose `gate` is a condition on the world: the request stays unapplied until
+    #            `gate(world)` is true (at most `delay` s), then is served as usual: a write applied late, in an
+    #            order a test chooses (until another process's check has been seen, another write has landed).
     status: int = 503
     retry_after: float | None = None
     html: bool = False
@@ -29,14 +32,17 @@ class Fault:
     path: str = ""  # only requests whose path contains this
     method: str = ""  # only this HTTP method ("" any)
     body_contains: str = ""  # only requests whose body contains this (a GraphQL operation name, say)
+    body_lacks: str = ""  # only requests whose body does not contain this
     remaining: int = 1
     skip: int = 0  # the first `skip` matching requests pass untouched; the fault meets the next one
     headers: dict = field(default_factory=dict)  # sent with a "status" answer (RateLimit-* with a 429, say)
-    gate: threading.Event | None = None  # "slow": answer as soon as the test sets it (at most `delay` s later)
+    # "slow" / "gate": go on as soon as the test sets this Event, or (a callable) as soon as gate(world) is true
+    # under the world's lock; at most `delay` s later either way. One mechanism for both.
+    gate: threading.Event | Callable[[Any], bool] | None = None
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
         return (self.path in path and (not self.method or self.method == method)
-                and self.body_contains.encode() in body)
+                and self.body_contains.encode() in body and not (self.body_lacks and self.body_lacks.encode() in body))
 
 
 @dataclass
@@ -197,7 +203,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             if fault.kind == "hold":  # never applied: the sender is gone (killed) before any answer
                 self.stopping.wait(fault.delay)
                 return self._drop(entry)
-            if fault.kind == "slow":
+            if fault.kind in ("slow", "gate"):
                 self._wait(fault)
             elif fault.kind == "status":
                 return self._send_fault(fault, entry)
@@ -219,13 +225,20 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.send(status, payload, headers)
 
     def _wait(self, fault: Fault) -> None:
-        """A slow answer's wait: its delay, cut short by the server stopping or by the fault's gate."""
+        """A slow answer's wait: its delay, cut short by the server stopping or by the fault's gate (an Event set,
+        or a condition on the world come true). Only this handler's thread waits: other requests go on."""
         if fault.gate is None:
             self.stopping.wait(fault.delay)
             return
         deadline = time.monotonic() + fault.delay
-        while not fault.gate.is_set() and time.monotonic() < deadline and not self.stopping.wait(0.02):
+        while time.monotonic() < deadline and not self._opened(fault.gate) and not self.stopping.wait(0.01):
             pass
+
+    def _opened(self, gate) -> bool:
+        if isinstance(gate, threading.Event):
+            return gate.is_set()
+        with self.world.lock:
+            return bool(gate(self.world))
 
     def _send_fault(self, fault: Fault, entry: LoggedRequest) -> None:
         entry.status = fault.status

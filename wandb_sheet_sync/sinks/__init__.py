@@ -36,6 +36,10 @@ A new sink is one class with three members, and nothing else in the tool needs t
      (the run id of a runs tab's row; a sweep's id and its best run on the sweeps tab), else ignore both.
   `wandb_sheet_sync.merge.apply(grid, plan)` gives the grid after the plan for a sink that rewrites whole files.
   Columns are found in `plan.layout` (a `layout.Layout`), never by reading the header row again.
+- optional: `release() -> None`: a sink that holds something between its reads and writes (Google Sheets: the
+  worksheet's write lease, sinks/google_lease.py) gives it back; `sync()` calls it once at the end, whatever
+  happened, when the sink has it. It logs a failure, never raises. File sinks (local.py) and the memory sink
+  need not have it.
 Values arrive cleaned by the core (columns.clean): numbers, booleans, text, naive date-times in the
 configured zone, None for empty. Errors are raised as errors.py's kinds (SinkError for a file or sheet that
 cannot be written, TransientError, OutcomeUnknown, ...), never printed; the core raises SheetLayoutError.
@@ -94,3 +98,5 @@ class Sink(Protocol[State]):
     def read(self, worksheets: Sequence[str]) -> list[Snapshot[State]]: ...
 
     def apply(self, changes: Sequence[tuple[Snapshot[State], "Plan"]]) -> Counter: ...
+
+    # optional (see above): `def release(self) -> None`, called by sync() at the end of every sync

@@ -34,6 +34,7 @@ class _Open:
     requests: list[str] = field(default_factory=list)  # finished request objects, as JSON text
     new_rows: list[str] = field(default_factory=list)  # {"values": [...]} texts of the new rows in this body
     base_rows: dict[int, str] = field(default_factory=dict)  # base row index -> {"values": [...]} text
+    closing: list[str] = field(default_factory=list)  # `last`: after this body's new rows, which they move
     size: int = 0
     runs: int = 0
 
@@ -102,12 +103,13 @@ def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], 
     closing = [as_text(r) for r in last]
     if body.runs and body.size + sum(map(_size, closing)) > room:
         yield flush()
-    body.requests += closing
+    body.closing += closing
+    body.size += sum(map(_size, closing))
     for i, row in sorted((final_base or {}).items()):
         if (body.runs or body.requests) and body.size + _size(_row_text(row)) + 1 > room:
             yield flush()
         _add_base(body, i, row)
-    if body.requests or body.new_rows or body.base_rows:
+    if body.requests or body.new_rows or body.base_rows or body.closing:
         yield flush()
 
 
@@ -150,6 +152,7 @@ def _close(body: _Open, placing: NewRows, at: int, base_id: int | None) -> Batch
                         '"fields":"userEnteredValue,textFormatRuns"}}'
                         % (placing.sheet_id, at, ",".join(body.new_rows)))
         requests += [as_text(r) for r in placing.formats(at, end)]
+    requests += body.closing  # deleting repeated rows names them as they stand once the new rows are in
     requests += _base_blocks(base_id, body.base_rows)
     repeatable = not any(f'"{name}"' in r[:40] for r in requests for name in NOT_REPEATABLE)
     return Batch(('{"requests":[' + ",".join(requests) + "]}").encode(), repeatable, body.runs)

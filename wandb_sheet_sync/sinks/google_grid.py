@@ -8,9 +8,11 @@ sheet the cache lacks, or that Google refuses (a sheet renamed or deleted since)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import SinkError
 from ..merge import MAX_CELLS
+from . import google_guard, google_lease
 
 
 @dataclass
@@ -28,14 +30,18 @@ class SheetGrid:
 class SheetCache:
     """title -> the sheet's properties, from the last metadata read and the writes since."""
 
-    FIELDS = "sheets.properties"
+    # issue 23: the protected ranges name each base tab's worksheet (google_guard.py)
+    FIELDS = "sheets(properties,protectedRanges(description,range(sheetId)))"
 
-    def __init__(self):
+    def __init__(self, leases_held: Callable[[], int] = lambda: 0):
         self.sheets: dict[str, dict] = {}
+        self.guards: dict[int, int] = {}  # base sheet id -> the worksheet id its protection names (issue 23)
         self.fresh = False  # just read: no need to look again before this sync's data read
+        self.leases_held = leases_held  # write leases held now: each is a 1 x 2 sheet Google counts (issue 23)
 
     def load(self, metadata: dict) -> None:
         self.sheets = {s["properties"]["title"]: s["properties"] for s in metadata.get("sheets", [])}
+        self.guards = google_guard.guards_of(metadata.get("sheets", []))
         self.fresh = True
 
     def take_fresh(self) -> bool:
@@ -64,8 +70,11 @@ class SheetCache:
 
     def check_room(self, extra: int) -> None:
         """Refuses a write that would take the spreadsheet past Google's 10,000,000 cells."""
+        # A lease sheet from an older metadata read may be gone (given back); the ones held now count 2 cells each,
+        # as Google counts them while they stand (issue 23).
         used = sum(p["gridProperties"]["rowCount"] * p["gridProperties"]["columnCount"]
-                   for p in self.sheets.values() if "gridProperties" in p)
+                   for t, p in self.sheets.items() if "gridProperties" in p and not t.startswith(google_lease.PREFIX))
+        used += 2 * self.leases_held()
         if extra > 0 and used + extra > MAX_CELLS:
             raise SinkError(f"This sync needs {extra:,} more cells, but the spreadsheet has only "
                             f"{max(MAX_CELLS - used, 0):,} of Google's 10,000,000 left.",

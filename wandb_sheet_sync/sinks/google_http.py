@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import threading
 from collections import Counter
+from typing import Callable
 
 import requests
 from google.auth.transport.requests import AuthorizedSession, Request
@@ -88,6 +89,13 @@ class GoogleSession(AuthorizedSession):
 
         return self.transport.send(once, "read" if method.upper() == "GET" else "write")
 
+    def request_now(self, method, url, timeout: float = 3.0, **kwargs):
+        """One try, past the transport (no pacing, no retry, no stop): for what must still go out while
+        stopping (giving back a write lease, issue 23)."""
+        kwargs.pop("repeatable", None)
+        self.transport.counts["write" if method.upper() != "GET" else "read"] += 1
+        return super().request(method, self.rewrite(url), timeout=timeout, **kwargs)
+
 
 class SheetsApi:
     """The calls the sink makes, each answering JSON or raising our error worded by `refusals`
@@ -110,17 +118,21 @@ class SheetsApi:
                            params={"fields": "capabilities/canEdit", "supportsAllDrives": True})
         return (found.get("capabilities") or {}).get("canEdit")
 
-    def metadata(self, spreadsheet: str, fields: str, what: str) -> dict:
-        return self._json(what, "GET", f"{SHEETS}/{spreadsheet}", params={"fields": fields})
+    def metadata(self, spreadsheet: str, fields: str, what: str, **params) -> dict:
+        """spreadsheets.get of `fields` (more query parameters, e.g. ranges and includeGridData, in `params`)."""
+        return self._json(what, "GET", f"{SHEETS}/{spreadsheet}", params={"fields": fields, **params})
 
     def values(self, spreadsheet: str, ranges: list[str], what: str) -> dict:
         """The ranges' values in one values.batchGet, typed (VALUES)."""
         return self._json(what, "GET", f"{SHEETS}/{spreadsheet}/values:batchGet", params={**VALUES, "ranges": ranges})
 
-    def batch_update(self, spreadsheet: str, body: bytes, repeatable: bool, what: str) -> None:
-        """One atomic spreadsheets.batchUpdate of a body already encoded (google_batches sizes it)."""
+    def batch_update(self, spreadsheet: str, body: bytes, repeatable: bool, what: str,
+                     refused: Callable[[requests.Response], SyncError | None] | None = None,
+                     now: bool = False) -> None:
+        """One atomic spreadsheets.batchUpdate of a body already encoded (google_batches sizes it). `refused`
+        may name an error answer itself (None: Refusals words it); `now`: one short try past the transport."""
         self._send(what, "POST", f"{SHEETS}/{spreadsheet}:batchUpdate", data=body,
-                   headers={"Content-Type": "application/json"}, repeatable=repeatable)
+                   headers={"Content-Type": "application/json"}, repeatable=repeatable, refused=refused, now=now)
 
     def _json(self, what: str, method: str, url: str, **kw) -> dict:
         response = self._send(what, method, url, **kw)
@@ -129,9 +141,11 @@ class SheetsApi:
         except ValueError as exc:
             raise self.refusals.answer(what, response) from exc
 
-    def _send(self, what: str, method: str, url: str, **kw) -> requests.Response:
+    def _send(self, what: str, method: str, url: str,
+              refused: Callable[[requests.Response], SyncError | None] | None = None, now: bool = False,
+              **kw) -> requests.Response:
         try:
-            response = self.session.request(method, url, **kw)
+            response = self.session.request_now(method, url, **kw) if now else self.session.request(method, url, **kw)
         except SyncError:
             raise
         except Exception as exc:  # requests' and google-auth's own: worded by what they mean, or raised as they are
@@ -140,7 +154,7 @@ class SheetsApi:
                 raise
             raise error from exc
         if not response.ok:
-            raise self.refusals.answer(what, response)
+            raise (refused(response) if refused is not None else None) or self.refusals.answer(what, response)
         return response
 
 

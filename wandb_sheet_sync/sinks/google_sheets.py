@@ -8,16 +8,20 @@ synced one. The rooms this sink is made of:
 - google_grid.py: the metadata cache (sheet ids and grid sizes);
 - google_requests.py: the request bodies, pure; google_batches.py: those bodies cut to the byte budget;
 - google_write.py: one worksheet's write as bodies; google_check.py: the mid-sync check that nobody moved
-  what a plan names.
+  what a plan names;
+- google_lease.py: the write lease (one sync at a time writes a worksheet); google_guard.py: the base tab's
+  guard and the worksheet's identity (issue 23).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 import re
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,10 +29,10 @@ from typing import Callable, Sequence
 from ..base import Base
 from ..columns import SHEETS_MAX_COLUMNS
 from ..config import KEYS
-from ..errors import SheetMoved, SinkError
+from ..errors import Interrupted, OutcomeUnknown, SheetMoved, SinkError, SyncError
 from ..merge import MAX_CELLS, Plan
 from . import Capabilities, Snapshot
-from . import google_auth, google_check, google_refusals, google_write
+from . import google_auth, google_check, google_guard, google_lease, google_refusals, google_write
 from . import google_requests as req
 from .google_batches import Batch, together
 from .google_grid import SheetCache, SheetGrid
@@ -59,7 +63,9 @@ class GoogleSheetsSink:
     def __init__(self, spreadsheet: str, key: str, endpoint: str | None = None, timeout: float = 60.0,
                  stop: threading.Event | None = None, request_bytes: int = KEYS["REQUEST_BYTES"].default,
                  progress: Callable[[int], None] | None = None, per_minute: int = 60,
-                 impersonate: str | None = None, login_token: Path | None = None, retry_base: float = 1.0):
+                 impersonate: str | None = None, login_token: Path | None = None, retry_base: float = 1.0,
+                 lease_seconds: float = KEYS["LEASE_SECONDS"].default,
+                 lease_wait: float = KEYS["LEASE_WAIT_SECONDS"].default, clock: Callable[[], float] = time.time):
         self.capabilities = dataclasses.replace(CAPABILITIES, request_bytes=request_bytes)
         self.progress = progress  # runs written so far, after each request of a write that takes several
         self.identity = google_auth.find(key, impersonate, login_token)
@@ -69,8 +75,14 @@ class GoogleSheetsSink:
         self.api = SheetsApi(self.session, self.refusals)
         self.spec = spreadsheet
         self.id: str | None = None
-        self.cache = SheetCache()
         self.rng = random.Random()
+        # issue 23: the write lease of the worksheet being synced (google_lease.py); 0 seconds: no lease
+        self.lease_seconds, self.lease_wait, self.clock = lease_seconds, lease_wait, clock
+        self.leases: dict[str, google_lease.Lease] = {}
+        self._target: str | None = None  # the worksheet of the last read: the one whose lease a write takes
+        self.cache = SheetCache(lambda: sum(lease.held for lease in self.leases.values()))
+        self._followed: dict[str, str] = {}  # worksheet -> the title its base has (a worksheet renamed, followed)
+        self._adopting: dict[str, str] = {}  # worksheet -> why its base is gone ("missing", "cleared", "damaged")
 
     @property
     def email(self) -> str:
@@ -92,7 +104,7 @@ class GoogleSheetsSink:
         self.cache.load(self.api.metadata(self.id, SheetCache.FIELDS, "reading the spreadsheet's sheets"))
 
     def _grid(self, worksheet: str) -> SheetGrid:
-        return self.cache.grid(worksheet, base_title(worksheet))
+        return self.cache.grid(worksheet, self._base_title_of(worksheet))
 
     # -- reading -----------------------------------------------------------------------------
     def read(self, worksheets: Sequence[str]) -> list[Snapshot[SheetGrid]]:
@@ -100,11 +112,16 @@ class GoogleSheetsSink:
         before = Counter(self.session.counts)
         if self.id is None:
             self.open()
+        if worksheets and worksheets[0] != self._target:  # issue 23: another target: the last one's lease goes
+            self.release()
+            self._target = worksheets[0]
         stale = not self.cache.take_fresh()
         found = [self._grid(w) for w in worksheets]
         if any(f.sheet_id is None or f.base_id is None for f in found) and stale:
             self._load_metadata()  # someone may have made a sheet since
             found, stale = [self._grid(w) for w in worksheets], False
+        self._check_identity(worksheets)  # issue 23: a renamed worksheet is named, never forked
+        found = [self._grid(w) for w in worksheets]
         try:
             got = self._read_values(worksheets, found)
         except SinkError:
@@ -130,6 +147,7 @@ class GoogleSheetsSink:
                                                                      grid_of.base_cols)
             # A base without its worksheet (the sheet was deleted) describes rows that are gone: start afresh.
             base = Base.decode(base_rows) if grid_of.sheet_id is not None else Base()
+            self._note_base(worksheet, grid, grid_of, base_rows, base)  # issue 23
             snaps.append(Snapshot(worksheet, grid, base, base_rows, grid_of, Counter()))
         snaps[0].requests = self._sent_since(before)
         return snaps
@@ -137,7 +155,7 @@ class GoogleSheetsSink:
     def _read_values(self, worksheets: Sequence[str], found: list[SheetGrid]) -> dict:
         """The worksheets' and their bases' values in one request; a SinkError (a 400) for a range that is gone."""
         ranges = [req.quote(t) for w, f in zip(worksheets, found)
-                  for t, known in ((w, f.sheet_id), (base_title(w), f.base_id)) if known is not None]
+                  for t, known in ((w, f.sheet_id), (self._base_title_of(w), f.base_id)) if known is not None]
         if not ranges:
             return {}
         return self.api.values(self.id, ranges, "reading the worksheet")
@@ -147,9 +165,14 @@ class GoogleSheetsSink:
         """Every worksheet's plan: one check that nobody moved what the plans name, then the bodies of all the
         worksheets, small ones sent together in one batchUpdate (each body stays whole and self-contained)."""
         before = Counter(self.session.counts)
+        self._hold()  # issue 23: one writer from the check to the last write
+        for snap, plan in changes:
+            self._say_adopted(snap.worksheet, plan)  # issue 23: a lost base is said out loud, once
         taken = self.cache.ids()
         writes = [google_write.prepare(snap, plan, self.capabilities, lambda: self._new_id(taken),
-                                       self.cache.check_room, self._tool_rules) for snap, plan in changes]
+                                       self.cache.check_room, self._tool_rules,
+                                       lambda grid, w=snap.worksheet: self._guard_base(w, grid))
+                  for snap, plan in changes]
         checks = [w.check for w in writes if w.check is not None]
         if checks:
             self._check_unmoved(checks)
@@ -157,7 +180,7 @@ class GoogleSheetsSink:
         for batch in together([w.batches for w in writes], self.capabilities.request_bytes):
             self._send(batch)
             for w in writes:
-                self.cache.keep(w.worksheet, base_title(w.worksheet), w.grid)
+                self.cache.keep(w.worksheet, self._base_title_of(w.worksheet), w.grid)
             sent += batch.runs
             if self.progress and total > batch.runs:
                 self.progress(sent)
@@ -184,7 +207,118 @@ class GoogleSheetsSink:
                             f"{MAX_REQUEST_BYTES:,}. Nothing more was sent.",
                             "Sync fewer columns (MAX_COLUMNS, DYNAMIC_HEADERS include/exclude).")
         log.debug("writing %d runs in %d bytes", batch.runs, len(batch.body))
-        self.api.batch_update(self.id, batch.body, batch.repeatable, "writing the sync")
+        lease = self.leases.get(self._target or "")
+        body = _fenced(batch.body, lease.fence() if lease else [])  # issue 23: refused whole if the lease is gone
+        try:
+            self.api.batch_update(self.id, body, batch.repeatable, "writing the sync",
+                                  refused=lambda response: self._refused_write(response, lease))
+        except OutcomeUnknown:
+            if lease is not None:
+                lease.rotate()  # issue 23: the write, should it land late, is refused whole
+            raise
+
+    # -- issue 23: the write lease, and sheets another sync made first (google_lease.py) -------------------
+    def _hold(self) -> None:
+        """Takes this target's lease (waiting for another sync's, bounded). A sheet another sync made meanwhile
+        (two first syncs) needs no look here: the addSheet is refused whole and _refused_write says SheetMoved."""
+        if self._target is None or not self.lease_seconds:
+            return
+        lease = self.leases.get(self._target)
+        if lease is None:
+            title = google_lease.lease_title(self._target, CAPABILITIES.base_title_length)
+            lease = self.leases[self._target] = google_lease.Lease(
+                title, self._lease_send, lambda: self._lease_look(title), self.lease_seconds, self.lease_wait,
+                self.clock, self._pause, lambda: self._new_id(self.cache.ids()))
+        lease.acquire()
+        if lease.waited >= 1:
+            log.info("waited %.0f s for another sync to finish writing %r", lease.waited, self._target)
+
+    def _base_title_of(self, worksheet: str) -> str:
+        return self._followed.get(worksheet) or base_title(worksheet)
+
+    def _check_identity(self, worksheets: Sequence[str]) -> None:
+        for worksheet in worksheets:
+            found = google_guard.followed_base(worksheet, base_title(worksheet), self.cache.sheets, self.cache.guards)
+            if found:
+                self._followed[worksheet] = found
+                log.info("worksheet %r was renamed; its base %r is followed by the sheet's id", worksheet, found)
+
+    def _note_base(self, worksheet: str, grid: list[list], found: SheetGrid, stored: list[list], base: Base) -> None:
+        why = google_guard.why_lost(base_title(worksheet), grid, found.sheet_id, found.base_id, stored, base)
+        if why is None:
+            self._adopting.pop(worksheet, None)
+        else:
+            self._adopting[worksheet] = why
+
+    def _say_adopted(self, worksheet: str, plan: Plan) -> None:
+        why = self._adopting.pop(worksheet, None)
+        if why is not None:
+            log.warning("%s", google_guard.adopted_line(worksheet, why, plan.counts))
+
+    def _guard_base(self, worksheet: str, grid: SheetGrid) -> list[dict]:
+        if grid.base_id is None or grid.sheet_id is None:
+            return []
+        out = google_guard.guard_requests(worksheet, base_title(worksheet), grid.sheet_id, grid.base_id,
+                                          self.cache.guards, self._followed.pop(worksheet, None) is not None)
+        self.cache.guards[grid.base_id] = grid.sheet_id
+        return out
+
+    def _pause(self, seconds: float) -> None:
+        if self.session.transport.stop.wait(seconds):
+            raise Interrupted("Stopped while waiting for another sync's lease; nothing was written.")
+
+    def _lease_send(self, requests: list[dict]) -> None:
+        """One batchUpdate of the lease's; google_lease.Refused for a 400 (nothing of it landed). Stopping
+        (SIGTERM): the lease is still given back, in one try of at most 3 s, so the next sync need not wait for
+        it to expire; and a write of ours still on its way then lands nowhere (its fence is gone)."""
+        body = json.dumps({"requests": requests}, separators=(",", ":")).encode()
+
+        def refused(response):
+            return google_lease.Refused(_message(response)) if response.status_code == 400 else None
+
+        self.api.batch_update(self.id, body, False, "taking the write lease", refused=refused,
+                              now=self.session.transport.stop.is_set())
+
+    def _lease_look(self, title: str) -> google_lease.Found | None:
+        """The lease sheet's id, holder and expiry, in one read; None when there is none."""
+        try:
+            meta = self.api.metadata(self.id, "sheets(properties(sheetId,title),data(rowData(values(effectiveValue))))",
+                                     "reading the write lease", ranges=f"{req.quote(title)}!A1:B1",
+                                     includeGridData="true")
+        except SinkError:  # 400: the range names no sheet (released meanwhile)
+            return None
+        for sheet in meta.get("sheets", []):
+            if sheet.get("properties", {}).get("title") != title:
+                continue
+            rows = [row for block in sheet.get("data", []) for row in block.get("rowData", [])]
+            cells = [(c.get("effectiveValue") or {}) for c in (rows[0].get("values", []) if rows else [])]
+            holder = cells[0].get("stringValue") if cells else None
+            expires = cells[1].get("numberValue") if len(cells) > 1 else None
+            return google_lease.Found(sheet["properties"]["sheetId"], holder, expires)
+        return None
+
+    def release(self) -> None:
+        """Gives back every lease this sink holds (after a sync, and before it reads another target). A failure
+        here is logged, never raised: the lease then ends at its expiry."""
+        for worksheet, lease in self.leases.items():
+            try:
+                lease.release()
+            except SyncError as exc:
+                log.warning("could not give back the write lease of %r (it ends by itself within %.0f s): %s",
+                            worksheet, self.lease_seconds, exc.message)
+
+    def _refused_write(self, response, lease: google_lease.Lease | None) -> SyncError | None:
+        """A write Google refused: the lease taken over, or a sheet another sync made first (None: as
+        Refusals words any other refusal)."""
+        if response.status_code != 400:
+            return None
+        message = _message(response)
+        lost = lease.refused(message) if lease is not None else None
+        if lost is not None:
+            return lost
+        if "addSheet" in message and "already exists" in message:
+            return _made_meanwhile([message.split('"')[1] if '"' in message else "?"])
+        return None
 
     def _tool_rules(self, sheet_id: int) -> list[req.Rule]:
         """(index, column, kind, goal) of the rules this tool made on a sheet: one read, made only when highlight
@@ -200,3 +334,22 @@ class GoogleSheetsSink:
                 taken.add(candidate)
                 return candidate
 
+
+
+def _fenced(body: bytes, extra: list[dict]) -> bytes:
+    """A batchUpdate body with more requests at its end (the lease's renewal: google_lease.renew)."""
+    if not extra:
+        return body
+    return body[:-2] + b"," + ",".join(json.dumps(r, separators=(",", ":")) for r in extra).encode() + b"]}"
+
+
+def _message(response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def _made_meanwhile(titles: list[str]) -> SheetMoved:
+    return SheetMoved(f"Another sync made {', '.join(map(repr, titles))} a moment before this one (two first syncs "
+                      "at once: harmless).", "This sync reads the sheet again and writes into it; nothing was lost.")

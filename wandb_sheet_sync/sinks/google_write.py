@@ -31,11 +31,13 @@ class Write:
 
 
 def prepare(snap: Snapshot[SheetGrid], plan: Plan, capabilities: Capabilities, new_id: Callable[[], int],
-            room: Callable[[int], None], found_rules: Callable[[int], list[req.Rule]]) -> Write:
+            room: Callable[[int], None], found_rules: Callable[[int], list[req.Rule]],
+            guard: Callable[[SheetGrid], list[dict]] = lambda grid: []) -> Write:
     """One worksheet's write: its bodies (built lazily) and what to check before sending them. `grid` (the
     Snapshot's sink_state) is moved on to the sizes the bodies leave. The sink gives what only it knows: a new
     sheet id (`new_id`), whether the spreadsheet has room for more cells (`room` raises), and the highlight
-    rules this tool made on a sheet that existed (`found_rules`, one read, made only when rules must change)."""
+    rules this tool made on a sheet that existed (`found_rules`, one read, made only when rules must change), and
+    the base tab's guard for the first body (`guard`, issue 23: google_guard.guard_requests)."""
     grid: SheetGrid = snap.sink_state
     rows_as_read, cols_as_read = grid.rows, grid.cols  # grid follows each request; the check needs the read
     look = plan.look or Look()
@@ -58,6 +60,7 @@ def prepare(snap: Snapshot[SheetGrid], plan: Plan, capabilities: Capabilities, n
         first.append(req.add_hidden_sheet(grid.base_id, capabilities.base_title(snap.worksheet), len(base_rows),
                                           base_cols))
         grid.base_rows, grid.base_cols = len(base_rows), base_cols
+    first += guard(grid)  # issue 23: the base tab protected, its worksheet named
     inserting = bool(plan.new_rows) and plan.insert_at < max(len(snap.grid), 1)
     if inserting:
         grid.rows += len(plan.new_rows)  # insertDimension grows the grid by itself
