@@ -9,6 +9,14 @@ import time
 
 import pytest
 
+from wandb_sheet_sync.sinks.google_lease import PREFIX as LEASE  # the write lease's own writes are not the ones aimed at
+
+
+def _data_writes(e2e) -> int:
+    """batchUpdates that carry cells, not the write lease's own (taken, rotated, given back: issue 23)."""
+    return sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path and LEASE not in str(r.body)
+               and list(((r.body or {}).get("requests") or [{}])[0]) != ["deleteSheet"])
+
 pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 
@@ -25,7 +33,7 @@ def test_429_then_success_completes_the_sync(e2e):
     assert e2e.cli("--once").returncode == 0
     e2e.wandb.world.generate(5, seed=1)
     e2e.google.world.arm("status", status=429, retry_after=1, path="/values:batchGet")
-    e2e.google.world.arm("status", status=429, path=":batchUpdate")
+    e2e.google.world.arm("status", status=429, path=":batchUpdate", body_lacks=LEASE)
     result = e2e.cli("--once")
     assert result.returncode == 0, result.stderr
     assert len(_ids(e2e)) == 10
@@ -41,7 +49,7 @@ def test_500s_during_the_write_leave_the_sheet_as_it_was_and_the_next_sync_compl
         run.summary["loss"] = 123.0
     # a write that grows the grid is not re-sent blind after a 5xx: this sync reads again once, meets the
     # second 500, and stops; the next sync completes it
-    e2e.google.world.arm("status", status=500, count=2, path=":batchUpdate")
+    e2e.google.world.arm("status", status=500, count=2, path=":batchUpdate", body_lacks=LEASE)
     failed = e2e.cli("--once")
     assert failed.returncode == 1
     assert "Google answered 500" in failed.stderr and "next sync" in failed.stderr
@@ -54,22 +62,24 @@ def test_500s_during_the_write_leave_the_sheet_as_it_was_and_the_next_sync_compl
 
 def test_a_first_write_whose_answer_is_lost_is_looked_for_not_sent_again(e2e):
     e2e.wandb.world.generate(4)
-    e2e.google.world.arm("drop_after", path=":batchUpdate")  # Google applied it; the answer never came
+    # Google applied it; the answer never came
+    e2e.google.world.arm("drop_after", path=":batchUpdate", body_lacks=LEASE)
     result = e2e.cli("--once")
     assert result.returncode == 0, result.stderr
     ids = _ids(e2e)
     assert len(ids) == 4 == len(set(ids))
-    assert sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path) == 1  # found landed: not re-sent
+    assert _data_writes(e2e) == 1  # found landed: not re-sent
 
 
 def test_a_first_write_lost_before_it_landed_is_sent_once_more(e2e):
     e2e.wandb.world.generate(4)
-    e2e.google.world.arm("drop", path=":batchUpdate")  # the connection closed before Google did anything
+    # the connection closed before Google did anything
+    e2e.google.world.arm("drop", path=":batchUpdate", body_lacks=LEASE)
     result = e2e.cli("--once")
     assert result.returncode == 0, result.stderr
     ids = _ids(e2e)
     assert len(ids) == 4 == len(set(ids))
-    assert sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path) == 2  # not found: sent again
+    assert _data_writes(e2e) == 2  # not found: sent again
 
 
 def test_dead_wandb_server_fails_the_sync_clearly_and_the_loop_goes_on(e2e):
@@ -92,7 +102,7 @@ def test_a_stop_during_a_google_write_exits_130_within_10_s_says_so_and_nothing_
     assert e2e.cli("--once").returncode == 0
     before = e2e.sheet()
     e2e.wandb.world.generate(3, seed=2)
-    e2e.google.world.arm("slow", delay=60, path=":batchUpdate")
+    e2e.google.world.arm("slow", delay=60, path=":batchUpdate", body_lacks=LEASE)
     e2e.google.world.clear_log()
     running = e2e.start("--once")
     deadline = time.time() + 60
@@ -196,7 +206,8 @@ def test_sheet_near_the_ten_million_cell_limit_is_refused_before_writing(e2e):
     e2e.wandb.world.generate(50)
     result = e2e.cli("--once")
     assert result.returncode == 1
-    assert "needs 1,326 more cells, but the spreadsheet has only 400 of Google's 10,000,000 left" in result.stderr
+    # 398: the write lease's sheet (1 x 2 cells, issue 23) counts at Google while it is held
+    assert "needs 1,326 more cells, but the spreadsheet has only 398 of Google's 10,000,000 left" in result.stderr
     assert [s.title for s in ss.sheets] == ["Sheet1"]
 
 
@@ -212,7 +223,7 @@ def test_sheet_near_the_ten_million_cell_limit_is_refused_before_writing(e2e):
 def test_secrets_never_reach_the_output(e2e, google_status, env, code, said):
     e2e.wandb.world.generate(2)
     if google_status:
-        e2e.google.world.arm("status", status=google_status, path=":batchUpdate")
+        e2e.google.world.arm("status", status=google_status, path=":batchUpdate", body_lacks=LEASE)
     result = e2e.cli("--once", "--log_level", "DEBUG", **env)
     text = result.stdout + result.stderr
     assert result.returncode == code and said in text, text

@@ -154,17 +154,31 @@ class WandbSource:
         self.bytes = 0  # W&B's answers, for the report and the bench
         self._resume: dict[Target, tuple[str, dict, dict[str, dict]]] = {}  # a full read cut short
         self._last: tuple[GraphQL, str] | None = None  # this sync's GraphQL sender and web address, for sweeps
+        self._apis: dict[str, Any] = {}  # entity -> its wandb.Api, made once (see _api)
 
     def _api(self, target: Target):
+        """One wandb.Api per entity for the life of the process, its caches emptied for each sync (issue 23): a
+        fresh Api every sync grew the wandb-core helper process by ~15 MB per 100 syncs; one Api reused, by ~1-3 MB
+        (bench/loop_memory.py measures it)."""
         import wandb  # heavy: imported only when a sync runs, never for --help
 
+        api = self._apis.get(target.entity)
+        if api is not None:
+            api.flush()  # the runs cache: every sync reads W&B afresh
+            for cache in ("_projects", "_sweeps", "_reports"):
+                if isinstance(getattr(api, cache, None), dict):
+                    getattr(api, cache).clear()
+            return api
         if not set_attempt_timeout(self.settings.request_timeout):
             log.debug("this wandb takes its per-attempt timeout from WANDB_HTTP_TIMEOUT only")
         try:
-            return wandb.Api(overrides={"entity": target.entity},
-                             timeout=max(1, math.ceil(self.settings.request_timeout)))
+            api = wandb.Api(overrides={"entity": target.entity},
+                            timeout=max(1, math.ceil(self.settings.request_timeout)))
         except Exception as exc:  # wandb raises several types for the same causes
             raise translate(exc, target, self.settings.wandb_base_url) from exc
+        self.requests += 1  # the Viewer check wandb.Api makes, once
+        self._apis[target.entity] = api
+        return api
 
     def filters(self) -> dict:
         parts: list[dict] = []
@@ -183,7 +197,6 @@ class WandbSource:
     def fetch(self, target: Target, need: Need | None = None, progress: Callable[[int], None] | None = None) -> Fetched:
         need = need or Need()
         api = self._api(target)
-        self.requests += 1  # the Viewer check wandb.Api makes
         gql = GraphQL(api, self.settings, target, self.stop)
         web = app_url(gql.base_url, self.settings.wandb_app_url)
         self._last = (gql, web)

@@ -90,9 +90,35 @@ class GraphQL:
         try:
             data = self.executor(query, variables, timeout=self._wait_for_core())
         except Exception as exc:
-            raise classify(exc, http_status(exc), None, self.target, self.base_url) from exc
+            status = http_status(exc)
+            # wandb-core retries a 5xx by itself and gives back no status when the tool's wait ends first:
+            # one direct request says whether W&B is failing (5xx) or out of reach (issue 23). Final, not Again:
+            # wandb-core already tried for as long as the tool waits.
+            failing = self._probe() if status is None else None
+            if failing is not None:
+                raise TransientError(
+                    f"W&B answered {failing} (a server error) for {self.target.path} for as long as the tool "
+                    f"waited ({_first_line(exc)}).",
+                    "The next sync will try again; see https://status.wandb.com if it persists.") from exc
+            raise classify(exc, status, None, self.target, self.base_url) from exc
         self.bytes += _size(data)
         return data or {}
+
+    def _probe(self) -> int | None:
+        """The status of one small direct query, only when it is a 5xx (else None: nothing more is known). One
+        try, counted by the transport, never retried: it only names the failure the executor met."""
+        import requests
+
+        if self.transport.stop.is_set():
+            return None
+        self.transport.counts["read"] += 1
+        try:
+            response = requests.post(self.base_url + "/graphql", json={"query": "query Probe { viewer { id } }"},
+                                     auth=("api", self.api_key or ""), timeout=min(self.settings.request_timeout, 10),
+                                     headers={"User-Agent": "wandb_spreadsheet_sync"})
+        except requests.RequestException:
+            return None
+        return response.status_code if response.status_code >= 500 else None
 
     def _wait_for_core(self) -> float:
         """How long to wait for wandb-core, which retries by itself: room for three attempts."""
