@@ -10,6 +10,8 @@ import pytest
 from wandb_sheet_sync.sinks.google_sheets import base_title
 from tests.e2e.test_failures import _ids
 
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process
+
 LATER = dt.datetime(2026, 3, 1)
 
 

@@ -9,15 +9,15 @@ import time
 
 import pytest
 
-from wandb_sheet_sync.sinks.google_lease import PREFIX as LEASE  # the write lease's own writes are not the ones aimed at
+from wandb_sheet_sync.sinks.google_lease import PREFIX as LEASE  # the lease's own writes are not the ones aimed at
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 
 def _data_writes(e2e) -> int:
     """batchUpdates that carry cells, not the write lease's own (taken, rotated, given back: issue 23)."""
     return sum(1 for r in e2e.google.world.log if ":batchUpdate" in r.path and LEASE not in str(r.body)
                and list(((r.body or {}).get("requests") or [{}])[0]) != ["deleteSheet"])
-
-pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process, or soaks
 
 
 def _ids(e2e) -> list[str]:

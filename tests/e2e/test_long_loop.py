@@ -3,6 +3,10 @@ process tree over hundreds of syncs is measured by bench/loop_memory.py, not her
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process
+
 
 def test_wandb_answering_500_for_longer_than_the_wait_is_named_as_a_500(e2e):
     e2e.wandb.world.generate(3)

@@ -23,6 +23,8 @@ import pytest
 from wandb_sheet_sync.sinks import google_lease
 from tests.e2e.test_google_edges import _writes
 
+pytestmark = pytest.mark.slow  # see pytest.ini: every test here starts the command as a process
+
 GATE = 6.0  # seconds a held write waits at most for what its case waits for
 NEWER = dt.datetime(2026, 2, 1)
 ORDERS = ["append", "newest_first"]

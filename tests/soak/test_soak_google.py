@@ -25,6 +25,7 @@ from collections import Counter
 import pytest
 
 from wandb_sheet_sync.errors import SyncError
+from wandb_sheet_sync.sinks import google_lease
 from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
 from wandb_sheet_sync.sources.wandb_api import WandbSource
 from wandb_sheet_sync.sync import SyncMemory, sync
@@ -57,7 +58,7 @@ class Chaos:
         self.manual: dict[str, str] = {}  # run id -> what the person typed in 'comment'
         self.own_rows: set[str] = set()
         self.deleted: set[str] = set()
-        self.stats = dict(rounds=0, faults=0, kills=0, edits=0, failed_syncs=0)
+        self.stats = dict(rounds=0, faults=0, kills=0, edits=0, failed_syncs=0, second_writers=0, skipped=0)
         self.actions: Counter = Counter()  # what the person did, by kind
         self.mid_sync: Counter = Counter()  # what a person did between a sync's read and its write
 
@@ -327,6 +328,20 @@ def killed_sync(chaos: Chaos) -> None:
         time.sleep(0.05)  # the write that was in flight lands (or not) before anyone looks
 
 
+def second_writer(chaos: Chaos) -> subprocess.Popen:
+    """Another sync of the same worksheet, as a separate process started with this round's (a cron that
+    overlaps itself, a rolling update): the write lease lets one write at a time (issue 23)."""
+    e2e = chaos.e2e
+    return subprocess.Popen([sys.executable, ENTRY, "--once", "--config_path", str(e2e.tmp / "config.json")],
+                            env=e2e.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _cells_written(r) -> bool:
+    """A write that carries cells: not the write lease's own (taken with its title, given back alone)."""
+    requests = (r.body or {}).get("requests") or [{}] if isinstance(r.body, dict) else [{}]
+    return google_lease.PREFIX not in str(r.body) and list(requests[0]) != ["deleteSheet"]
+
+
 def settle(e2e) -> None:
     """Requests still in flight (a slow answer the client gave up on) land before the person acts."""
     deadline = time.time() + 10
@@ -338,16 +353,19 @@ def test_soak_google(e2e, rounds, capsys):
     rng = random.Random(SEED)
     chaos = Chaos(e2e, rng)
     # a write of a few dozen runs already takes several requests; a project whose quota was raised (the soak
-    # sends far more than 60 requests a minute)
+    # sends far more than 60 requests a minute); a killed sync's lease lasts 5 s here (a waiting sync takes it
+    # over then), not the default 180 s
     settings = e2e.settings(REQUEST_TIMEOUT=1, FIXED_HEADERS=["run_id", "run_name", "state", "notes"], PER_PAGE=50,
-                            HIGHLIGHT=HIGHLIGHT, REQUEST_BYTES=100_000, REQUESTS_PER_MINUTE=100_000)
+                            HIGHLIGHT=HIGHLIGHT, REQUEST_BYTES=100_000, REQUESTS_PER_MINUTE=100_000, LEASE_SECONDS=5,
+                            LEASE_WAIT_SECONDS=30)
     settings = dataclasses.replace(settings, retry_base_seconds=0.01)  # the soak retries a lot: briefly
     e2e.google.world.raise_quota(per_user=100_000)
     stop = threading.Event()
     state, source = SyncMemory(), WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 1, stop,
                             settings.request_bytes, per_minute=settings.requests_per_minute,
-                            retry_base=settings.retry_base_seconds)
+                            retry_base=settings.retry_base_seconds, lease_seconds=settings.lease_seconds,
+                            lease_wait=settings.lease_wait)
     for n in range(rounds):
         chaos.stats["rounds"] += 1
         chaos.wandb_changes()
@@ -359,26 +377,34 @@ def test_soak_google(e2e, rounds, capsys):
             state, sink = SyncMemory(), GoogleSheetsSink(settings.spreadsheet, settings.key_file,
                                                           settings.google_endpoint, 1, stop, settings.request_bytes,
                                                           per_minute=settings.requests_per_minute,
-                                                          retry_base=settings.retry_base_seconds)  # restart
+                                                          retry_base=settings.retry_base_seconds,
+                                                          lease_seconds=settings.lease_seconds,
+                                                          lease_wait=settings.lease_wait)  # restart
             chaos.check(converged=False)
             continue
         faults = chaos.arm_faults()
         chaos.stats["faults"] += faults
         acted = chaos.arm_mid_sync()
         e2e.google.world.clear_log()
+        second = second_writer(chaos) if n and rng.random() < 0.1 else None
         try:
             sync(source, sink, settings, state)
             ok = True
         except SyncError:
             ok = False
             chaos.stats["failed_syncs"] += 1
+        if second is not None:
+            out, _ = second.communicate(timeout=300)
+            chaos.stats["second_writers"] += 1
+            chaos.stats["skipped"] += "skipped:" in out
+            ok = ok and second.returncode == 0  # a fault it met may leave its part of the work to the next round
         e2e.google.world.disarm()
         e2e.wandb.world.disarm()
         settle(e2e)
         acted = chaos.mid_sync_done(acted)
         landed = any(":batchUpdate" in r.path and (r.status == 200 or r.fault.endswith("_after"))
-                     for r in e2e.google.world.log)
-        if not ok and not landed and not acted:
+                     and _cells_written(r) for r in e2e.google.world.log)
+        if not ok and not landed and not acted and second is None:  # (another writer may have written)
             assert chaos.grid() == before, "a failed sync changed the sheet"
         chaos.check(converged=ok and faults == 0 and not acted)
     # a last, quiet round: everything converges; then the final sheet is counted
@@ -387,7 +413,8 @@ def test_soak_google(e2e, rounds, capsys):
     s, people = chaos.stats, chaos.actions
     with capsys.disabled():
         print(f"\nsoak google (seed {SEED}): rounds {s['rounds']}, faults {s['faults']}, kills {s['kills']}, "
-              f"failed syncs {s['failed_syncs']}, people's actions {by_kind(people)}, mid-sync actions "
+              f"failed syncs {s['failed_syncs']}, second writers {s['second_writers']} (skipped {s['skipped']}), "
+              f"people's actions {by_kind(people)}, mid-sync actions "
               f"{by_kind(chaos.mid_sync)}; final sheet: {final}")
     assert final.runs and final.typed, f"the soak checked nothing: {final}"
     assert final == Tally(), f"the final sheet: {final}"
