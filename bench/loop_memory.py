@@ -30,7 +30,7 @@ from wandb_sheet_sync import config
 from wandb_sheet_sync.cli import build_parser
 from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
 from wandb_sheet_sync.sources.wandb_api import WandbSource
-from wandb_sheet_sync.sync import ReadHistory, sync
+from wandb_sheet_sync.sync import SyncMemory, sync
 
 def rss_kb(pid):
     try:
@@ -57,8 +57,10 @@ settings = config.load(build_parser().parse_args(["--config_path", sys.argv[2]])
 stop = threading.Event()
 source = WandbSource(settings, stop)
 sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, settings.request_timeout,
-                        stop, settings.request_bytes, per_minute=settings.requests_per_minute)
-history = ReadHistory()
+                        stop, settings.request_bytes, per_minute=settings.requests_per_minute,
+                        retry_base=settings.retry_base_seconds, lease_seconds=settings.lease_seconds,
+                        lease_wait=settings.lease_wait)
+history = SyncMemory()
 fresh = os.environ.get("WSS_BENCH_FRESH_API") == "1"
 for line in sys.stdin:
     if fresh:  # the tool before issue 23: a new wandb.Api every sync
