@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Settings, Target
-from .errors import ConfigError, Interrupted, SyncError
+from .errors import Busy, ConfigError, Interrupted, SyncError
 from .logs import counts, fields
 from .metrics import Metrics
 
@@ -131,7 +131,9 @@ class Service:
                 self.metrics.failed(target, trigger, seconds, kind)
                 state = self.state[target]
                 state.last_failed, state.last_error = True, str(exc).splitlines()[0][:300]
-                if isinstance(exc, SyncError) and trigger == "webhook" and not self.stop.is_set():
+                if isinstance(exc, Busy) and trigger == "webhook":  # issue 23: another sync is writing; not a failure
+                    log.warning("skipped: %s", exc.message, extra=fields("sync_skipped", target))
+                elif isinstance(exc, SyncError) and trigger == "webhook" and not self.stop.is_set():
                     log.error("sync of %s (asked for by W&B) failed: %s", target.path, exc,
                               extra=fields("sync_failed", target, kind=kind))
                 raise
