@@ -133,15 +133,21 @@ def _report(case: str, order: str, codes: list[int], found: Counter) -> None:
     print(f"\n{case} [{order}]: exit codes {codes}; left {dict(found) or 'nothing wrong'}")
 
 
+def _both_clean(e2e, case: str, order: str, codes: list[int]) -> None:
+    """What the two syncs left, printed for the closing note's table: both exit 0, nothing duplicated, misplaced,
+    lost or refused."""
+    found = left(e2e)
+    _report(case, order, codes, found)
+    assert codes == [0, 0] and found == Counter()
+
+
 @pytest.mark.parametrize("trial", TRIALS)
 @pytest.mark.parametrize("order", ORDERS)
 def test_check_check_write_write_leaves_one_row_a_run(e2e, order, trial):
     _setup(e2e, order)
     _gate(e2e, _checks_seen(4), count=2)  # each write waits for both syncs' checks (a read and a check each)
     codes = _both(e2e)
-    found = left(e2e)
-    _report("check, check, write, write", order, codes, found)
-    assert codes == [0, 0] and found == Counter()
+    _both_clean(e2e, "check, check, write, write", order, codes)
 
 
 @pytest.mark.parametrize("trial", TRIALS)
@@ -151,9 +157,7 @@ def test_writes_applied_in_reverse_order_leave_one_row_a_run(e2e, order, trial):
     _gate(e2e, _a_write_landed)  # the first write to arrive lands only after the other one
     _gate(e2e, _checks_seen(4))
     codes = _both(e2e)
-    found = left(e2e)
-    _report("writes in reverse order", order, codes, found)
-    assert codes == [0, 0] and found == Counter()
+    _both_clean(e2e, "writes in reverse order", order, codes)
 
 
 def _new_keys_meanwhile(e2e):
@@ -178,9 +182,7 @@ def test_two_syncs_that_saw_different_wandb_data_write_each_header_once(e2e, ord
     _setup(e2e, order)
     _gate(e2e, _a_write_landed)  # the first sync's write (older W&B data) lands after the second's
     codes = _both(e2e, stagger=_new_keys_meanwhile(e2e))
-    found = left(e2e)
-    _report("different W&B data, writes reversed", order, codes, found)
-    assert codes == [0, 0] and found == Counter()
+    _both_clean(e2e, "different W&B data, writes reversed", order, codes)
 
 
 @pytest.mark.parametrize("trial", TRIALS)
@@ -197,9 +199,7 @@ def test_two_syncs_repairing_the_same_duplicates_delete_no_real_row(e2e, order, 
         sheet.rows = max(sheet.rows, last + 4)
     _gate(e2e, _checks_seen(4), count=2)
     codes = _both(e2e)
-    found = left(e2e)
-    _report("both repairing duplicates", order, codes, found)
-    assert codes == [0, 0] and found == Counter()
+    _both_clean(e2e, "both repairing duplicates", order, codes)
 
 
 def test_first_syncs_into_a_missing_worksheet_at_once_make_it_once(e2e):
@@ -224,9 +224,7 @@ def test_two_loops_side_by_side(e2e):
             assert loop.wait_for("synced", 120) or loop.wait_for("skipped", 1), loop.text
     finally:
         codes = [loop.stop()[0] for loop in loops]
-    found = left(e2e)
-    _report("two loops", "append", codes, found)
-    assert codes == [0, 0] and found == Counter()
+    _both_clean(e2e, "two loops", "append", codes)
 
 
 # ---- the lease's own edges ----------------------------------------------------------------------------------
