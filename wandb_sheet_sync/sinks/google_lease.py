@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import Busy, LeaseLost
+from ..errors import Busy, LeaseLost, SinkError
 
 PREFIX = "_sync_lease "
 _CONTENDED = ("already exists", "No grid with id")  # what Google answers the loser of a race, atomically
@@ -48,12 +48,15 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
 
 
-class Refused(Exception):
-    """A batchUpdate Google refused with a 400 (nothing of it landed); the message is Google's."""
+class Refused(SinkError):
+    """A batchUpdate of the lease's that Google refused with a 400 (nothing of it landed). Contention (another sync's
+    lease: "already exists", "No grid with id") is handled here; any other refusal reaches the sync as the SinkError
+    it is, never as an exception of our own that the command line does not know."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(f"Google refused the write lease's request, so nothing was written: {message}",
+                         "Nothing of it landed; the next sync tries again.")
+        self.google = message
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ class Lease:
                     self.waited = self.clock() - started
                     return
                 except Refused as exc:
-                    if not contended(exc.message):
+                    if not contended(exc.google):
                         raise
             found = self.look()
             if found is not None and found.holder == self.holder:  # ours after all (a write whose answer was lost)
@@ -167,7 +170,7 @@ class Lease:
         try:
             self.send([give_back(sheet_id)])
         except Refused as exc:
-            if not contended(exc.message):
+            if not contended(exc.google):
                 raise
 
     def rotate(self) -> None:
@@ -181,7 +184,7 @@ class Lease:
         try:
             self.send(take(self.title, fresh, self.holder, self.clock() + self.seconds, stale=old))
         except Refused as exc:
-            if not contended(exc.message):
+            if not contended(exc.google):
                 raise
             raise LeaseLost(f"Another sync took over worksheet {self.title[len(PREFIX):]!r} while this one was "
                             "writing (this sync's lease had run out).",
