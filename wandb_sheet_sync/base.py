@@ -27,6 +27,10 @@ it is (the same id is a cell of the worksheet itself).
 A v2 base (one cell a value, nothing split) is read as well, and written back as v3. Whatever cannot be
 read counts as no base: a broken header row as none at all, a broken run row as none for that run.
 Deleting the stored base is safe: the next sync adopts the sheet as it finds it.
+Read by need (issue 24): a sink may read the head row and the run ids only, then the rows of the runs a sync
+merges (`Base.decode_sparse`). A run whose row was not read is UNREAD: it is known (in order, at its row), its
+fingerprints are not, and `encode` gives None for its row (a sink leaves that stored row as it is). The merge never
+asks for an unread run's cells: the sync reads the row of every run it merges.
 The read state (sources/increments.ReadState, as its to_json gives it: this module never looks inside) travels in
 row 0's JSON object under the key "_read", beside look.py's "cols" and "hl": a v3 or v2 base without it reads as
 never read (a full read), and a tool without this key would keep it as part of the look memory it never looks up.
@@ -129,6 +133,10 @@ def _unpack(text: Any) -> tuple[int, ...] | None:
     except ValueError:
         return None
     return struct.unpack(f">{len(raw) // 4}I", raw[: len(raw) // 4 * 4])
+
+
+class _Unread(str):
+    """The packed text of a run whose stored row was not read: empty (no fingerprints), and told apart by type."""
 
 
 def row_digest(key: bytes) -> int:
@@ -235,6 +243,22 @@ class LazyRuns(MutableMapping):
         """The stored text of a run no one has looked at (still valid when headers were added after it)."""
         return self._packed.get(run_id) if run_id not in self._cells else None
 
+    def put_unread(self, run_id: str) -> None:
+        """A run whose stored row was not read: it keeps its place, and its row stays as it is stored."""
+        self._cells.pop(run_id, None)
+        self._packed[run_id] = _Unread()
+        self._order.setdefault(run_id)
+
+    def unread(self, run_id: str) -> bool:
+        return isinstance(self._packed.get(run_id), _Unread) and run_id not in self._cells
+
+    def forget_cells(self) -> None:
+        """Every run becomes unread (a streamed sync after a page is written: its rows are in the sheet, and the
+        next page needs only their places)."""
+        self._cells.clear()
+        mark = _Unread()
+        self._packed = dict.fromkeys(self._order, mark)
+
     def copy(self) -> "LazyRuns":
         twin = LazyRuns(dict(self._packed), self._slots)
         twin._cells = dict(self._cells)
@@ -299,14 +323,18 @@ class Base:
                 seen.update(dict.fromkeys(self.runs[run_id]))
         return list(seen)
 
-    def encode(self, limit: int = MAX_CELL_CHARS) -> list[list[str]]:
-        """The stored form (the module docstring): no cell longer than `limit` characters, run ids aside."""
+    def encode(self, limit: int = MAX_CELL_CHARS) -> list[list[str] | None]:
+        """The stored form (the module docstring): no cell longer than `limit` characters, run ids aside; None
+        for the row of a run that was not read (it stays as stored)."""
         if limit < _MIN_CELL_CHARS:
             raise ValueError(f"a base cell must hold at least {_MIN_CELL_CHARS} characters, not {limit}")
         headers = self.headers()
         rows = [self._head(headers, self.read_state, limit)]
         for run_id in self.runs:
             packed = self.runs.packed(run_id)  # untouched rows keep their text: the slots only ever grow
+            if isinstance(packed, _Unread):
+                rows.append(None)  # not read (read by need): the stored row stays as it is
+                continue
             if packed is None:
                 cells = self.runs[run_id]
                 packed = _pack([cells.get(h, ABSENT) for h in headers])
@@ -335,7 +363,7 @@ class Base:
     def width(rows: list[list[Any]]) -> int:
         """The columns a sheet needs to hold these encoded rows: the longest row's length, and never fewer than
         the three a base has always had (a sink may clear up to the third)."""
-        return max(3, max(map(len, rows), default=0))
+        return max(3, max((len(row) for row in rows if row is not None), default=0))
 
     @classmethod
     def decode(cls, rows: list[list[Any]]) -> "Base":
@@ -365,6 +393,24 @@ class Base:
         slots = [str(h) for h in headers]
         look, read_state = _decode_memory(head[1])
         return cls(LazyRuns(packed, slots), digests, slots, look, read_state)
+
+    @classmethod
+    def decode_sparse(cls, rows: list[list[Any]], ids: list[str]) -> "Base":
+        """A base read by need: `rows` its rows as read, row 0 (the head) whole and a run's row only where it was
+        read, None elsewhere; `ids` the run id of every row after the head, in order. A run whose row was not read
+        is UNREAD (its row stays as stored). A head that cannot be read is no base, as in decode."""
+        whole = cls.decode([rows[0]] if rows else [])
+        if not rows or not rows[0] or rows[0][0] not in (MAGIC, MAGIC_V2) or not whole.slots and not ids:
+            return whole
+        read = cls.decode([rows[0], *(row for row in rows[1:] if row is not None)])
+        runs = LazyRuns(slots=whole.slots)
+        for i, run_id in enumerate(ids, start=1):
+            row = rows[i] if i < len(rows) else None
+            if row is None:
+                runs.put_unread(run_id)
+            else:  # a row too short to read holds no fingerprints: its run is adopted, at its place
+                runs.put_packed(run_id, (read.runs.packed(run_id) or "") if run_id in read.runs else "")
+        return cls(runs, read.digests, whole.slots, whole.look, whole.read_state)
 
 
 def _decode_memory(text: Any) -> tuple[dict | None, dict]:

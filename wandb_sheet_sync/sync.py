@@ -3,13 +3,12 @@ the loop both call it."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import summaries
 from .base import Base
@@ -146,7 +145,9 @@ class _Rows:
 
 
 def _sync_target(run: _Sync, target: Target) -> TargetReport:
-    """One target: read the sheet, fetch, build rows, plan and write (with at most one re-plan)."""
+    """One target: read the sheet (by need, where the sink can), fetch, then for each part of what W&B brought
+    (the whole of it, or each page of a full read that streams) build rows, read the rows they merge, plan and
+    write (with at most one re-plan)."""
     settings, memory = run.settings, run.memory
     titles = [target.worksheet] + [tab_title(target.worksheet, kind) for kind in settings.summaries]
     # The sheet first: its base says what was read last time and which runs it holds, its headers which keys to ask
@@ -155,31 +156,92 @@ def _sync_target(run: _Sync, target: Target) -> TargetReport:
     existing = Layout.of(snaps[0].grid).named
     stored = _stored_read_state(snaps[0], memory.read_states.get(target))
     for_tabs = summaries.need_every_run(settings.summaries, memory.tabs.get(target), stored)
-    fetched = _fetch(run, target, snaps[0], stored.asking_full() if for_tabs else stored, existing)
-    read_state = _state_to_keep(stored, fetched.read_state, for_tabs)
-    runs = sorted(fetched.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc), r.id))
-    runs_read, pages, full = len(runs), fetched.pages, fetched.full
-    views = [RunView(r) for r in runs]
-    if settings.summaries:
-        memory.tabs[target] = summaries.remember(memory.tabs.get(target), fetched, runs, views, settings.summaries,
-                                                 settings.group_metrics, lambda ids: run.source.sweeps(target, ids))
-    links = {r.id: r.url for r in runs if r.url}
-    # a first sync of 10,000 runs: W&B's JSON is let go before the rows are built, and their views before the merge
-    fetched = dataclasses.replace(fetched, runs=[])
-    del runs
-    incoming = _build_rows(run, fetched, views, existing, links)
-    del views
-    plans, read_state = _plan_and_write(run, target, titles, snaps, incoming, read_state)
-    if read_state is not None:
-        memory.read_states[target] = read_state
-    return TargetReport(target, plans[0].counts, runs_read, pages, full, incoming.dropped, plans[0],
-                        dict(zip(titles[1:], plans[1:])))
+    fetched = _fetch(run, target, snaps, stored.asking_full() if for_tabs else stored, existing)
+    done = _Done(target)
+    for part in _parts(fetched):
+        if part.last:
+            done.read_state = _state_to_keep(stored, fetched.read_state, for_tabs)
+        runs = sorted(part.runs, key=lambda r: (r.created_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                                                r.id))
+        done.runs_read += len(runs)
+        views = [RunView(r) for r in runs]
+        if settings.summaries:
+            memory.tabs[target] = summaries.remember(memory.tabs.get(target), fetched, runs, views, settings.summaries,
+                                                     settings.group_metrics, lambda ids: run.source.sweeps(target, ids))
+        links = {r.id: r.url for r in runs if r.url}
+        del runs, part.runs  # a page's W&B JSON is let go before its rows are built, and their views before the merge
+        incoming = _build_rows(run, part, views, Layout.of(snaps[0].grid).named, links)
+        del views
+        snaps = _plan_and_write(run, target, titles, snaps, incoming, done, part.last)
+    if done.read_state is not None:
+        memory.read_states[target] = done.read_state
+    return TargetReport(target, done.counts, done.runs_read, fetched.pages, fetched.full, done.dropped, done.plans[0],
+                        dict(zip(titles[1:], done.plans[1:])))
+
+
+@dataclass
+class _Part:
+    """What one part of a fetch brings to merge: runs read in full, and with the last part the runs only listed,
+    the runs gone and the read state (a full read that streams comes in a part a page; any other in one part)."""
+
+    runs: list
+    unchanged: frozenset[str]
+    listed: list = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    last: bool = True
+
+
+def _parts(fetched: Fetched) -> Iterator[_Part]:
+    """The fetch in parts: one, or a part a page (one page ahead, so the last page carries what the end of the
+    read brings: the listed runs, the runs gone, the read state)."""
+    pages = fetched.pages_of_runs
+    if pages is None:
+        part = _Part(fetched.runs, fetched.unchanged, fetched.listed, fetched.deleted)
+        fetched.runs = []  # the sync's only hold on them is the part, let go once its rows are built
+        yield part
+        return
+    held = None
+    for chunk in pages:
+        if held is not None:
+            yield _Part(held.runs, held.unchanged, last=False)
+        held = chunk
+    yield _Part(held.runs if held else [], held.unchanged if held else frozenset(), fetched.listed, fetched.deleted)
+
+
+@dataclass
+class _Done:
+    """What a target's parts added up to."""
+
+    target: Target
+    counts: Counts = field(default_factory=Counts)
+    runs_read: int = 0
+    dropped: list[str] = field(default_factory=list)
+    plans: list[Plan] = field(default_factory=list)
+    read_state: ReadState | None = None  # to store with the last part
+    unstamped: bool = False  # a part's plan showed W&B changing runs without moving their updatedAt
+
+    def add(self, plans: list[Plan], dropped: list[str]) -> None:
+        for name, value in vars(plans[0].counts).items():
+            setattr(self.counts, name, getattr(self.counts, name) + value)
+        self.plans = plans
+        self.dropped += [d for d in dropped if d not in self.dropped]
 
 
 def _read_sheet(run: _Sync, titles: list[str]) -> list[Snapshot]:
-    snaps = run.sink.read(titles)
+    """The worksheets as the sink reads them: by need where it can (the runs tab's head; `fill` reads the rest)."""
+    snaps = run.sink.read(titles, by_need=True) if _reads_by_need(run.sink) else run.sink.read(titles)
     run.sent += snaps[0].requests
     return snaps
+
+
+def _reads_by_need(sink: Sink) -> bool:
+    return callable(getattr(sink, "fill", None))
+
+
+def _fill(run: _Sync, snap: Snapshot, ids) -> None:
+    """Reads into a Snapshot read by need the rows of these runs (None: every row)."""
+    if not snap.complete:
+        run.sent += run.sink.fill(snap, ids)
 
 
 def _stored_read_state(sheet: Snapshot, remembered: ReadState | None) -> ReadState:
@@ -190,13 +252,20 @@ def _stored_read_state(sheet: Snapshot, remembered: ReadState | None) -> ReadSta
     return remembered or ReadState()
 
 
-def _fetch(run: _Sync, target: Target, sheet: Snapshot, state: ReadState, existing: list[str]) -> Fetched:
-    """Asks the source for what the sheet and its tabs need, given what was read last time."""
+def _fetch(run: _Sync, target: Target, snaps: list[Snapshot], state: ReadState, existing: list[str]) -> Fetched:
+    """Asks the source for what the sheet and its tabs need, given what was read last time. The run ids the base
+    holds are read only if the source asks (a listing of every run, a full read); a full read streams page by page
+    where the sink reads by need and nothing needs every run at once (summary tabs, --dry-run)."""
     settings = run.settings
     tab_headers = summaries.tab_headers(run.memory.tabs.get(target), settings.group_metrics) \
         if settings.summaries else ()
-    need = Need(state, frozenset(sheet.base.runs), tuple(dict.fromkeys((*run.rules.fixed, *existing))), run.clock(),
-                tab_headers)
+
+    def known() -> frozenset[str]:
+        _fill(run, snaps[0], ())
+        return frozenset(snaps[0].base.runs)
+
+    stream = _reads_by_need(run.sink) and not settings.summaries and not settings.dry_run
+    need = Need(state, known, tuple(dict.fromkeys((*run.rules.fixed, *existing))), run.clock(), tab_headers, stream)
     return run.source.fetch(target, need, progress=run.progress)
 
 
@@ -208,14 +277,13 @@ def _state_to_keep(stored: ReadState, read: ReadState | None, for_tabs: bool) ->
     return read
 
 
-def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: list[str],
-                links: dict[str, str]) -> _Rows:
+def _build_rows(run: _Sync, part: _Part, views: list[RunView], existing: list[str], links: dict[str, str]) -> _Rows:
     """The incoming rows under the headers the sheet will have: existing ones, then new keys (MAX_COLUMNS)."""
     settings = run.settings
     choice = choose_headers(existing, views, run.rules)
     headers = tuple(existing + choice.headers)
-    gone = fetched.deleted if settings.deleted_runs == "mark" else []
-    partial = [listed_row(row_for(RunView(r), headers, run.tz)) for r in fetched.listed] + \
+    gone = part.deleted if settings.deleted_runs == "mark" else []
+    partial = [listed_row(row_for(RunView(r), headers, run.tz)) for r in part.listed] + \
         [{KEY: run_id, "state": "deleted"} for run_id in gone]
     partial_ids = {row[KEY] for row in partial}
     if choice.dropped:
@@ -223,52 +291,64 @@ def _build_rows(run: _Sync, fetched: Fetched, views: list[RunView], existing: li
         log.warning("MAX_COLUMNS (%d) left out %d columns (raise MAX_COLUMNS, or narrow DYNAMIC_HEADERS with "
                     "include/exclude globs): %s", settings.max_columns, len(choice.dropped), ", ".join(choice.dropped))
     return _Rows(headers, [row_for(v, headers, run.tz) for v in views], partial, partial_ids,
-                 (partial_ids - set(gone)) | fetched.unchanged, choice.dropped,
+                 (partial_ids - set(gone)) | part.unchanged, choice.dropped,
                  links)
 
 
 def _plan_and_write(run: _Sync, target: Target, titles: list[str], snaps: list[Snapshot], incoming: _Rows,
-                    read_state: ReadState | None) -> tuple[list[Plan], ReadState | None]:
+                    done: _Done, last: bool) -> list[Snapshot]:
     """Plans every worksheet of the target and writes those that change; a write the sink could not confirm, or
-    one a person moved the sheet under, is planned once more on a fresh read of the sheet."""
+    one a person moved the sheet under, is planned once more on a fresh read of the sheet. A sheet read by need
+    first reads the rows of the runs coming in (and, for a plan that writes cells, where its rows and columns
+    go). Only the last part of a fetch stores the read state (the base's closing row): the state never says a run
+    was read before every part is in. Gives the snapshots to plan the next part on (the sink keeps them in step
+    with its write)."""
     settings, caps = run.settings, run.sink.capabilities
     merging = MergeSettings(headers=incoming.headers, order=settings.order, max_columns=caps.max_columns,
                             cell_form=caps.cell_form, look=run.look)
+    ids = {row[KEY] for row in (*incoming.rows, *incoming.partial)}
     for attempt in (1, 2):
-        plan, read_state = _plan_runs_tab(run, target, snaps[0], incoming, merging, read_state)
-        plans = [plan]
-        if settings.summaries:
-            plans += summaries.plan_tabs(settings.summaries, snaps[1:], run.memory.tabs[target], settings, caps,
-                                         run.tz)
-        changes = [(snap, p) for snap, p in zip(snaps, plans) if p.has_changes]
-        if not changes or settings.dry_run:
-            break
         try:
-            run.sent += run.sink.apply(changes)
+            if ids:
+                _fill(run, snaps[0], ids)
+            plan = _plan_runs_tab(run, target, snaps[0], incoming, merging, done, last)
+            if plan.writes_cells and not snaps[0].complete and not ids:  # new columns: where they go
+                _fill(run, snaps[0], ())
+                plan = _plan_runs_tab(run, target, snaps[0], incoming, merging, done, last)
+            plans = [plan]
+            if settings.summaries:
+                plans += summaries.plan_tabs(settings.summaries, snaps[1:], run.memory.tabs[target], settings, caps,
+                                             run.tz)
+            changes = [(snap, p) for snap, p in zip(snaps, plans) if p.has_changes]
+            if changes and not settings.dry_run:
+                run.sent += run.sink.apply(changes)
             break
         except (OutcomeUnknown, SheetMoved) as exc:  # read what is there now, and plan the rest again
             if attempt == 2:
                 raise
             log.debug("%s; reading the sheet again before writing", exc.message)
             snaps = _read_sheet(run, titles)
-    return plans, read_state
+    done.add(plans, incoming.dropped)
+    return snaps
 
 
 def _plan_runs_tab(run: _Sync, target: Target, sheet: Snapshot, incoming: _Rows, merging: MergeSettings,
-                   read_state: ReadState | None) -> tuple[Plan, ReadState | None]:
-    """The runs tab's plan, and the read state it stores: one that now knows W&B changes runs without moving their
-    updatedAt, if the plan shows it."""
+                   done: _Done, last: bool) -> Plan:
+    """The runs tab's plan; with the last part, the read state it stores: one that now knows W&B changes runs
+    without moving their updatedAt, if this part's plan or an earlier one's showed it."""
     rows = incoming.rows + incoming.partial
+    read_state = done.read_state if last else None
     plan = merge(sheet.grid, sheet.base, rows, merging, incoming.links, incoming.partial_ids, read_state)
-    if read_state is None or not _changed_unstamped(plan, sheet.base, incoming.stamped_unchanged,
-                                                    set(DERIVED) | set(run.rules.derived)):
-        return plan, read_state
-    log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in full",
-                target.path)
-    if read_state.updated_moves:  # the plan writes cells: its base is written with them, holding the new state
-        read_state = read_state.with_stale_stamps()
-        plan = merge(sheet.grid, sheet.base, rows, merging, incoming.links, incoming.partial_ids, read_state)
-    return plan, read_state
+    if not done.unstamped and _changed_unstamped(plan, sheet.base, incoming.stamped_unchanged,
+                                                 set(DERIVED) | set(run.rules.derived)):
+        done.unstamped = True
+        log.warning("W&B changed runs without moving their updatedAt: every sync of %s now reads it in full",
+                    target.path)
+    if read_state is not None and done.unstamped and read_state.updated_moves:
+        # the plan writes cells: its base is written with them, holding the new state
+        done.read_state = read_state.with_stale_stamps()
+        plan = merge(sheet.grid, sheet.base, rows, merging, incoming.links, incoming.partial_ids, done.read_state)
+    return plan
 
 
 def _changed_unstamped(plan: Plan, base: Base, listed: set[str], settled: set[str]) -> bool:

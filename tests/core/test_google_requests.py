@@ -15,7 +15,7 @@ from wandb_sheet_sync.look import ColumnSetup, Highlight, Look
 from wandb_sheet_sync.merge import MAX_CELLS, Plan
 from wandb_sheet_sync.sinks import Snapshot
 from wandb_sheet_sync.sinks import google_requests as req
-from wandb_sheet_sync.sinks.google_check import CHECKED_ROWS, check, unmoved
+from wandb_sheet_sync.sinks.google_check import check, unmoved
 from wandb_sheet_sync.sinks.google_grid import SheetCache, SheetGrid
 from wandb_sheet_sync.sinks.google_sheets import CAPABILITIES
 from wandb_sheet_sync.sinks.google_write import prepare
@@ -176,11 +176,14 @@ def test_the_check_reads_the_header_the_key_column_and_the_rows_to_rewrite():
     assert not unmoved([one], grown_by_a_person)  # a column added at the right since the read
 
 
-def test_many_rows_to_rewrite_are_checked_as_one_span():
-    grid = [["run_id"]] + [[f"r{i}"] for i in range(CHECKED_ROWS + 5)]
-    rows = list(range(3, CHECKED_ROWS + 5))
+def test_rows_to_rewrite_are_checked_as_runs_of_consecutive_rows():
+    """A read by need holds only the rows it merges (issue 24): the check reads those rows, as spans of consecutive
+    rows, never a span that takes in rows the sync did not read."""
+    grid = [["run_id"]] + [[f"r{i}"] for i in range(300)]
+    rows = [*range(3, 250), 260, 262, 263]
     one = check(Snapshot("runs", grid, None), len(grid), 1, Plan(layout=Layout.of(grid)), rows, inserting=False)
-    assert one.ranges[2:] == [f"'runs'!4:{CHECKED_ROWS + 5}"]
+    assert one.ranges[2:] == ["'runs'!4:250", "'runs'!261:261", "'runs'!263:264"]
+    assert one.expected[3:] == [[["r259"]], [["r261"], ["r262"]]]
 
 
 def test_rows_and_columns_to_fill_must_still_be_empty():

@@ -138,11 +138,15 @@ def test_request_budget_a_changed_sync_reads_checks_and_writes_once_then_one_rea
     e2e.google.world.clear_log()
     changed = sync(source, sink, settings, state)
     sheets = e2e.google.world.sheets_requests()
-    # the read, the write lease taken (issue 23: one writer from the check on), the check that nobody moved the
-    # rows about to be rewritten, the write (renewing the lease), the lease given back (after the report's count)
-    assert [(r.is_sheets_read, r.is_sheets_write) for r in sheets] == [(True, False), (False, True), (True, False),
-                                                                        (False, True), (False, True)]
-    assert changed.sheets_reads == 2 and changed.sheets_writes == 2
+    # read by need (issue 24): the head (header row, base row 0), the places (key column, base run ids), the rows
+    # of the runs coming in (and under the table); then the write lease taken (issue 23: one writer from the check
+    # on), the check that nobody moved the rows about to be rewritten, the write (renewing the lease), the lease
+    # given back (after the report's count)
+    print([(r.method, r.path, r.query.get("ranges")) for r in sheets])
+    assert [(r.is_sheets_read, r.is_sheets_write) for r in sheets] == [(True, False)] * 3 + [
+        (False, True), (True, False), (False, True), (False, True)]
+    assert [len(r.query.get("ranges", [])) for r in sheets[:3]] == [2, 2, 2]
+    assert changed.sheets_reads == 4 and changed.sheets_writes == 2
     assert changed.total("new") == 1 and changed.total("updated") == 3
     e2e.google.world.clear_log()
     quiet = sync(source, sink, settings, state)

@@ -90,6 +90,7 @@ class Snapshot(Generic[State]):
     base_rows: list[list[Any]] = field(default_factory=list)  # the stored base as read, to write only changes
     sink_state: State | None = None  # what this sink carries from read to apply (sheet ids, a workbook)
     requests: Counter = field(default_factory=Counter)  # what the read cost: "read", "write"
+    complete: bool = True  # False: read by need (the optional `fill` below reads what a sync merges)
 
 
 class Sink(Protocol[State]):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from ..columns import column_letters
 from ..merge import Plan
 from . import Snapshot
+from .google_read import spans
 from .google_requests import grid_size, quote, trimmed
 
-CHECKED_ROWS = 200  # rows to rewrite read one by one before a write (more: one span from the first to the last)
 
 
 @dataclass
@@ -33,14 +33,13 @@ def check(snap: Snapshot, rows_as_read: int, cols_as_read: int, plan: Plan, rows
     key_col = plan.layout.key_col
     title = quote(snap.worksheet)
     letters = column_letters(key_col if key_col is not None else 0)
-    checked = rows if len(rows) <= CHECKED_ROWS else []
-    ranges = [f"{title}!1:1", f"{title}!{letters}:{letters}"] + [f"{title}!{r + 1}:{r + 1}" for r in checked]
+    ranges = [f"{title}!1:1", f"{title}!{letters}:{letters}"]
     expected = [trimmed(snap.grid[:1]),
                 trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
-                         for row in snap.grid])] + [trimmed([snap.grid[r]]) for r in checked]
-    if rows and not checked:  # many rows: one span from the first to the last, as read
-        ranges.append(f"{title}!{rows[0] + 1}:{rows[-1] + 1}")
-        expected.append(trimmed(snap.grid[rows[0]:rows[-1] + 1]))
+                         for row in snap.grid])]
+    for first, last in spans(rows):  # the rows to rewrite, as runs of consecutive rows (a read by need has
+        ranges.append(f"{title}!{first + 1}:{last + 1}")  # read only those: google_read.py)
+        expected.append(trimmed(snap.grid[first:last + 1]))
     # rows and columns past the grid as read exist only once this write adds them: nobody typed there
     last_row = min(plan.insert_at + len(plan.new_rows), rows_as_read)
     if plan.new_rows and not inserting and plan.insert_at < last_row:  # new rows go into rows that were empty

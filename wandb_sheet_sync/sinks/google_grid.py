@@ -8,7 +8,7 @@ sheet the cache lacks, or that Google refuses (a sheet renamed or deleted since)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import SinkError
 from ..merge import MAX_CELLS
@@ -25,6 +25,7 @@ class SheetGrid:
     cols: int = 0
     base_rows: int = 0
     base_cols: int = 0
+    partial: Any = None  # google_read.Partial while a read by need has not read the whole grid
 
 
 class SheetCache:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import threading
 from collections import Counter
 from typing import Callable
+from urllib.parse import quote_plus
 
 import requests
 from google.auth.transport.requests import AuthorizedSession, Request
@@ -26,6 +28,7 @@ GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
 # Where google-auth gets tokens: the OAuth token endpoint, tokeninfo, generateAccessToken (impersonation) and
 # STS (workload identity federation). With GOOGLE_API_ENDPOINT set they go there too, like every Sheets call.
 AUTH_HOSTS = ("https://oauth2.googleapis.com", "https://iamcredentials.googleapis.com", "https://sts.googleapis.com")
+URL_RANGES = 6_000  # characters of ranges a values.batchGet URL may carry; more go in a POST body (values.values)
 PER_MINUTE = 60  # Google's default Sheets quota: read and write requests per minute per user, each
 SHEETS = "https://sheets.googleapis.com/v4/spreadsheets"
 DRIVE_FILES = "https://www.googleapis.com/drive/v3/files"
@@ -64,7 +67,8 @@ class GoogleSession(AuthorizedSession):
         return _redirect(url, self.endpoint, GOOGLE_HOSTS + AUTH_HOSTS)
 
     def request(self, method, url, data=None, headers=None, max_allowed_time=None, timeout=None,
-                repeatable: bool = True, **kwargs):
+                repeatable: bool = True, kind: str | None = None, **kwargs):
+        """kind: "read" or "write" for the quota and the counts (None: a GET reads, anything else writes)."""
         url = self.rewrite(url)
 
         def once():
@@ -87,7 +91,7 @@ class GoogleSession(AuthorizedSession):
             raise Again(wait=asked_wait(response.headers), answer=response,  # the last one goes to the caller
                         quota=response.status_code == 429)
 
-        return self.transport.send(once, "read" if method.upper() == "GET" else "write")
+        return self.transport.send(once, kind or ("read" if method.upper() == "GET" else "write"))
 
     def request_now(self, method, url, timeout: float = 3.0, **kwargs):
         """One try, past the transport (no pacing, no retry, no stop): for what must still go out while
@@ -123,8 +127,20 @@ class SheetsApi:
         return self._json(what, "GET", f"{SHEETS}/{spreadsheet}", params={"fields": fields, **params})
 
     def values(self, spreadsheet: str, ranges: list[str], what: str) -> dict:
-        """The ranges' values in one values.batchGet, typed (VALUES)."""
-        return self._json(what, "GET", f"{SHEETS}/{spreadsheet}/values:batchGet", params={**VALUES, "ranges": ranges})
+        """The ranges' values in one values.batchGet, typed (VALUES). Ranges that would make the URL longer than
+        URL_RANGES characters (a read by need names many rows) go in the body of a values:batchGetByDataFilter
+        instead, whose answer is given back in batchGet's shape, in the order asked."""
+        if sum(len(quote_plus(r)) + 8 for r in ranges) <= URL_RANGES:
+            return self._json(what, "GET", f"{SHEETS}/{spreadsheet}/values:batchGet",
+                              params={**VALUES, "ranges": ranges})
+        body = json.dumps({"dataFilters": [{"a1Range": r} for r in ranges], "majorDimension": "ROWS", **VALUES})
+        got = self._json(what, "POST", f"{SHEETS}/{spreadsheet}/values:batchGetByDataFilter", data=body,
+                         headers={"Content-Type": "application/json"}, kind="read")
+        by_filter: dict[str, dict] = {}
+        for matched in got.get("valueRanges", []):
+            for f in matched.get("dataFilters", []):
+                by_filter.setdefault(f.get("a1Range"), matched.get("valueRange", {}))
+        return {"valueRanges": [by_filter.get(r, {}) for r in ranges]}
 
     def batch_update(self, spreadsheet: str, body: bytes, repeatable: bool, what: str,
                      refused: Callable[[requests.Response], SyncError | None] | None = None,

@@ -166,10 +166,13 @@ def delete_row(sheet_id: int, row: int) -> dict:
 
 # -- the base -------------------------------------------------------------------------------------------------
 def changed_rows(old: list[list], new: list[list], width: int) -> dict[int, list]:
-    """The base rows that differ from what was read, padded to the base's width (None clears a cell)."""
+    """The base rows that differ from what was read, padded to the base's width (None clears a cell). A new row
+    that is None was not read and stays as stored (base.py, read by need)."""
     out = {}
     for i, row in enumerate(new):
-        if i >= len(old) or [str(x) for x in old[i]] != row:
+        if row is None:
+            continue
+        if i >= len(old) or old[i] is None or [str(x) for x in old[i]] != row:
             out[i] = list(row) + [None] * (width - len(row))
     return out
 

@@ -24,15 +24,16 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from ..base import Base
 from ..columns import SHEETS_MAX_COLUMNS
 from ..config import KEYS
+from ..layout import Layout, key_text
 from ..errors import Interrupted, OutcomeUnknown, SheetMoved, SinkError, SyncError
 from ..merge import MAX_CELLS, Plan
 from . import Capabilities, Snapshot
-from . import google_auth, google_check, google_guard, google_lease, google_refusals, google_write
+from . import google_auth, google_check, google_guard, google_lease, google_read, google_refusals, google_write
 from . import google_requests as req
 from .google_batches import Batch, together
 from .google_grid import SheetCache, SheetGrid
@@ -83,6 +84,7 @@ class GoogleSheetsSink:
         self.cache = SheetCache(lambda: sum(lease.held for lease in self.leases.values()))
         self._followed: dict[str, str] = {}  # worksheet -> the title its base has (a worksheet renamed, followed)
         self._adopting: dict[str, str] = {}  # worksheet -> why its base is gone ("missing", "cleared", "damaged")
+        self.read_cells = google_read.READ_CELLS  # the most cells one read asks for (google_read.py)
 
     @property
     def email(self) -> str:
@@ -107,8 +109,10 @@ class GoogleSheetsSink:
         return self.cache.grid(worksheet, self._base_title_of(worksheet))
 
     # -- reading -----------------------------------------------------------------------------
-    def read(self, worksheets: Sequence[str]) -> list[Snapshot[SheetGrid]]:
-        """Every worksheet and its base in one values.batchGet (the runs tab and its summary tabs)."""
+    def read(self, worksheets: Sequence[str], by_need: bool = False) -> list[Snapshot[SheetGrid]]:
+        """Every worksheet and its base in one values.batchGet (the runs tab and its summary tabs). by_need (issue
+        24, google_read.py): of the runs tab only its header row and its base's row 0; `fill` reads the rest a
+        sync needs."""
         before = Counter(self.session.counts)
         if self.id is None:
             self.open()
@@ -123,7 +127,7 @@ class GoogleSheetsSink:
         self._check_identity(worksheets)  # issue 23: a renamed worksheet is named, never forked
         found = [self._grid(w) for w in worksheets]
         try:
-            got = self._read_values(worksheets, found)
+            got = self._read_values(worksheets, found, by_need)
         except SinkError:
             if not stale:
                 raise
@@ -131,34 +135,165 @@ class GoogleSheetsSink:
             self._load_metadata()
             self.cache.take_fresh()
             found = [self._grid(w) for w in worksheets]
-            got = self._read_values(worksheets, found)
+            got = self._read_values(worksheets, found, by_need)
         value_ranges = got.get("valueRanges", [])
         snaps = []
-        for worksheet, grid_of in zip(worksheets, found):
+        for i, (worksheet, grid_of) in enumerate(zip(worksheets, found)):
+            head = by_need and i == 0 and grid_of.sheet_id is not None
             grid, base_rows = [], []
             if grid_of.sheet_id is not None:
                 main = value_ranges.pop(0)
                 grid = main.get("values", [])
-                grid_of.rows, grid_of.cols = req.grid_size(main.get("range", ""), grid_of.rows, grid_of.cols)
+                rows, cols = req.grid_size(main.get("range", ""), grid_of.rows, grid_of.cols)
+                grid_of.cols = cols
+                if not head:  # a row's echo names its columns only
+                    grid_of.rows = rows
             if grid_of.base_id is not None and value_ranges:
                 stored = value_ranges.pop(0)
                 base_rows = stored.get("values", [])
-                grid_of.base_rows, grid_of.base_cols = req.grid_size(stored.get("range", ""), grid_of.base_rows,
-                                                                     grid_of.base_cols)
+                rows, cols = req.grid_size(stored.get("range", ""), grid_of.base_rows, grid_of.base_cols)
+                grid_of.base_cols = cols
+                if not head:
+                    grid_of.base_rows = rows
             # A base without its worksheet (the sheet was deleted) describes rows that are gone: start afresh.
             base = Base.decode(base_rows) if grid_of.sheet_id is not None else Base()
+            if head:
+                layout = Layout.of(grid[:1])
+                grid_of.partial = google_read.Partial(layout.key_col)
+                snaps.append(Snapshot(worksheet, grid[:1], base, base_rows[:1], grid_of, Counter(), complete=False))
+                continue
+            grid_of.partial = None
             self._note_base(worksheet, grid, grid_of, base_rows, base)  # issue 23
             snaps.append(Snapshot(worksheet, grid, base, base_rows, grid_of, Counter()))
         snaps[0].requests = self._sent_since(before)
         return snaps
 
-    def _read_values(self, worksheets: Sequence[str], found: list[SheetGrid]) -> dict:
-        """The worksheets' and their bases' values in one request; a SinkError (a 400) for a range that is gone."""
-        ranges = [req.quote(t) for w, f in zip(worksheets, found)
-                  for t, known in ((w, f.sheet_id), (self._base_title_of(w), f.base_id)) if known is not None]
+    def _read_values(self, worksheets: Sequence[str], found: list[SheetGrid], by_need: bool = False) -> dict:
+        """The worksheets' and their bases' values in one request; a SinkError (a 400) for a range that is gone.
+        by_need: the runs tab's header row and its base's row 0 only."""
+        ranges = []
+        for i, (w, f) in enumerate(zip(worksheets, found)):
+            if f.sheet_id is None and f.base_id is None:
+                continue
+            base = self._base_title_of(w) if f.base_id is not None else None
+            if by_need and i == 0 and f.sheet_id is not None:
+                ranges += google_read.head_ranges(w, base)
+            else:
+                ranges += [req.quote(t) for t, known in ((w, f.sheet_id), (base, f.base_id)) if known is not None]
         if not ranges:
             return {}
         return self.api.values(self.id, ranges, "reading the worksheet")
+
+    # -- reading by need (issue 24, google_read.py) -----------------------------------------------------------
+    def known(self, snap: Snapshot[SheetGrid]) -> frozenset[str]:
+        """The run ids the worksheet's base holds (reads the places of a Snapshot read by need, once)."""
+        self.fill(snap, ())
+        return frozenset(snap.base.runs)
+
+    def fill(self, snap: Snapshot[SheetGrid], ids: Collection[str] | None) -> Counter:
+        """Reads into a Snapshot read by need what a merge of these runs needs (None: every run, the whole grid):
+        their rows and base rows, each at most once a sync (google_read.py says what and why). Changes the
+        Snapshot in place; returns the requests sent. A row read that no longer holds the run id it held a moment
+        before raises SheetMoved (a person sorted meanwhile: the sync reads again)."""
+        before = Counter(self.session.counts)
+        grid_of: SheetGrid = snap.sink_state
+        part = grid_of.partial if grid_of is not None else None
+        if snap.complete or part is None:
+            snap.complete = True
+            return Counter()
+        base = self._base_title_of(snap.worksheet) if grid_of.base_id is not None else None
+        if part.keys is None and (part.key_col is None or not self._read_places(snap, part, base)):
+            self._read_whole(snap, base, sized=part.key_col is not None)
+            return self._sent_since(before)
+        rows_of = part.row_of()
+        want = set() if ids is None else {rows_of[i] for i in ids if i in rows_of}
+        want = (want | part.repeated_rows()) - part.read
+        if ids is None or len(want) > google_read.FULL_SHARE * max(len(part.keys) - 1, 1):
+            self._read_whole(snap, base, sized=True)
+            return self._sent_since(before)
+        base_row = {run_id: r for r, run_id in enumerate(part.base_ids, start=1)}
+        base_want = ({base_row[i] for i in ids if i in base_row} - part.base_read) if base is not None else set()
+        main = google_read.span_ranges(snap.worksheet, want)
+        if not part.below and len(part.keys) < grid_of.rows:  # a person's rows under the last run id
+            main.append((f"{req.quote(snap.worksheet)}!{len(part.keys) + 1}:{grid_of.rows}", len(part.keys)))
+        part.below = True
+        asks = [(snap.grid, a1, first, grid_of.cols) for a1, first in main] + \
+            [(snap.base_rows, a1, first, grid_of.base_cols)
+             for a1, first in (google_read.span_ranges(base, base_want) if base else [])]
+        for group in google_read.grouped(asks, self.read_cells):
+            got = self.api.values(self.id, [a1 for _, a1, _, _ in group], "reading the rows this sync merges")
+            for (into, _, first, _), answer in zip(group, got.get("valueRanges", [])):
+                google_read.put_rows(into, first, answer.get("values", []))
+        moved = [r for r in want if google_read.key_texts([snap.grid[r][part.key_col:part.key_col + 1]])[0]
+                 != part.keys[r]]
+        if moved:
+            raise SheetMoved("The sheet changed while this sync was reading it (a person sorted or moved rows).",
+                             "The sync reads it again; nothing was written.")
+        part.read |= want
+        part.base_read |= base_want
+        if base_want:
+            snap.base = Base.decode_sparse(snap.base_rows, part.base_ids)
+        return self._sent_since(before)
+
+    def _read_places(self, snap: Snapshot[SheetGrid], part: google_read.Partial, base: str | None) -> bool:
+        """Step 2: the key column, the base's run ids and what lies right of the header. False when the base's
+        run ids cannot place its rows (a person edited the hidden tab): the whole grid is read instead."""
+        grid_of: SheetGrid = snap.sink_state
+        header = snap.grid[0] if snap.grid else []
+        got = self.api.values(self.id, google_read.place_ranges(snap.worksheet, base, part.key_col, len(header),
+                                                                grid_of.cols), "reading the run ids")
+        answers = got.get("valueRanges", [])
+        keys = answers.pop(0)
+        grid_of.rows = req.grid_size(keys.get("range", ""), grid_of.rows, grid_of.cols)[0]
+        ids: list = []
+        if base is not None:
+            stored = answers.pop(0)
+            grid_of.base_rows = req.grid_size(stored.get("range", ""), grid_of.base_rows, grid_of.base_cols)[0]
+            ids = [row[0] if row else "" for row in stored.get("values", [])]
+            if not google_read.base_ids_regular(ids):
+                return False
+        part.keys = google_read.key_texts(keys.get("values", [])) or [""]
+        part.base_ids = [key_text(i) for i in ids]
+        snap.grid = google_read.key_only(len(part.keys), part.key_col, part.keys, header)
+        if answers:  # cells right of the header: where new headers must not go
+            width = len(header)
+            for r, row in enumerate(answers[0].get("values", [])):
+                if row and r < len(snap.grid):
+                    snap.grid[r] = list(snap.grid[r]) + [None] * (width - len(snap.grid[r])) + list(row)
+                elif row:
+                    google_read.put_rows(snap.grid, r, [[None] * width + list(row)])
+        head = snap.base_rows[:1]
+        snap.base_rows = head + [None] * len(part.base_ids)
+        snap.base = Base.decode_sparse(snap.base_rows, part.base_ids) if head else Base()
+        self._note_base(snap.worksheet, snap.grid, grid_of, head, snap.base)
+        return True
+
+    def _read_whole(self, snap: Snapshot[SheetGrid], base: str | None, sized: bool) -> None:
+        """The whole worksheet and base, in reads of at most READ_CELLS cells. sized: the grid's size is known from
+        this sync's reads (the key column's echo); else the metadata is read again (a person may have grown it)."""
+        grid_of: SheetGrid = snap.sink_state
+        if not sized:
+            self._load_metadata()
+            self.cache.take_fresh()
+            fresh = self._grid(snap.worksheet)
+            grid_of.rows, grid_of.cols = fresh.rows, fresh.cols
+            grid_of.base_rows, grid_of.base_cols = fresh.base_rows, fresh.base_cols
+        grid: list[list] = []
+        base_rows: list[list] = []
+        asks = [(grid, a1, first, grid_of.cols) for a1, first in
+                google_read.pieces(snap.worksheet, 0, grid_of.rows, grid_of.cols, self.read_cells)]
+        if base is not None:
+            asks += [(base_rows, a1, first, grid_of.base_cols) for a1, first in
+                     google_read.pieces(base, 0, grid_of.base_rows, grid_of.base_cols, self.read_cells)]
+        for group in google_read.grouped(asks, self.read_cells):
+            got = self.api.values(self.id, [a1 for _, a1, _, _ in group], "reading the worksheet")
+            for (into, _, first, _), answer in zip(group, got.get("valueRanges", [])):
+                google_read.put_rows(into, first, answer.get("values", []))
+        snap.grid, snap.base_rows = google_read.trim(grid) if grid else [], google_read.trim(base_rows)
+        snap.base = Base.decode(snap.base_rows)
+        snap.complete = True
+        grid_of.partial = None
+        self._note_base(snap.worksheet, snap.grid, grid_of, snap.base_rows, snap.base)
 
     # -- writing -----------------------------------------------------------------------------
     def apply(self, changes: Sequence[tuple[Snapshot[SheetGrid], Plan]]) -> Counter:
@@ -184,6 +319,8 @@ class GoogleSheetsSink:
             sent += batch.runs
             if self.progress and total > batch.runs:
                 self.progress(sent)
+        for (snap, plan), write in zip(changes, writes):  # the next part of a sync plans on the sheet as it is now
+            google_read.advance(snap, plan, write.base_head)
         return self._sent_since(before)
 
     def _check_unmoved(self, checks: list[google_check.Check]) -> None:

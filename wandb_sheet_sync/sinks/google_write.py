@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from ..base import Base
 from ..look import Look
 from ..merge import Plan
 from . import Capabilities, Snapshot
@@ -28,6 +29,7 @@ class Write:
     batches: Iterator[Batch]
     check: google_check.Check | None
     runs: int  # runs whose cells or base rows it writes
+    base_head: list | None = None  # the base's row 0 once the write has landed (None: no base)
 
 
 def prepare(snap: Snapshot[SheetGrid], plan: Plan, capabilities: Capabilities, new_id: Callable[[], int],
@@ -47,7 +49,7 @@ def prepare(snap: Snapshot[SheetGrid], plan: Plan, capabilities: Capabilities, n
     cols_needed = max(plan.width, 1)
     encoded = capabilities.encode_base(plan, snap.base) if plan.base_changed else None
     base_rows = encoded.rows if encoded is not None else []
-    base_cols = max([3, *map(len, base_rows)])
+    base_cols = Base.width(base_rows)
     room(max(rows_needed, grid.rows) * max(cols_needed, grid.cols) - grid.rows * grid.cols
          + max(len(base_rows), grid.base_rows) * max(base_cols, grid.base_cols) - grid.base_rows * grid.base_cols)
     if grid.sheet_id is None:
@@ -104,4 +106,5 @@ def prepare(snap: Snapshot[SheetGrid], plan: Plan, capabilities: Capabilities, n
     grid.rows -= len(deletes)
     return Write(snap.worksheet, grid, batches(first, updates, plan.new_rows, plan.new_run_ids, placing, grid.base_id,
                                                changed_base, owner, capabilities.request_bytes, deletes, final_base),
-                 check, len(plan.new_rows) + len(by_row))
+                 check, len(plan.new_rows) + len(by_row),
+                 base_rows[0] if base_rows else (snap.base_rows[0] if snap.base_rows else None))

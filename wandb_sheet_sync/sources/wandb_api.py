@@ -234,13 +234,13 @@ class WandbSource:
             if full:
                 nodes = self._read_all(target, page, query, variables, progress)
                 # A filtered read does not show which runs are gone: the listing does (none to find on a first sync)
-                listing = self._list(target, page) if self.filters() and need.known else \
+                listing = self._list(target, page) if self.filters() and need.known_runs() else \
                     {i: _light(n) for i, n in nodes.items()}
                 listed: list[str] = []
                 wanted = [i for i, n in listing.items() if i not in nodes and self.keeps(n)]  # skipped by a cursor
             else:
                 listing = self._list(target, page)
-                choice = choose(state, listing, need.known, self.keeps)
+                choice = choose(state, listing, need.known_runs(), self.keeps)
                 nodes, listed, wanted = {}, choice.listed, choice.read
             gone, back = self._confirm_gone(target, page, need, listing, state)
             ids = wanted + [i for i in back if self.keeps(listing[i])]
@@ -252,7 +252,7 @@ class WandbSource:
             listed = [i for i in listed if i not in nodes]
             read = set(nodes)
             # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
-            unchanged = frozenset(choose(state, nodes, need.known, self.keeps).listed
+            unchanged = frozenset(choose(state, nodes, need.known_runs(), self.keeps).listed
                                   if full and not state.never_read() else ())
         finally:
             self.requests += gql.requests
@@ -307,7 +307,7 @@ class WandbSource:
         that comes back, and one that stopped (finished, crashed, edited afterwards: final metrics are logged at
         the end) are read with every key, so the keys they bring can become columns."""
         skip = set(state.deleted) | set(back)
-        return {i for i in ids if i in need.known and i not in skip and listing[i].get("state") == "running"}
+        return {i for i in ids if i in need.known_runs() and i not in skip and listing[i].get("state") == "running"}
 
     def _learn(self, runs: list[Run], need: Need, globs: dict,
                learned: tuple[set[str], set[str]] | None) -> LearnedKeys:
@@ -387,7 +387,7 @@ class WandbSource:
         """Known runs W&B no longer has, and those the listing skipped after all. One newly missing from the listing
         is asked for by id once more: an offset cursor skips a run when another is deleted while the listing
         pages. The found ones join the listing."""
-        missing = sorted(need.known - listing.keys())
+        missing = sorted(need.known_runs() - listing.keys())
         if not missing:
             return [], []
         before = set(state.deleted)
