@@ -18,10 +18,14 @@ The design, and why (README "Reading W&B incrementally" has the measured costs):
   wait for FULL_RESYNC_HOURS).
 - A run the worksheet's base knows that the listing lacks is asked for by id once more (an offset cursor skips a
   run when another is deleted mid-listing) and, still missing, is deleted: marked (DELETED_RUNS) by the sync.
+- Between scans (LISTING_SCAN_MINUTES: "scan_at" below; a full read is one) the listing is filtered to the runs
+  whose stamps moved past "since" (wandb_api.py sends it and checks that W&B honoured it); such a listing does not
+  find deleted runs or edits that move no stamp: the next scan does. choose() and next_state() take either kind.
 - A full read (the first sync, every FULL_RESYNC_HOURS, and every sync once updatedAt is known not to move)
   reads every run; a read that fails part way resumes at its last good page at the next sync.
 State (a JSON object in the base): {"since": ISO, "seen": ISO, "fresh": {id: ISO}, "full_at": epoch seconds,
-"updated_moves": false (absent: assumed to move), "deleted": [ids], "keys": {"config": [..], "summary": [..],
+"updated_moves": false (absent: assumed to move), "deleted": [ids],
+"scan_at": epoch seconds (absent: a scan is due), "keys": {"config": [..], "summary": [..],
 "globs": {"include": [..], "exclude": [..]}}}. "keys" are the top-level keys the sheet needs, learned by a full read:
 the keys its headers match (DYNAMIC_HEADERS off), and with include/exclude globs also every key that passes them
 ("globs" says under which: keys learned under other globs, or none, mean "read every key until the next full
