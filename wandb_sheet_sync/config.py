@@ -185,6 +185,8 @@ KEYS = {key.name: key for key in (
     Key("TIMEZONE", _zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"', to="timezone: str | None"),
     Key("FULL_RESYNC_HOURS", _positive, "a number of hours > 0, e.g. 24", 24, to="full_resync_hours: float",
         convert=float),
+    Key("LISTING_SCAN_MINUTES", _whole(0, 10**6), "a whole number of minutes from 0 to 1,000,000 (0: every sync)",
+        60, to="listing_scan_minutes: int"),  # issue 24: how long a deletion may take to show
     Key("GOOGLE_API_ENDPOINT", _url, 'an http(s) base URL, e.g. "https://sheets.googleapis.com"',
         env=("GOOGLE_API_ENDPOINT",), to="google_endpoint: str | None"),
     Key("USER_NAME", _text, "a W&B username whose runs alone are synced", flag="--user_name",

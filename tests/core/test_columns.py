@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
+import random
 import subprocess
 import sys
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from wandb_sheet_sync.columns import (CUT_MARKER, MISSING, HeaderRules, RunView, choose_headers, clean, flatten,
-    glob_keys, row_for)
+from wandb_sheet_sync.columns import (BUILTIN_HEADERS, CUT_MARKER, MISSING, HeaderRules, RunView, choose_headers,
+    LISTED, clean, flatten, glob_keys, listed_cells, listed_row, row_for)
 from wandb_sheet_sync.run import Run
+from tests.fakes.hostile_runs import hostile_config
 
 UTC = dt.timezone.utc
 RUN = Run(
@@ -174,3 +178,45 @@ def test_a_header_a_person_typed_still_takes_a_fuzzy_match_unless_it_would_hide_
     only_upper = Run(id="b", config={"LR": 3})
     assert choose_headers(["run_id", "lr"], [RunView(only_upper)], HeaderRules()).headers == []  # lr takes LR
     assert choose_headers(["run_id", "lr"], [RunView(both)], HeaderRules()).headers == ["LR"]  # else LR is lost
+
+
+# ---- listed cells: the partial row of a run only listed, without its whole row -----------------------------------
+
+_TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["=1+1", "a\tb\x07", "x" * 50_010, "", " s "]))
+_HEADER = st.one_of(st.sampled_from([*BUILTIN_HEADERS, "lr", "train_loss", "config.state", "summary.notes",
+                                     "Run_Name", "tags ", "state.x", "loss"]), st.text(max_size=8))
+
+
+@st.composite
+def _runs(draw) -> Run:
+    """A run whose config, summary and history also carry keys named like the listed built-ins (a key `state`, a
+    history cell under `tags`): the built-in must still win, as RunView.get has it."""
+    hostile = st.dictionaries(st.sampled_from(["state", "tags", "notes", "run_name", "lr", "Run Name", "group"]),
+                              st.one_of(st.integers(), st.floats(allow_nan=True), _TEXT), max_size=4)
+    return Run(id=draw(st.text(min_size=1, max_size=10)), name=draw(st.text(max_size=10)),
+               state=draw(st.sampled_from(["running", "finished", "", "crashed"])),
+               tags=tuple(draw(st.lists(st.text(max_size=6), max_size=3))), group=draw(_TEXT),
+               job_type=draw(_TEXT), notes=draw(_TEXT), user=draw(st.one_of(st.none(), st.text(max_size=5))),
+               config=draw(hostile), summary=draw(hostile), history=draw(hostile))
+
+
+@given(run=_runs(), headers=st.lists(_HEADER, max_size=12), zone_name=st.sampled_from(["UTC", "Asia/Kathmandu"]))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_listed_cells_equal_the_listed_part_of_the_whole_row(run, headers, zone_name):
+    tz = ZoneInfo(zone_name)
+    assert listed_cells(run, headers, tz) == listed_row(row_for(RunView(run), headers, tz))
+
+
+def test_listed_cells_of_hostile_runs_equal_the_listed_part_of_the_whole_row():
+    rng = random.Random(24)
+    headers = [*BUILTIN_HEADERS, "lr", "loss", "state ", "summary.state", "config.tags"]
+    for seed in range(40):
+        config, summary = hostile_config(rng)
+        run = dataclasses.replace(RUN, id=f"r{seed}", config=config, summary=summary,
+                                  notes=config.get("=cmd"), name="=IMPORTXML(1)\x07")
+        assert listed_cells(run, headers, UTC) == listed_row(row_for(RunView(run), headers, UTC)), seed
+
+
+def test_every_listed_header_has_its_cell():
+    run = dataclasses.replace(RUN, notes="n")
+    assert set(listed_cells(run, LISTED, UTC)) == set(LISTED)

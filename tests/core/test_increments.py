@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 import pytest
 
 from wandb_sheet_sync.base import MAGIC, MAGIC_V2, Base
-from wandb_sheet_sync.sources.increments import LearnedKeys, ReadState, choose, next_state
+from wandb_sheet_sync.sources.increments import LearnedKeys, ReadState, choose, next_state, stamps_of
 from wandb_sheet_sync.sources.wandb_api import app_url
 
 
@@ -37,12 +40,16 @@ def test_unknown_returning_and_missing_runs():
 
 
 def test_next_state_is_stable_when_nothing_moved():
-    first = next_state(ReadState(), LISTING.values(), {"a", "b", "c"}, True, 1000.0, 3.2, ())
+    first = next_state(ReadState(), stamps_of(LISTING.values()), {"a", "b", "c"}, True, 1000.0, 3.2, ())
     assert first.seen == "2026-01-01T12:00:00" and first.since == "2026-01-01T11:59:55"
     # c's stamp is the newest second the listing saw: it may change again within it, so it is not taken for read
     assert first.fresh == {} and first.full_at == 1000.0
-    again = next_state(first, LISTING.values(), set(), False, 2000.0, 0.4, ())
-    assert again == first  # the base is not rewritten by a quiet sync
+    again = next_state(first, stamps_of(LISTING.values()), set(), False, 2000.0, 0.4, ())
+    # a quiet scan (every run listed) changes only when it was made: the base is rewritten once a scan, no more
+    assert again == dataclasses.replace(first, scan_at=2000.0)
+    changed_only = {"c": LISTING["c"]}  # what a listing of the runs changed since `since` brings (a quiet one)
+    assert next_state(first, stamps_of(changed_only.values()), set(), False, 2100.0, 0.2, (), every=False) == first
+    assert next_state(first, {}, set(), False, 2100.0, 0.2, (), every=False) == first  # nothing moved at all
     assert choose(first, LISTING, {"a", "b", "c"}, lambda n: True).read == ["c"]  # read once more, at most
 
 
@@ -88,7 +95,7 @@ def test_learned_keys_are_trusted_only_under_the_globs_they_were_learned_under()
     old = ReadState(keys=LearnedKeys(("lr",), ("loss",)))  # before globs were selected, or learned with them off
     assert old.learned_keys(globs) is None and ReadState().learned_keys(globs) is None
     assert ReadState().learned_keys(None) is None
-    after = next_state(state, [], set(), False, 0.0, 0.0, ())
+    after = next_state(state, {}, set(), False, 0.0, 0.0, ())
     assert after.keys == state.keys  # an incremental read that learns nothing keeps what was learned
 
 
@@ -121,10 +128,31 @@ def test_a_broken_read_state_reads_as_never_read():
 
 def test_a_full_read_for_the_tabs_alone_keeps_the_sheets_schedule_and_what_it_learnt():
     stored = ReadState.from_json(STORED[1])
-    read = next_state(stored.asking_full(), LISTING.values(), {"a"}, True, 9999.0, 1.0, ["r7"],
+    read = next_state(stored.asking_full(), stamps_of(LISTING.values()), {"a"}, True, 9999.0, 1.0, ["r7"],
                       LearnedKeys.of(["lr", "bs"], ["loss"]))
     kept = stored.for_tabs_only(read)
     assert (kept.since, kept.seen, kept.fresh, kept.full_at) == (stored.since, stored.seen, stored.fresh,
                                                                   stored.full_at)
     assert kept.keys == LearnedKeys(("bs", "lr"), ("loss",)) and kept.deleted == ("r7",)
     assert not kept.updated_moves  # what was learnt of updatedAt stays learnt
+
+
+def test_scans_are_due_by_listing_scan_minutes_and_a_state_without_one_is_due():
+    assert ReadState().scan_due(1000.0, 60)
+    state = ReadState(since="2026-01-01T00:00:00", full_at=1000.0, scan_at=1000.0)
+    assert not state.scan_due(1000.0 + 59 * 60, 60) and state.scan_due(1000.0 + 3600, 60)
+    assert state.scan_due(1000.0, 0)  # 0: every sync lists every run
+    assert state.scan_due(999.0, 60)  # a clock that went back: scan rather than trust it
+    assert ReadState.from_json(state.to_json()) == state and ReadState.from_json({"scan_at": "x"}).scan_at is None
+
+
+def test_a_changed_runs_listing_of_several_pages_holds_since_and_remembers_what_it_read():
+    first = next_state(ReadState(), stamps_of(LISTING.values()), {"a", "b", "c"}, True, 1000.0, 3.2, ())
+    moved = {"d": dt.datetime(2026, 1, 1, 12, 0, 10, tzinfo=dt.timezone.utc),
+             "e": dt.datetime(2026, 1, 1, 12, 0, 20, tzinfo=dt.timezone.utc)}
+    held = next_state(first, moved, {"d", "e"}, False, 1060.0, 1.0, (), every=False, hold=True)
+    assert held.since == first.since and held.seen == "2026-01-01T12:00:20"
+    assert held.fresh == {"d": "2026-01-01T12:00:10"}  # e: the newest second, read again next time
+    assert held.scan_at == first.scan_at
+    moved_on = next_state(first, moved, {"d", "e"}, False, 1060.0, 1.0, (), every=False)
+    assert moved_on.since == "2026-01-01T12:00:18"

@@ -119,7 +119,8 @@ def test_a_fetch_given_its_own_state_accounts_for_every_known_run_once(world):
     first = source.fetch(target, Need(now=1000.0))
     known = frozenset(r.id for r in first.runs)
     world.delete("r3")
-    need = Need(first.read_state or ReadState(), known, ("run_id", "loss"), 1001.0)
+    # an hour on (LISTING_SCAN_MINUTES): W&B's source lists every run, as a source that cannot filter always does
+    need = Need(first.read_state or ReadState(), known, ("run_id", "loss"), 1000.0 + 3600)
     again = source.fetch(target, need)
     read, listed = [r.id for r in again.runs], [r.id for r in again.listed]
     assert len(read) == len(set(read)) and not set(read) & set(listed)
@@ -143,3 +144,24 @@ def test_sweeps_answers_every_id_asked_and_says_why_one_is_unknown(world):
     assert set(sweeps) == {"sw1", "nosuch"} and all(isinstance(s, Sweep) for s in sweeps.values())
     assert sweeps["sw1"].id == "sw1" and sweeps["sw1"].config["metric"]["name"] == "loss"
     assert sweeps["nosuch"].config is None and sweeps["nosuch"].problem
+
+
+def test_a_quiet_fetch_between_scans_never_asks_for_the_bases_runs(wandb_fake, tmp_path):
+    """Need.known_runs may cost a sheet read: W&B's source asks only where the answer is needed (a listing of every
+    run, a full read), not when it lists only the runs whose stamps moved."""
+    world = WandbWorld(wandb_fake, tmp_path)
+    settings = world.settings()
+    source = world.source(settings)
+    target = target_of(settings)
+    asked: list[int] = []
+
+    def known() -> frozenset[str]:
+        asked.append(1)
+        return frozenset({"r0", "r1", "r2", "r3"})
+
+    first = source.fetch(target, Need(now=1000.0, known=known))
+    assert first.full and len(asked) == 1  # a full read: whose runs are gone needs the answer
+    quiet = source.fetch(target, Need(first.read_state, known, ("run_id", "loss"), 1060.0))
+    assert not quiet.full and len(asked) == 1 and quiet.deleted == []
+    scan = source.fetch(target, Need(quiet.read_state, known, ("run_id", "loss"), 1000.0 + 3600))
+    assert len(asked) == 2 and {r.id for r in scan.listed} | {r.id for r in scan.runs} == {"r0", "r1", "r2", "r3"}

@@ -3,7 +3,6 @@ edits without heartbeat, deletions, runs moving mid-read, 429 with RateLimit-*, 
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import threading
@@ -111,7 +110,7 @@ def test_edits_without_heartbeat_appear_at_the_loops_next_tick(e2e):
 def test_where_updated_at_moves_only_with_the_heartbeat_ui_edits_still_arrive_and_the_tool_falls_back(e2e):
     e2e.wandb.world.updated_moves = False
     e2e.wandb.world.generate(30)
-    tick, _ = in_process(e2e)
+    tick, _ = in_process(e2e, LISTING_SCAN_MINUTES=0)  # every sync lists every run (the scan: see below)
     tick()
     e2e.wandb.world.edit("r00000003", display_name="renamed", tags=["paper"], notes="typed in W&B", state="crashed")
     second = tick()  # the listing carries the fields people edit: they arrive although no stamp moved
@@ -140,7 +139,7 @@ def test_where_updated_at_moves_the_tool_keeps_reading_incrementally(e2e):
 @pytest.mark.slow
 def test_run_deleted_in_wandb_reads_deleted_with_its_row_and_a_persons_note_kept(e2e):
     e2e.wandb.world.generate(12)
-    e2e.config(FIXED_HEADERS=FIXED)
+    e2e.config(FIXED_HEADERS=FIXED, LISTING_SCAN_MINUTES=0)  # every sync a scan: deletions at the next
     assert e2e.cli("--once").returncode == 0
     before = e2e.rows()["r00000005"]
     type_into(e2e, "r00000005", "notes", "the one from the paper")
@@ -162,7 +161,7 @@ def test_run_deleted_in_wandb_reads_deleted_with_its_row_and_a_persons_note_kept
 @pytest.mark.slow
 def test_a_deleted_run_that_comes_back_is_unmarked(e2e):
     runs = e2e.wandb.world.generate(8)
-    e2e.config(FIXED_HEADERS=FIXED)
+    e2e.config(FIXED_HEADERS=FIXED, LISTING_SCAN_MINUTES=0)  # every sync a scan: deletions at the next
     assert e2e.cli("--once").returncode == 0
     e2e.wandb.world.delete("r00000002")
     assert e2e.cli("--once").returncode == 0
@@ -187,7 +186,7 @@ def test_deleted_runs_keep_leaves_the_row_as_it_was(e2e):
 @pytest.mark.slow
 def test_a_person_who_typed_into_a_deleted_runs_state_keeps_it(e2e):
     e2e.wandb.world.generate(4)
-    e2e.config(FIXED_HEADERS=FIXED)
+    e2e.config(FIXED_HEADERS=FIXED, LISTING_SCAN_MINUTES=0)  # every sync a scan: deletions at the next
     assert e2e.cli("--once").returncode == 0
     type_into(e2e, "r00000001", "state", "archived by hand")
     e2e.wandb.world.delete("r00000001")
@@ -398,7 +397,8 @@ def test_a_column_added_later_is_filled_from_the_listing_without_taking_it_for_a
     e2e.wandb.world.generate(20)
     tick, _ = in_process(e2e)
     tick()
-    tick, _ = in_process(e2e, FIXED_HEADERS=[*FIXED, "group", "job_type"])
+    # filled by the scan (every run listed); between scans such a column fills at the next one
+    tick, _ = in_process(e2e, FIXED_HEADERS=[*FIXED, "group", "job_type"], LISTING_SCAN_MINUTES=0)
     report = tick()
     assert not report.targets[0].full and report.total("columns_added") == 2
     groups = {r.name: r.group or "" for r in e2e.wandb.world.project("alice", "proj")}
@@ -511,7 +511,7 @@ def test_glob_headers_bring_new_matching_keys_as_columns_and_never_others(e2e):
 
     # a new run with a new matching key: a column at the next sync (a new run is read with every key)
     world.add_run(name="fresh", state="running", summary={"val/f1": 0.7, "test/f1": 0.1},
-                  heartbeat_at=dt.datetime(2026, 2, 1), created_at=dt.datetime(2026, 2, 1))
+                  heartbeat_at=world.now(), created_at=world.now())  # a new run: its stamps are now
     world.clear_log()
     tick()
     page = _read_of(world, "fresh")

@@ -317,3 +317,22 @@ def test_a_change_is_stamped_by_the_servers_clock_and_only_changed_runs_are_look
     beat = world.find("alice", "proj", "r00000009")
     assert beat.heartbeat_at == dt.datetime(2030, 1, 1, 0, 0, 1)
     assert world.find("alice", "proj", "r00000008").updated_at == beat.updated_at == dt.datetime(2030, 1, 1, 0, 0, 2)
+
+
+def test_runs_filtered_on_a_moved_stamp_as_w_and_b_takes_it_or_a_server_that_ignores_or_refuses_it(wandb_fake, api):
+    """`{"updatedAt": {"$gt": ISO}}` / heartbeatAt, ISO with a Z: the filter the tool lists changed runs with."""
+    world = wandb_fake.world
+    world.generate(5)
+    world.clock = lambda: dt.datetime(2026, 5, 1)
+    world.edit("r00000001", notes="moved")
+    world.heartbeat(["r00000003"])
+    since = {"$or": [{"updatedAt": {"$gt": "2026-04-01T00:00:00Z"}}, {"heartbeatAt": {"$gt": "2026-04-01T00:00:00Z"}}]}
+    assert [r.id for r in api.runs("alice/proj", filters=since, lazy=False)] == ["r00000001", "r00000003"]
+    world.stamp_filters = "ignore"
+    api.flush()  # wandb caches the answer of the same query
+    assert len(list(api.runs("alice/proj", filters=since, lazy=False))) == 5
+    assert len(list(api.runs("alice/proj", filters={"$and": [{"username": "alice"}, since]}, lazy=False))) == 3
+    world.stamp_filters = "refuse"
+    answer = _graphql(wandb_fake, RUNS.replace("runs(after", "runs(filters: $filters, after").replace(
+        "$k: [String!]", "$k: [String!], $filters: JSONString"), filters=json.dumps(since)).json()
+    assert answer["data"] is None and "updatedAt" in answer["errors"][0]["message"]

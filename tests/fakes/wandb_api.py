@@ -242,6 +242,10 @@ class World(BaseWorld):
     default_entity: str = "alice"
     runs: dict[tuple[str, str], list[FakeRun]] = field(default_factory=dict)
     updated_moves: bool = True  # updatedAt moves with every change; False: only with the heartbeat
+    # Runs filtered on updatedAt/heartbeatAt ({"updatedAt": {"$gt": ISO}}): "honour" (what W&B does, as far as we
+    # know: README "Reading W&B incrementally"), "ignore" (a server that answers as if the condition were absent),
+    # "refuse" (a server that answers a GraphQL error naming the field)
+    stamp_filters: str = "honour"
     clock: Any = None  # () -> naive UTC now, for the times edits stamp (tests: a FakeClock); None: the real clock
     runs_pages: int = 0  # Runs pages answered so far
     limited: tuple | None = None  # (until or None before the first hit, reset, send Retry-After, body filter)
@@ -467,6 +471,10 @@ class _Handler(BaseHandler):
             # project would make the fake, not the tool, the slow part.
             if op in ("Run", "RunSampledHistory") or (op == "Runs" and not variables.get("cursor")):
                 self.world.notice_changes()
+            if op == "Runs" and self.world.stamp_filters == "refuse" and _STAMP_FIELD.search(
+                    variables.get("filters") or ""):
+                return 200, {"errors": [{"message": "invalid filter: unknown field updatedAt",
+                                         "path": ["project", "runs"]}], "data": None}, {}
             if op == "Runs":
                 answer = {"data": {"project": self._runs(variables, wanted, text, specs)}}
                 self.world.runs_pages += 1
@@ -559,11 +567,13 @@ class _Handler(BaseHandler):
         # every change to a run moves world.version (FakeRun._mark); a run appended or removed straight on the
         # list changes its length
         token = (len(runs), self.world.version)
-        cache_key = (key, filters_json, order)
+        cache_key = (key, filters_json, order, self.world.stamp_filters)
         cached = self.world._ordered.get(cache_key)
         if cached and cached[0] == token:
             return cached[1]
         filters = json.loads(filters_json)
+        if self.world.stamp_filters == "ignore":
+            filters = _without_stamps(filters)
         field_name = order.lstrip("+-")
         pairs = sorted((((_sortable(r.field(field_name)), r.name), r) for r in runs if matches(r, filters)),
                        key=lambda p: p[0], reverse=order.startswith("-"))
@@ -660,6 +670,19 @@ def _offset(cursor: str | None) -> int:
         return max(0, int(base64.b64decode(cursor).decode().split(":", 1)[1]))
     except (ValueError, IndexError):
         return 0
+
+
+_STAMPS = {"updatedAt", "updated_at", "heartbeatAt", "heartbeat_at"}
+_STAMP_FIELD = re.compile(r'"(updatedAt|updated_at|heartbeatAt|heartbeat_at)"')
+
+
+def _without_stamps(flt: Any) -> Any:
+    """A filter as a server that ignores updatedAt/heartbeatAt conditions reads it (World.stamp_filters)."""
+    if isinstance(flt, list):
+        return [_without_stamps(f) for f in flt]
+    if not isinstance(flt, dict):
+        return flt
+    return {k: _without_stamps(v) for k, v in flt.items() if k not in _STAMPS}
 
 
 def matches(run: FakeRun, flt: Any) -> bool:

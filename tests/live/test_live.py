@@ -234,6 +234,10 @@ def test_real_wandb_moves_updated_at_on_tags_notes_and_summary_edits():
     assert found["updatedAt_answered"]
     assert found["config_keys_selected"] and found["summary_keys_selected"] and found["page_of_1000_answered"]
     assert found["deleted_run_gone_from_listing"]
+    assert found["stamp_filter_keeps_a_run_changed_after"] and found["stamp_filter_drops_a_run_not_changed_after"] \
+        and found["stamp_filter_keeps_a_run_just_edited"], (
+        f"W&B does not filter runs on updatedAt/heartbeatAt as the tool assumes ({found}): the tool falls back to "
+        "listing every run at every sync (one WARNING says so); README 'Reading W&B incrementally'")
     assert found["keys_are_exact_not_globs"], (
         "real W&B expands globs in config(keys:)/summaryMetrics(keys:): DYNAMIC_HEADERS' globs could be sent as "
         "they are instead of learned by full reads; update sources/wandb_api.py and the README")

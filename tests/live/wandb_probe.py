@@ -6,7 +6,8 @@ Makes one short run in the project, then edits it the ways people and scripts do
 does, through the public API; summary and config through run.update()), reading the run's updatedAt and
 heartbeatAt through the tool's own queries after each edit; checks the Runs query features the tool relies on
 (key selection, a `name $in` filter, 1,000 runs a page, +created_at order); deletes the run at the end and
-checks that the listing no longer has it.
+checks that the listing no longer has it; checks that the runs filter on updatedAt/heartbeatAt `$gt` keeps only runs
+changed after the time given (issue 24: the listing between scans).
 """
 
 from __future__ import annotations
@@ -71,6 +72,19 @@ def main(path: str) -> dict:
 
     for name, change in (("tags", tags), ("notes", notes), ("summary", summary), ("config", config)):
         moved(name, change)
+
+    def changed_after(when: str) -> dict:
+        """The tool's changed-runs listing (wandb_api.WandbSource._changed), narrowed to the probe's run."""
+        stamps = {"$or": [{"updatedAt": {"$gt": when}}, {"heartbeatAt": {"$gt": when}}]}
+        return listed([run_id], filters=json.dumps({"$and": [{"name": {"$in": [run_id]}}, stamps]}))
+
+    last = max(before["updatedAt"], before["heartbeatAt"])
+    found["stamp_filter_keeps_a_run_changed_after"] = run_id in changed_after("2000-01-01T00:00:00Z")
+    found["stamp_filter_drops_a_run_not_changed_after"] = run_id not in changed_after(last + "Z")
+    time.sleep(2)
+    tags(api.run(f"{path}/{run_id}"))
+    time.sleep(3)
+    found["stamp_filter_keeps_a_run_just_edited"] = run_id in changed_after(last + "Z")
     full = gql.execute(runs_query(["lr"], ["loss"], system_metrics=False),
                        {"entity": entity, "project": project, "perPage": 10, "order": "+created_at",
                         "filters": json.dumps({"name": {"$in": [run_id]}}), "configKeys": ["lr"],

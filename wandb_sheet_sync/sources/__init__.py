@@ -20,7 +20,8 @@ A new source is one class with three members, and nothing else in the tool needs
     project is never held whole; `listed`, `deleted`, `read_state`, `pages` and `unchanged` are final only once
     `pages_of_runs` is exhausted. A source may ignore it (run folders, the memory source): every run in `runs`.
   It returns, as `Fetched` says: every run it read in full (at most once each: one Run per id), the known runs
-  it only listed (their UI fields), the known runs it found gone (none, for a source that cannot tell), whether
+  it only listed (their UI fields; between scans W&B's source lists only runs whose stamps moved, so a known run
+  may be in neither), the known runs it found gone (none, for a source that cannot tell), whether
   the read was full (every run the filters keep, so the summary tabs may replace what they remember), and the
   ReadState to keep (None: this source keeps none, as run folders are read in full every time). It honours
   USER_NAME and STATES itself. Its errors are errors.py's kinds (SourceError, AccessError, CredentialsError,

@@ -18,10 +18,14 @@ The design, and why (README "Reading W&B incrementally" has the measured costs):
   wait for FULL_RESYNC_HOURS).
 - A run the worksheet's base knows that the listing lacks is asked for by id once more (an offset cursor skips a
   run when another is deleted mid-listing) and, still missing, is deleted: marked (DELETED_RUNS) by the sync.
+- Between scans (LISTING_SCAN_MINUTES: "scan_at" below; a full read is one) the listing is filtered to the runs
+  whose stamps moved past "since" (wandb_api.py sends it and checks that W&B honoured it); such a listing does not
+  find deleted runs or edits that move no stamp: the next scan does. choose() and next_state() take either kind.
 - A full read (the first sync, every FULL_RESYNC_HOURS, and every sync once updatedAt is known not to move)
   reads every run; a read that fails part way resumes at its last good page at the next sync.
 State (a JSON object in the base): {"since": ISO, "seen": ISO, "fresh": {id: ISO}, "full_at": epoch seconds,
-"updated_moves": false (absent: assumed to move), "deleted": [ids], "keys": {"config": [..], "summary": [..],
+"updated_moves": false (absent: assumed to move), "deleted": [ids],
+"scan_at": epoch seconds (absent: a scan is due), "keys": {"config": [..], "summary": [..],
 "globs": {"include": [..], "exclude": [..]}}}. "keys" are the top-level keys the sheet needs, learned by a full read:
 the keys its headers match (DYNAMIC_HEADERS off), and with include/exclude globs also every key that passes them
 ("globs" says under which: keys learned under other globs, or none, mean "read every key until the next full
@@ -88,6 +92,7 @@ class ReadState:
     updated_moves: bool = True  # False once W&B was seen to change a run without moving its updatedAt
     deleted: tuple[str, ...] = ()  # known runs W&B no longer has (marked in the sheet)
     keys: LearnedKeys | None = None
+    scan_at: float | None = None  # epoch seconds of the last listing of every run (a full read is one); None: due
 
     @classmethod
     def from_json(cls, data: Any) -> "ReadState":
@@ -95,12 +100,13 @@ class ReadState:
         if not isinstance(data, dict):
             return cls()
         since, seen, fresh, full_at = data.get("since"), data.get("seen"), data.get("fresh"), data.get("full_at")
-        keys, deleted = data.get("keys"), data.get("deleted")
+        keys, deleted, scan_at = data.get("keys"), data.get("deleted"), data.get("scan_at")
         return cls(since=since if isinstance(since, str) else None, seen=seen if isinstance(seen, str) else None,
                    fresh=dict(fresh) if isinstance(fresh, dict) else {},
                    full_at=full_at if isinstance(full_at, (int, float)) and not isinstance(full_at, bool) else None,
                    updated_moves=data.get("updated_moves") is not False,
                    deleted=tuple(deleted) if isinstance(deleted, list) else (),
+                   scan_at=scan_at if isinstance(scan_at, (int, float)) and not isinstance(scan_at, bool) else None,
                    keys=LearnedKeys(tuple(keys.get("config") or ()), tuple(keys.get("summary") or ()),
                                     keys.get("globs")) if isinstance(keys, dict) else None)
 
@@ -121,7 +127,14 @@ class ReadState:
                            **({"globs": self.keys.globs} if self.keys.globs is not None else {})}
         if self.deleted:
             out["deleted"] = list(self.deleted)
+        if self.scan_at is not None:
+            out["scan_at"] = self.scan_at
         return out
+
+    def scan_due(self, now: float, scan_minutes: float) -> bool:
+        """Whether this sync lists every run (LISTING_SCAN_MINUTES): the listing that finds deleted runs and edits
+        that move no stamp. Between scans a sync lists only the runs whose stamps moved."""
+        return self.scan_at is None or now - self.scan_at >= scan_minutes * 60 or now < self.scan_at
 
     def needs_full(self, now: float, full_resync_hours: float) -> bool:
         """Whether this sync reads every run: never read in full, FULL_RESYNC_HOURS passed, or updatedAt is known
@@ -158,7 +171,13 @@ class ReadState:
         stored schedule stays (a quiet --once then writes nothing), with what that read learnt (whether updatedAt
         moves, the keys, the runs gone). Runs it read are simply read again."""
         return replace(self, updated_moves=self.updated_moves and read.updated_moves,
-                       keys=read.keys if read.keys is not None else self.keys, deleted=read.deleted)
+                       keys=read.keys if read.keys is not None else self.keys, deleted=read.deleted,
+                       scan_at=read.scan_at if read.scan_at is not None else self.scan_at)
+
+    def asking_scan(self) -> "ReadState":
+        """This state with its last scan forgotten: the next incremental read lists every run (a column of the
+        listing's fields added since, say, fills for every run then, not at the next LISTING_SCAN_MINUTES)."""
+        return replace(self, scan_at=None)
 
     def with_stale_stamps(self) -> "ReadState":
         """W&B was seen to change a run without moving its updatedAt: from now on every sync reads in full."""
@@ -174,37 +193,57 @@ class Choice:
     missing: list[str] = field(default_factory=list)  # known runs the listing lacks
 
 
-def choose(state: ReadState, listing: dict[str, dict], known: Iterable[str], keep: Callable[[dict], bool]) -> Choice:
-    """listing: run id -> its listing node, every run of the project; keep: whether a run is synced at all
-    (USER_NAME, STATES)."""
+def choose(state: ReadState, listing: Mapping[str, dict], known: Iterable[str] | None,
+           keep: Callable[[dict], bool]) -> Choice:
+    """listing: run id -> its listing node, every run of the project, or (known None) only the runs whose stamps
+    moved past `since`: a run the base does not know has a moved stamp and is read as changed, so the base's runs
+    need not be asked for; keep: whether a run is synced at all (USER_NAME, STATES)."""
     since = parse_time(state.since)
     fresh = state.fresh
     deleted = set(state.deleted)
-    known = set(known)
+    known = None if known is None else set(known)
     out = Choice()
     for run_id, node in listing.items():
         if not keep(node):
             continue
         when = stamp(node)
         changed = since is None or when is None or (when > since and fresh.get(run_id) != iso(when))
-        if changed or run_id not in known or run_id in deleted:
+        if changed or (known is not None and run_id not in known) or run_id in deleted:
             out.read.append(run_id)
         else:
             out.listed.append(run_id)
-    out.missing = sorted(known - listing.keys())
+    out.missing = sorted(known - listing.keys()) if known is not None else []
     return out
 
 
-def next_state(state: ReadState, nodes: Iterable[dict], read_ids: set[str], full: bool, now: float,
-               seconds: float, deleted: Iterable[str], keys: LearnedKeys | None = None) -> ReadState:
-    """The state after this sync: nodes are what W&B listed (or the full read returned), read_ids what was read in
-    full, seconds how long the listing (or full read) took. Whether updatedAt moves and the learned keys carry
-    over; the runs gone are this read's."""
-    nodes = list(nodes)
-    stamps = {n["name"]: stamp(n) for n in nodes if n.get("name")}
+def stamps_of(nodes: Iterable[dict]) -> dict[str, dt.datetime | None]:
+    """Run id -> its stamp: all next_state keeps of W&B's answers (a full read that streams lets the nodes go)."""
+    return {n["name"]: stamp(n) for n in nodes if n.get("name")}
+
+
+def next_state(state: ReadState, stamps: Mapping[str, dt.datetime | None], read_ids: set[str], full: bool,
+               now: float, seconds: float, deleted: Iterable[str], keys: LearnedKeys | None = None,
+               every: bool = True, hold: bool = False) -> ReadState:
+    """The state after this sync: stamps are those of the runs W&B listed (or the full read returned: stamps_of),
+    read_ids what was read in full, seconds how long the listing (or full read) took. Whether updatedAt moves and
+    the learned keys carry over; the runs gone are this read's.
+
+    every: the stamps are those of every run (a full read, or a scan: LISTING_SCAN_MINUTES starts again); else only
+    of the runs whose stamps moved past `since` (a filtered listing), so none means nothing changed. hold: keep
+    `since` where it was (a filtered listing of several pages, which an offset cursor may have skipped a run of
+    when another was deleted mid-listing: the next one lists the same runs again, `fresh` saying which were read)."""
     seen = max((t for t in stamps.values() if t), default=None)
     out = replace(state, full_at=now if full else state.full_at, keys=keys if keys is not None else state.keys,
-                  deleted=tuple(sorted(set(deleted))))
+                  deleted=tuple(sorted(set(deleted))), scan_at=now if full or every else state.scan_at)
+    if seen is None and not every and state.since:
+        return replace(out, fresh=dict(state.fresh))
+    if hold and not every and state.since and seen is not None:
+        old = parse_time(state.since)
+        top = max(seen, parse_time(state.seen) or seen)
+        return replace(out, seen=iso(top), fresh={
+            **{i: t for i, t in state.fresh.items() if i not in stamps},
+            **{i: iso(t) for i, t in sorted(stamps.items())
+               if t and old < t < top and (i in read_ids or state.fresh.get(i) == iso(t))}})
     if seen is None:
         since = parse_time(state.since) or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         return replace(out, since=iso(since), seen=state.seen or iso(since), fresh={})

@@ -36,9 +36,11 @@ import datetime as dt
 import json
 import logging
 import math
+import re
 import threading
 import time
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from ..columns import glob_keys, key_names, source_keys
@@ -46,9 +48,9 @@ from ..config import Settings, Target
 from ..errors import AccessError, CredentialsError, Interrupted, SourceError, SyncError
 from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
-from . import Fetched, Need
+from . import Chunk, Fetched, Need
 from .history import Sampling, points as history_points
-from .increments import LearnedKeys, ReadState, choose, next_state, parse_time
+from .increments import LearnedKeys, ReadState, choose, iso, next_state, parse_time, stamp, stamps_of
 from .sweeps import read_sweeps
 from .wandb_graphql import GraphQL, RateLimited, set_attempt_timeout, translate
 
@@ -114,6 +116,28 @@ def app_url(base_url: str, app: str | None = None) -> str:
         return f"{parts.scheme or 'https'}://{host}"
 
 
+_FILTER_WORDS = re.compile(r"updatedAt|heartbeatAt|filter", re.IGNORECASE)
+
+
+class _NotHonoured(Exception):
+    """The changed-runs listing brought a run whose stamps had not moved: W&B ignored the filter."""
+
+
+@dataclass
+class _Reading:
+    """What one fetch reads with, handed to a full read that streams (its pages are read after fetch returns)."""
+
+    target: Target
+    need: Need
+    gql: GraphQL
+    page: Callable[[str, dict], dict]
+    query: str
+    variables: dict
+    sampling: Sampling
+    web: str
+    pages: list[int]
+
+
 def _light(node: dict) -> dict:
     """A run's node as the listing has it (LIST_FIELDS): what the read state needs, without config, summary and
     sampled history, so the full node can be let go once its Run is made."""
@@ -153,6 +177,7 @@ class WandbSource:
         self.quota_wait = 0.0  # seconds W&B's rate limit made the reads wait (for /metrics)
         self.bytes = 0  # W&B's answers, for the report and the bench
         self._resume: dict[Target, tuple[str, dict, dict[str, dict]]] = {}  # a full read cut short
+        self._unfiltered: set[Target] = set()  # W&B did not honour the changed-runs filter here: list every run
         self._last: tuple[GraphQL, str] | None = None  # this sync's GraphQL sender and web address, for sweeps
         self._apis: dict[str, Any] = {}  # entity -> its wandb.Api, made once (see _api)
 
@@ -229,20 +254,34 @@ class WandbSource:
                                   "belongs to the entity.")
             return project.get("runs") or {}
 
+        reading = _Reading(target, need, gql, page, query, variables, sampling, web, pages)
+        if full and need.stream:
+            return self._streamed(reading, progress)
         started = time.monotonic()
+        scanned, hold, known = full, False, None
         try:
             if full:
                 nodes = self._read_all(target, page, query, variables, progress)
+                known = need.known_runs()
                 # A filtered read does not show which runs are gone: the listing does (none to find on a first sync)
-                listing = self._list(target, page) if self.filters() and need.known_runs() else \
+                listing = self._list(target, page) if self.filters() and known else \
                     {i: _light(n) for i, n in nodes.items()}
                 listed: list[str] = []
                 wanted = [i for i, n in listing.items() if i not in nodes and self.keeps(n)]  # skipped by a cursor
             else:
-                listing = self._list(target, page)
-                choice = choose(state, listing, need.known_runs(), self.keeps)
+                changed = None if state.scan_due(need.now, self.settings.listing_scan_minutes) \
+                    or target in self._unfiltered else self._changed(target, page, state)
+                if changed is None:  # the scan: every run, which finds deleted runs and edits that move no stamp
+                    listing, known, scanned = self._list(target, page), need.known_runs(), True
+                else:  # only the runs whose stamps moved: the base's runs are not needed (a new run moved too)
+                    listing, listing_pages = changed
+                    hold = listing_pages > 1
+                choice = choose(state, listing, known, self.keeps)
                 nodes, listed, wanted = {}, choice.listed, choice.read
-            gone, back = self._confirm_gone(target, page, need, listing, state)
+            if scanned:
+                gone, back = self._confirm_gone(target, page, known or frozenset(), listing, state)
+            else:  # runs marked deleted stay so, unless they came back (listed, so read: choose)
+                gone, back = [i for i in state.deleted if i not in listing], []
             ids = wanted + [i for i in back if self.keeps(listing[i])]
             if chosen:
                 quiet = self._running(ids, need, state, listing, back)
@@ -252,7 +291,7 @@ class WandbSource:
             listed = [i for i in listed if i not in nodes]
             read = set(nodes)
             # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
-            unchanged = frozenset(choose(state, nodes, need.known_runs(), self.keeps).listed
+            unchanged = frozenset(choose(state, nodes, known, self.keeps).listed
                                   if full and not state.never_read() else ())
         finally:
             self.requests += gql.requests
@@ -268,12 +307,119 @@ class WandbSource:
         elif globs and (full or selected):
             keys = self._learn([r for r in runs if r.id not in quiet], need, globs,
                                state.learned_keys(globs) if not full else None)
-        state = next_state(state, listing.values(), read, full, need.now, time.monotonic() - started,
-                           gone if self.settings.deleted_runs == "mark" else (), keys)
+        state = next_state(state, stamps_of(listing.values()), read, full, need.now, time.monotonic() - started,
+                           gone if self.settings.deleted_runs == "mark" else (), keys, every=scanned, hold=hold)
         log.debug("read %d runs of %s in full, %d from the listing, %d deleted, in %d pages (%s, %s)", len(runs),
-                  target.path, len(listed), len(gone), pages[0], "full" if full else "incremental", gql.kind)
+                  target.path, len(listed), len(gone), pages[0],
+                  "full" if full else "incremental" if scanned else "incremental, changed runs only", gql.kind)
         return Fetched(runs, pages[0], full, [to_run(listing[i], target, names, web) for i in listed], gone, state,
                        unchanged)
+
+    def _streamed(self, r: "_Reading", progress: Callable[[int], None] | None) -> Fetched:
+        """A full read that hands over its runs page by page (Need.stream): each page's nodes become Runs and are let
+        go, and only what the next read state needs is kept (run id -> stamp, the learned keys), so the project is
+        never held whole. listed, deleted, read_state, pages and unchanged are set on the Fetched once the pages are
+        exhausted. A read cut short is not resumed (the rows already handed over are written; the next full read
+        merges them), unlike _read_all's."""
+        fetched = Fetched([], 0, True)
+        fetched.pages_of_runs = self._chunks(r, fetched, progress)
+        return fetched
+
+    def _chunks(self, r: "_Reading", fetched: Fetched, progress: Callable[[int], None] | None) -> Iterator[Chunk]:
+        state, need, target = r.need.state, r.need, r.target
+        names = dict(self.settings.names)
+        globs = self._globs()
+        stamps: dict[str, Any] = {}  # run id -> the stamp of the answer kept: all the next read state needs
+        config: set[str] = set()
+        summary: set[str] = set()
+        unchanged: set[str] = set()
+        count = 0
+        started = time.monotonic()
+        known = None
+
+        def chunk(nodes: dict[str, dict]) -> Chunk:
+            nonlocal count
+            stamps.update(stamps_of(nodes.values()))
+            quiet = set(choose(state, nodes, known, self.keeps).listed) if not state.never_read() else set()
+            unchanged.update(quiet)
+            runs = [to_run(nodes.pop(i), target, names, r.web, r.sampling.wanted) for i in list(nodes)]
+            if not self.settings.dynamic or globs:
+                for found in (source_keys(runs, need.headers),
+                              glob_keys(runs, self.settings.include, self.settings.exclude) if globs else None):
+                    if found:
+                        config.update(found[0])
+                        summary.update(found[1])
+            count += len(runs)
+            if progress:
+                progress(count)
+            return Chunk(runs, frozenset(quiet))
+
+        try:
+            known = need.known_runs()
+            variables = dict(r.variables)
+            for block in self._blocks(r.page, r.query, variables):
+                nodes = {n["name"]: n for n in block if n.get("name") and n["name"] not in stamps}  # once each
+                yield chunk(nodes)
+            listing: dict[str, Any] = self._list(target, r.page) if self.filters() and known else \
+                dict.fromkeys(stamps)
+            wanted = [i for i, n in listing.items() if i not in stamps and n is not None and self.keeps(n)]
+            gone, back = self._confirm_gone(target, r.page, known, listing, state)
+            ids = [i for i in wanted + [i for i in back if self.keeps(listing[i])] if i not in stamps]
+            extra = self._read_ids(r.page, r.query, r.variables, ids)
+            if extra:
+                yield chunk(extra)
+        finally:
+            self.requests += r.gql.requests
+            self.quota_wait += r.gql.quota_wait
+            self.bytes += r.gql.bytes
+        keys = None
+        if not self.settings.dynamic:
+            keys = LearnedKeys.of(config, summary)
+        elif globs:
+            keys = LearnedKeys.of(config, summary, globs)
+        every = stamps if all(v is None for v in listing.values()) else \
+            {**stamps_of(n for n in listing.values() if n is not None), **stamps}
+        fetched.read_state = next_state(state, every, set(stamps), True, need.now, time.monotonic() - started,
+                                        gone if self.settings.deleted_runs == "mark" else (), keys)
+        fetched.deleted, fetched.pages, fetched.unchanged = gone, r.pages[0], frozenset(unchanged)
+        log.debug("read %d runs of %s in full, page by page, %d deleted, in %d pages (%s)", count, target.path,
+                  len(gone), r.pages[0], r.gql.kind)
+
+    def _changed(self, target: Target, page: Callable, state: ReadState) -> tuple[dict[str, dict], int] | None:
+        """The runs whose stamps moved since the last read (`since`), light fields only, and the pages that took;
+        None when W&B did not honour the filter (it listed a run whose stamps had not moved, or refused the filter
+        as unknown): then this process lists every run at every sync, and says why once."""
+        since = parse_time(state.since)
+        after = iso(since) + "Z" if since else ""
+        flt = {"$or": [{"updatedAt": {"$gt": after}}, {"heartbeatAt": {"$gt": after}}]}
+        variables = {"entity": target.entity, "project": target.project, "perPage": LIST_PAGE,
+                     "order": "+created_at", "filters": json.dumps(flt), "cursor": None}
+        nodes: dict[str, dict] = {}
+        count = 0
+        try:
+            for block in self._blocks(page, runs_query(fields=LIST_FIELDS), variables):
+                count += 1
+                for node in block:
+                    when = stamp(node)
+                    if not node.get("name") or since is None or when is None or when <= since:
+                        raise _NotHonoured(f"it listed run {node.get('name')!r}, last changed "
+                                           f"{node.get('updatedAt')}, among the runs changed after {after}")
+                    nodes[node["name"]] = node
+        except _NotHonoured as exc:
+            reason = str(exc)
+        except (CredentialsError, AccessError, RateLimited, Interrupted):
+            raise
+        except SyncError as exc:
+            if not _FILTER_WORDS.search(exc.message):
+                raise
+            reason = f"it refused the filter: {exc.message}"
+        else:
+            return nodes, count
+        self._unfiltered.add(target)
+        log.warning("W&B did not honour the filter on updatedAt/heartbeatAt that lists only the runs changed since "
+                    "the last sync of %s (%s): this process lists every run at every sync instead", target.path,
+                    reason)
+        return None
 
     def _globs(self) -> dict | None:
         """DYNAMIC_HEADERS' include/exclude globs, as the read state records them; None without any."""
@@ -307,7 +453,8 @@ class WandbSource:
         that comes back, and one that stopped (finished, crashed, edited afterwards: final metrics are logged at
         the end) are read with every key, so the keys they bring can become columns."""
         skip = set(state.deleted) | set(back)
-        return {i for i in ids if i in need.known_runs() and i not in skip and listing[i].get("state") == "running"}
+        known = need.known_runs()
+        return {i for i in ids if i in known and i not in skip and listing[i].get("state") == "running"}
 
     def _learn(self, runs: list[Run], need: Need, globs: dict,
                learned: tuple[set[str], set[str]] | None) -> LearnedKeys:
@@ -333,15 +480,20 @@ class WandbSource:
     def _pages(self, page: Callable, query: str, variables: dict, into: dict[str, dict],
                progress: Callable[[int], None] | None = None) -> None:
         """Every page of a query into `into` (run id -> node; a run seen twice keeps its later answer)."""
-        while True:
-            block = page(query, variables)
-            edges = block.get("edges") or []
-            for edge in edges:
-                node = edge.get("node") or {}
+        for nodes in self._blocks(page, query, variables):
+            for node in nodes:
                 if node.get("name"):
                     into[node["name"]] = node
             if progress:
                 progress(len(into))
+
+    @staticmethod
+    def _blocks(page: Callable, query: str, variables: dict) -> Iterator[list[dict]]:
+        """The nodes of each page of a query as it arrives; variables["cursor"] moves past each page handed over."""
+        while True:
+            block = page(query, variables)
+            edges = block.get("edges") or []
+            yield [edge.get("node") or {} for edge in edges]
             info = block.get("pageInfo") or {}
             if not info.get("hasNextPage") or not edges:
                 return
@@ -382,12 +534,12 @@ class WandbSource:
                         nodes)
         return nodes
 
-    def _confirm_gone(self, target: Target, page: Callable, need: Need, listing: dict[str, dict],
+    def _confirm_gone(self, target: Target, page: Callable, known: frozenset[str], listing: dict[str, Any],
                       state: ReadState) -> tuple[list[str], list[str]]:
-        """Known runs W&B no longer has, and those the listing skipped after all. One newly missing from the listing
-        is asked for by id once more: an offset cursor skips a run when another is deleted while the listing
-        pages. The found ones join the listing."""
-        missing = sorted(need.known_runs() - listing.keys())
+        """Known runs W&B no longer has, and those the listing skipped after all, from a listing of every run. One
+        newly missing from the listing is asked for by id once more: an offset cursor skips a run when another is
+        deleted while the listing pages. The found ones join the listing."""
+        missing = sorted(known - listing.keys())
         if not missing:
             return [], []
         before = set(state.deleted)
