@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 from . import summaries
 from .base import Base
-from .columns import DERIVED, HeaderRules, RunView, choose_headers, listed_row, row_for, zone
+from .columns import DERIVED, LISTED, HeaderRules, RunView, choose_headers, listed_cells, row_for, zone
 from .config import Settings, Target
 from .errors import OutcomeUnknown, SheetMoved
 from .history import Wanted, headers as history_headers
@@ -156,7 +156,10 @@ def _sync_target(run: _Sync, target: Target) -> TargetReport:
     existing = Layout.of(snaps[0].grid).named
     stored = _stored_read_state(snaps[0], memory.read_states.get(target))
     for_tabs = summaries.need_every_run(settings.summaries, memory.tabs.get(target), stored)
-    fetched = _fetch(run, target, snaps, stored.asking_full() if for_tabs else stored, existing)
+    asking = stored.asking_full() if for_tabs else stored
+    if any(h in LISTED and h not in existing for h in run.rules.fixed):
+        asking = asking.asking_scan()  # a column the listing fills (group, notes...) is new: fill it for every run
+    fetched = _fetch(run, target, snaps, asking, existing)
     done = _Done(target)
     for part in _parts(fetched):
         if part.last:
@@ -283,7 +286,7 @@ def _build_rows(run: _Sync, part: _Part, views: list[RunView], existing: list[st
     choice = choose_headers(existing, views, run.rules)
     headers = tuple(existing + choice.headers)
     gone = part.deleted if settings.deleted_runs == "mark" else []
-    partial = [listed_row(row_for(RunView(r), headers, run.tz)) for r in part.listed] + \
+    partial = [listed_cells(r, headers, run.tz) for r in part.listed] + \
         [{KEY: run_id, "state": "deleted"} for run_id in gone]
     partial_ids = {row[KEY] for row in partial}
     if choice.dropped:
