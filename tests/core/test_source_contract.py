@@ -125,7 +125,10 @@ def test_a_fetch_given_its_own_state_accounts_for_every_known_run_once(world):
     read, listed = [r.id for r in again.runs], [r.id for r in again.listed]
     assert len(read) == len(set(read)) and not set(read) & set(listed)
     assert set(again.deleted) <= known - {"r0", "r1", "r2"}  # only a known run that is gone, if the source can tell
-    assert {"r0", "r1", "r2"} <= set(read) | set(listed) and "r3" not in set(read) | set(listed)
+    assert "r3" not in set(read) | set(listed)
+    # a source that keeps a read state may leave out a known run it can tell is unchanged (a scan's UI-field hashes,
+    # issue 24); one that keeps none brings every run
+    assert again.read_state is not None or {"r0", "r1", "r2"} <= set(read) | set(listed)
     assert again.read_state is None or isinstance(again.read_state, ReadState)
 
 

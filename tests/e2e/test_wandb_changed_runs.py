@@ -91,6 +91,31 @@ def test_a_ui_edit_that_moves_no_stamp_shows_at_the_next_scan(e2e):
     assert e2e.rows()["r00000003"]["run_name"] == "renamed"
 
 
+def test_a_scan_merges_only_the_runs_whose_ui_fields_may_have_moved(e2e):
+    """A scan lists every run, but merges (and so reads the sheet rows of) only the runs of the UI-field buckets
+    whose hash moved since the last scan (increments.UiHashes): a quiet scan reads the sheet's head alone, and a
+    stamp-less edit costs its bucket's rows, not the sheet."""
+    world = e2e.wandb.world
+    world.clock = FakeClock()
+    world.updated_moves = False  # an edit moves no stamp
+    world.generate(3_000)
+    tick = ticks(e2e, LISTING_SCAN_MINUTES=1)
+    tick()  # the full read: it records the UI fields' hashes
+    e2e.google.world.clear_log()
+    quiet = tick()  # a scan, nothing changed
+    values = [r for r in e2e.google.world.sheets_requests() if r.is_sheets_read and "values" in r.path]
+    # the head, and the base's run ids (a scan finds the runs gone); no run's row was needed
+    assert len(values) == 2 and quiet.total("updated") == 0 and quiet.sheets_writes <= 3
+    world.edit("r00000003", display_name="renamed", notes="typed in the W&B UI")
+    e2e.google.world.clear_log()
+    scan = tick()
+    assert e2e.rows()["r00000003"]["run_name"] == "renamed" and scan.total("updated") == 1
+    rows_read = [r for r in e2e.google.world.sheets_requests() if r.is_sheets_read and "values" in r.path][2]
+    asked = rows_read.query.get("ranges") or [f["a1Range"] for f in rows_read.body["dataFilters"]]
+    spans = [a.rsplit("!", 1)[1].split(":") for a in asked if a.startswith("'runs'")]
+    assert 1 <= sum(int(b) - int(a) + 1 for a, b in spans) <= 20  # the edited run's bucket (~3 of 3,000 runs)
+
+
 def test_a_run_that_changes_mid_listing_is_read_by_the_next_sync(e2e):
     world = e2e.wandb.world
     world.clock = FakeClock()

@@ -39,8 +39,12 @@ ReadState is this state (from_json/to_json: its stored form); nobody else spells
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import math
+import struct
+import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
@@ -93,6 +97,8 @@ class ReadState:
     deleted: tuple[str, ...] = ()  # known runs W&B no longer has (marked in the sheet)
     keys: LearnedKeys | None = None
     scan_at: float | None = None  # epoch seconds of the last listing of every run (a full read is one); None: due
+    ui: str | None = None  # the UI fields of every run as the last scan listed them, in UI_BUCKETS hashes (ui_hashes)
+    edge: Mapping[str, int] = field(default_factory=dict)  # runs stamped in the newest second: their answer's CRC
 
     @classmethod
     def from_json(cls, data: Any) -> "ReadState":
@@ -100,13 +106,16 @@ class ReadState:
         if not isinstance(data, dict):
             return cls()
         since, seen, fresh, full_at = data.get("since"), data.get("seen"), data.get("fresh"), data.get("full_at")
-        keys, deleted, scan_at = data.get("keys"), data.get("deleted"), data.get("scan_at")
+        keys, deleted, scan_at, ui = data.get("keys"), data.get("deleted"), data.get("scan_at"), data.get("ui")
         return cls(since=since if isinstance(since, str) else None, seen=seen if isinstance(seen, str) else None,
                    fresh=dict(fresh) if isinstance(fresh, dict) else {},
                    full_at=full_at if isinstance(full_at, (int, float)) and not isinstance(full_at, bool) else None,
                    updated_moves=data.get("updated_moves") is not False,
                    deleted=tuple(deleted) if isinstance(deleted, list) else (),
                    scan_at=scan_at if isinstance(scan_at, (int, float)) and not isinstance(scan_at, bool) else None,
+                   ui=ui if isinstance(ui, str) else None,
+                   edge={str(k): v for k, v in data["edge"].items() if isinstance(v, int)}
+                   if isinstance(data.get("edge"), dict) else {},
                    keys=LearnedKeys(tuple(keys.get("config") or ()), tuple(keys.get("summary") or ()),
                                     keys.get("globs")) if isinstance(keys, dict) else None)
 
@@ -129,6 +138,10 @@ class ReadState:
             out["deleted"] = list(self.deleted)
         if self.scan_at is not None:
             out["scan_at"] = self.scan_at
+        if self.ui is not None:
+            out["ui"] = self.ui
+        if self.edge:
+            out["edge"] = dict(self.edge)
         return out
 
     def scan_due(self, now: float, scan_minutes: float) -> bool:
@@ -177,11 +190,76 @@ class ReadState:
     def asking_scan(self) -> "ReadState":
         """This state with its last scan forgotten: the next incremental read lists every run (a column of the
         listing's fields added since, say, fills for every run then, not at the next LISTING_SCAN_MINUTES)."""
-        return replace(self, scan_at=None)
+        return replace(self, scan_at=None, ui=None)
+
+    def with_ui(self, ui: str | None) -> "ReadState":
+        return replace(self, ui=ui)
+
+    def with_edge(self, edge: Mapping[str, int]) -> "ReadState":
+        return replace(self, edge=dict(edge))
+
 
     def with_stale_stamps(self) -> "ReadState":
         """W&B was seen to change a run without moving its updatedAt: from now on every sync reads in full."""
         return replace(self, updated_moves=False)
+
+
+def content(node: dict) -> int:
+    """A CRC of W&B's whole answer for a run: a run of the newest second read again and answered alike did not
+    change within that second (ReadState.edge), so the sync need not merge it (nor read its row of the sheet)."""
+    return zlib.crc32(json.dumps(node, sort_keys=True, default=str).encode())
+
+
+def same_at_edge(state: ReadState, nodes: Mapping[str, dict]) -> list[str]:
+    """Runs read again only because their stamp is the newest second the last read saw, answered exactly as then."""
+    edge_at = parse_time(state.seen)
+    if edge_at is None or not state.edge:
+        return []
+    return [i for i, n in nodes.items() if i in state.edge and stamp(n) == edge_at and state.edge[i] == content(n)]
+
+
+def edge_of(state: ReadState, nodes: Mapping[str, dict], same: Iterable[str], stamps: Mapping[str, Any]) -> dict:
+    """The CRCs to keep for the runs stamped in the newest second `state` (the next state) says it saw."""
+    top = parse_time(state.seen)
+    if top is None:
+        return {}
+    out = {i: content(n) for i, n in nodes.items() if stamp(n) == top}
+    out.update({i: state.edge[i] for i in same if i in state.edge and stamps.get(i) == top})
+    return out
+
+UI_BUCKETS = 1024  # the UI fields of a project's runs as this many hashes: ~5.5 KB in the read state
+UI_FIELDS = ("displayName", "state", "tags", "notes", "group", "jobType")  # what the listing has that people edit
+
+
+def bucket(run_id: str) -> int:
+    return zlib.crc32(run_id.encode()) % UI_BUCKETS
+
+
+class UiHashes:
+    """The UI fields of every run a listing brings, folded into UI_BUCKETS hashes (each the XOR of its runs' CRCs, so
+    the order runs come in does not matter). A scan lists every run, but merges only the runs of buckets whose hash
+    moved since the last scan: a quiet project's scan then reads no row of the sheet, and one UI edit that moved no
+    stamp costs the rows of one bucket (1/1024 of the runs), not a read of the whole sheet (issue 24)."""
+
+    def __init__(self):
+        self.hashes = [0] * UI_BUCKETS
+
+    def add(self, node: dict) -> None:
+        run_id = str(node.get("name"))
+        fields = json.dumps([run_id, *(node.get(f) for f in UI_FIELDS)], sort_keys=True, default=str)
+        self.hashes[bucket(run_id)] ^= zlib.crc32(fields.encode())
+
+    def text(self) -> str:
+        return base64.b64encode(struct.pack(f">{UI_BUCKETS}I", *self.hashes)).decode()
+
+    def moved(self, before: str | None) -> set[int] | None:
+        """The buckets whose hash differs from `before` (a stored text); None: every bucket (none stored, or one
+        that cannot be read)."""
+        try:
+            old = struct.unpack(f">{UI_BUCKETS}I", base64.b64decode(before or "", validate=True))
+        except (ValueError, struct.error):
+            return None
+        return {i for i, (a, b) in enumerate(zip(old, self.hashes)) if a != b}
 
 
 @dataclass

@@ -50,7 +50,8 @@ from ..history import Wanted, cells as history_cells
 from ..run import Run, Sweep
 from . import Chunk, Fetched, Need
 from .history import Sampling, points as history_points
-from .increments import LearnedKeys, ReadState, choose, iso, next_state, parse_time, stamp, stamps_of
+from .increments import (LearnedKeys, ReadState, UiHashes, bucket, choose, content, edge_of, iso, next_state,
+                         parse_time, same_at_edge, stamp, stamps_of)
 from .sweeps import read_sweeps
 from .wandb_graphql import GraphQL, RateLimited, set_attempt_timeout, translate
 
@@ -283,12 +284,22 @@ class WandbSource:
             else:  # runs marked deleted stay so, unless they came back (listed, so read: choose)
                 gone, back = [i for i in state.deleted if i not in listing], []
             ids = wanted + [i for i in back if self.keeps(listing[i])]
+            ui = self._ui(listing.values()) if scanned else None
+            moved = ui.moved(state.ui) if ui is not None and not full else None
+            if moved is not None:  # a scan merges only the runs whose UI fields may have moved
+                listed = [i for i in listed if bucket(i) in moved]
             if chosen:
                 quiet = self._running(ids, need, state, listing, back)
                 nodes.update(self._read_ids(page, *chosen, [i for i in ids if i in quiet]))
                 ids = [i for i in ids if i not in quiet]
             nodes.update(self._read_ids(page, query, variables, ids))
-            listed = [i for i in listed if i not in nodes]
+            # a run read again only for the newest second, answered as then, has nothing new to merge
+            same = same_at_edge(state, nodes) if not full else []
+            for i in same:
+                nodes.pop(i)
+            # such a run, in a scan, is listed like any unchanged run (a column of the listing's may be new)
+            listed = [i for i in listed if i not in nodes] + \
+                [i for i in same if scanned and (moved is None or bucket(i) in moved)]
             read = set(nodes)
             # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
             unchanged = frozenset(choose(state, nodes, known, self.keeps).listed
@@ -298,6 +309,8 @@ class WandbSource:
             self.quota_wait += gql.quota_wait
             self.bytes += gql.bytes
         names = dict(self.settings.names)
+        top = max((t for t in stamps_of(listing.values()).values() if t), default=None)
+        edge_nodes = {i: n for i, n in nodes.items() if top is not None and stamp(n) == top}  # a few: the newest second
         # One Run a run id (the later answer won); each node is let go as its Run is made, so W&B's JSON and the
         # Runs never both peak (sampled history makes a node several times its Run)
         runs = [to_run(nodes.pop(run_id), target, names, web, sampling.wanted) for run_id in list(nodes)]
@@ -309,6 +322,9 @@ class WandbSource:
                                state.learned_keys(globs) if not full else None)
         state = next_state(state, stamps_of(listing.values()), read, full, need.now, time.monotonic() - started,
                            gone if self.settings.deleted_runs == "mark" else (), keys, every=scanned, hold=hold)
+        if ui is not None:
+            state = state.with_ui(ui.text())
+        state = state.with_edge(edge_of(state, edge_nodes, same, stamps_of(listing.values())))
         log.debug("read %d runs of %s in full, %d from the listing, %d deleted, in %d pages (%s, %s)", len(runs),
                   target.path, len(listed), len(gone), pages[0],
                   "full" if full else "incremental" if scanned else "incremental, changed runs only", gql.kind)
@@ -337,9 +353,22 @@ class WandbSource:
         started = time.monotonic()
         known = None
 
+        ui = UiHashes()
+        top: list = [None]
+        edge: dict[str, int] = {}  # the runs of the newest second so far: their answers' CRCs (ReadState.edge)
+
         def chunk(nodes: dict[str, dict]) -> Chunk:
             nonlocal count
             stamps.update(stamps_of(nodes.values()))
+            for run_id, node in nodes.items():
+                if self.keeps(node):
+                    ui.add(node)
+                when = stamp(node)
+                if when is not None and (top[0] is None or when > top[0]):
+                    top[0] = when
+                    edge.clear()
+                if when is not None and when == top[0]:
+                    edge[run_id] = content(node)
             quiet = set(choose(state, nodes, known, self.keeps).listed) if not state.never_read() else set()
             unchanged.update(quiet)
             runs = [to_run(nodes.pop(i), target, names, r.web, r.sampling.wanted) for i in list(nodes)]
@@ -379,11 +408,23 @@ class WandbSource:
             keys = LearnedKeys.of(config, summary, globs)
         every = stamps if all(v is None for v in listing.values()) else \
             {**stamps_of(n for n in listing.values() if n is not None), **stamps}
+        if any(v is not None for v in listing.values()):  # a filtered read: the listing has every run
+            ui = self._ui(listing.values())
         fetched.read_state = next_state(state, every, set(stamps), True, need.now, time.monotonic() - started,
-                                        gone if self.settings.deleted_runs == "mark" else (), keys)
+                                        gone if self.settings.deleted_runs == "mark" else (), keys).with_ui(ui.text())
+        seen = parse_time(fetched.read_state.seen)
+        fetched.read_state = fetched.read_state.with_edge({i: c for i, c in edge.items() if stamps.get(i) == seen})
         fetched.deleted, fetched.pages, fetched.unchanged = gone, r.pages[0], frozenset(unchanged)
         log.debug("read %d runs of %s in full, page by page, %d deleted, in %d pages (%s)", count, target.path,
                   len(gone), r.pages[0], r.gql.kind)
+
+    def _ui(self, nodes) -> UiHashes:
+        """The UI fields of the runs this sync keeps (USER_NAME, STATES), as a scan compares them (UiHashes)."""
+        ui = UiHashes()
+        for node in nodes:
+            if node is not None and self.keeps(node):
+                ui.add(node)
+        return ui
 
     def _changed(self, target: Target, page: Callable, state: ReadState) -> tuple[dict[str, dict], int] | None:
         """The runs whose stamps moved since the last read (`since`), light fields only, and the pages that took;
