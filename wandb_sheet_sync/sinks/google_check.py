@@ -1,10 +1,10 @@
 """The mid-sync check: what to read of a worksheet just before writing to it, and whether what comes back means a
 person moved what the plan names. Pure: google_sheets.py sends the one read and raises SheetMoved.
 
-Optimistic concurrency, in one small read for every worksheet written: the header row, the key column and the
-rows about to be rewritten must be as the sync read them, and the rows and columns about to be filled must still
-be empty. If a person sorted, moved, inserted, deleted or edited any of them, or typed a row below the table,
-the positions the plan names are stale, and the sync reads again and plans again.
+Optimistic concurrency, in one small read for every worksheet written: the header row, the key column (from the
+first row the plan names) and the rows about to be rewritten must be as the sync read them, and the rows and
+columns about to be filled must still be empty. If a person sorted, moved, inserted, deleted or edited any of them,
+or typed a row below the table, the positions the plan names are stale, and the sync reads again and plans again.
 """
 
 from __future__ import annotations
@@ -33,10 +33,14 @@ def check(snap: Snapshot, rows_as_read: int, cols_as_read: int, plan: Plan, rows
     key_col = plan.layout.key_col
     title = quote(snap.worksheet)
     letters = column_letters(key_col if key_col is not None else 0)
-    ranges = [f"{title}!1:1", f"{title}!{letters}:{letters}"]
+    # the key column from the first row the plan names on: rows above it may be shuffled among themselves
+    # harmlessly (their places are not written), and a first sync streamed page by page checks each page's rows
+    # alone, not the whole column again (issue 24)
+    start = max(1, min([*rows, *plan.delete_rows, *([plan.insert_at] if plan.new_rows else []), len(snap.grid)]))
+    ranges = [f"{title}!1:1", f"{title}!{letters}{start + 1}:{letters}"]
     expected = [trimmed(snap.grid[:1]),
                 trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
-                         for row in snap.grid])]
+                         for row in snap.grid[start:]])]
     for first, last in spans(rows):  # the rows to rewrite, as runs of consecutive rows (a read by need has
         ranges.append(f"{title}!{first + 1}:{last + 1}")  # read only those: google_read.py)
         expected.append(trimmed(snap.grid[first:last + 1]))
