@@ -379,7 +379,10 @@ class World(BaseWorld):
         that 10,000 runs cost no more memory than 16)."""
         rng = random.Random(seed)
         shapes = [_logged(history_rows, random.Random(seed * 100 + k)) for k in range(16)] if history_rows else []
-        start = start or dt.datetime(2026, 1, 1)
+        # Runs made after others are stamped after them, as W&B stamps a new run at its creation: a second batch
+        # into a project already synced is newer than what that sync saw (a filtered listing on updatedAt finds it).
+        before = [max(r.heartbeat_at, r.updated_at or r.heartbeat_at) for r in self.runs.get((entity, project), [])]
+        start = start or (max(before) + dt.timedelta(minutes=1) if before else dt.datetime(2026, 1, 1))
         made = []
         for i in range(n):
             created = start + dt.timedelta(minutes=7 * i)
