@@ -1,4 +1,4 @@
-"""Google Sheets as a sink: open a spreadsheet, read a worksheet and its base in one request, apply a Plan in one.
+"""Google Sheets as a sink: open a spreadsheet, read what a sync needs of a worksheet and its base, apply a Plan.
 
 Every write of a sync goes into one spreadsheets.batchUpdate, which Google applies atomically, and names
 absolute cells, so a retried request cannot duplicate a row. The base lives in a hidden worksheet beside each
@@ -6,6 +6,7 @@ synced one. The rooms this sink is made of:
 - google_http.py: the one client that sends (SheetsApi over GoogleSession, on transport.py);
 - google_refusals.py: Google's refusals as our errors, and who to share a spreadsheet with;
 - google_grid.py: the metadata cache (sheet ids and grid sizes);
+- google_read.py: reading by need (issue 24): the head, then the places, then only the rows a sync merges;
 - google_requests.py: the request bodies, pure; google_batches.py: those bodies cut to the byte budget;
 - google_write.py: one worksheet's write as bodies; google_check.py: the mid-sync check that nobody moved
   what a plan names;
