@@ -36,6 +36,15 @@ A new sink is one class with three members, and nothing else in the tool needs t
      (the run id of a runs tab's row; a sweep's id and its best run on the sweeps tab), else ignore both.
   `wandb_sheet_sync.merge.apply(grid, plan)` gives the grid after the plan for a sink that rewrites whole files.
   Columns are found in `plan.layout` (a `layout.Layout`), never by reading the header row again.
+- optional, reading by need (issue 24; sinks/google_read.py is the one that does): `read(worksheets,
+  by_need=True)` may give the first worksheet's Snapshot with `complete` False, its grid the header row alone and its
+  base the head alone (no run); `fill(snapshot, ids) -> Counter` then reads into it, in place, what a merge of the
+  runs `ids` needs (None: everything), each row once a sync: every run's row as its key cell alone (the base knows
+  every run, those not read UNREAD: base.py), and whole the rows of `ids`, the rows repeating a run id, and the rows
+  under the last one. The sync plans on the Snapshot only after filling it with the ids it merges, and fills it
+  (with no ids) before a plan that writes cells on a head alone. Such a sink's `apply` leaves each Snapshot as the
+  sheet stands after the write (every run's place known, no row read), so the next part of a streamed sync plans
+  on it. A sink without `fill` reads whole Snapshots and is never asked for more.
 - optional: `release() -> None`: a sink that holds something between its reads and writes (Google Sheets: the
   worksheet's write lease, sinks/google_lease.py) gives it back; `sync()` calls it once at the end, whatever
   happened, when the sink has it. It logs a failure, never raises. File sinks (local.py) and the memory sink
