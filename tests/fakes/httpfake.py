@@ -274,8 +274,7 @@ class BaseHandler(BaseHTTPRequestHandler):
     def encode(self, payload: Any) -> bytes:
         """A JSON answer's bytes as they go out; a handler that must know an answer's size calls this once and
         sends the bytes (with its own Content-Type)."""
-        return json.dumps(payload, indent=self.json_indent, ensure_ascii=False, allow_nan=False,
-                          separators=None if self.json_indent else (",", ":")).encode() + b"\n"
+        return encode_json(payload, self.json_indent)
 
     def send(self, status: int, payload: Any, headers: dict | None = None) -> None:
         """A dict or list goes out as JSON, bytes as they are (HTML error pages), None as no body."""
@@ -297,6 +296,12 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+def encode_json(payload: Any, indent: int | None) -> bytes:
+    """JSON as a fake sends it: indented as its service does (Google), or compact (W&B)."""
+    return json.dumps(payload, indent=indent, ensure_ascii=False, allow_nan=False,
+                      separators=None if indent else (",", ":")).encode() + b"\n"
 
 
 def html_error(status: int) -> bytes:
