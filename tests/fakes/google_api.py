@@ -22,10 +22,10 @@ What the fake assumes about Google where Google does not document it (each is a 
 - URL length (`max_url_bytes`, default 8,192 bytes of request target: path and query as sent, percent-encoded):
   Google's front end refuses a longer one with 414 and its HTML error page ("The requested URL is too large to
   process."), before authentication and quotas: no JSON envelope. Google documents no number; 8,192 is what users
-  measured (google-api-nodejs-client #972: Drive files.list "limited to 8192 symbols"), and Google's own Python
-  client turns any GET over 2,048 characters into a POST with X-HTTP-Method-Override (googleapiclient/http.py
-  MAX_URI_LENGTH), which the fake does not accept: values:batchGetByDataFilter is the documented way to ask for
-  ranges that do not fit a URL.
+  measured (google-api-nodejs-client #972: Drive files.list "limited to 8192 symbols"). Google's own Python
+  client turns any GET over 2,048 characters into a POST with `X-HTTP-Method-Override: GET` and the query as a
+  form body (googleapiclient/http.py MAX_URI_LENGTH); the fake serves that as the GET (a read, for quotas and
+  for the log). values:batchGetByDataFilter is the documented way to ask for ranges that do not fit a URL.
 """
 
 from __future__ import annotations
@@ -195,6 +195,11 @@ class _Handler(BaseHandler):
             cap = self.world.max_request_bytes
         if len(raw_body) > cap and raw_path != "/token":  # refused at the API front door: nothing applied
             return 400, _payload_too_large(cap).envelope(), {}
+        if method == "POST" and self.headers.get("X-HTTP-Method-Override", "").upper() == "GET" \
+                and raw_path.startswith("/v4/"):  # a GET whose query did not fit a URL, as Google's clients send it
+            query = {**query, **parse_qs(raw_body.decode(), keep_blank_values=True)}
+            method, raw_body = "GET", b""
+            entry.method, entry.query = method, query
         headers: dict = {}
         is_read = raw_path.startswith("/v4/spreadsheets/") and quota.kind_of(method, raw_path) == "read"
         try:

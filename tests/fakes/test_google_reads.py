@@ -189,3 +189,16 @@ def test_data_filters_google_would_refuse_get_400s(google, token, ss):
     assert [a.status_code for a in answers] == [400] * len(bad)
     assert "No grid with id: 999" in answers[2].json()["error"]["message"]
     assert "exceeds grid limits" in answers[4].json()["error"]["message"]
+
+
+def test_a_get_sent_as_a_post_with_method_override_is_served_as_the_read(google, token):
+    """What google-api-python-client sends for a GET over 2,048 characters: the query as a form body."""
+    ss = google.world.add_spreadsheet("s", {"runs": [[f"r{i}", i] for i in range(1000)]}, cols=2)
+    ranges = [f"runs!A{i}:B{i}" for i in range(1, 1001, 2)]
+    answer = api(google, token, "POST", f"/v4/spreadsheets/{ss.spreadsheet_id}/values:batchGet",
+                 headers={"X-HTTP-Method-Override": "GET"},
+                 data={"ranges": ranges, "valueRenderOption": "UNFORMATTED_VALUE"})
+    assert answer.status_code == 200
+    assert [vr["values"][0][1] for vr in answer.json()["valueRanges"]] == list(range(0, 1000, 2))
+    entry = google.world.log[-1]
+    assert (entry.method, entry.is_sheets_read, entry.cells_read) == ("GET", True, 1000)
