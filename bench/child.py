@@ -1,8 +1,12 @@
 """The measured process of bench/run.py: runs syncs on command and reports its own CPU, wall time and peak RSS.
 
-Commands arrive one JSON line at a time on stdin: {"impl": "ours" | "baseline"}. Each implementation keeps
-its clients and state between commands, as a long-running loop would. Peak RSS is measured per command by
-resetting the kernel's high-water mark (/proc/self/clear_refs) before it.
+Commands arrive one JSON line at a time on stdin: {"impl": "ours" | "baseline"}. bench/run.py starts a fresh
+child for every sync of ours (issue 24: each as a `--once` runs it, with no heap left by an earlier sync) and one
+child for the baseline's three syncs (as before). An implementation is built on its first command (imports, config,
+clients) and the measurement window opens only after that: CPU, wall time and peak RSS cover the sync alone,
+imports excluded (what the first phase of one long-lived child measured before). Peak RSS is measured per command by
+resetting the kernel's high-water mark (/proc/self/clear_refs) just before the sync, so it counts from the RSS the
+imports left.
 """
 
 from __future__ import annotations

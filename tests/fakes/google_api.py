@@ -1,15 +1,37 @@
 """A fake of Google's OAuth token endpoint, Sheets v4 and Drive v3 on one loopback URL, with fault injection.
 
-Google's edges are on by default: the 10 MiB request cap, per-minute quotas, and (when armed) a person acting
-between a read and the next write. Run standalone:
+Google's edges are on by default: the 10 MiB request cap, a read answer over 10 MiB refused, a URL over 8 KiB
+refused by the front end, per-minute quotas, and (when armed) a person acting between a read and the next write.
+Run standalone:
 python -m tests.fakes.google_api --port 0 [--state FILE] [--write-credentials FILE] [--quota-per-user N]
+
+What the fake assumes about Google where Google does not document it (each is a World setting a test can change):
+- Read size (`max_read_bytes`, default 10,485,760 bytes of JSON answer, as the fake sends it: pretty-printed, as
+  Google sends it by default). Google documents no cap on an answer, but says it answers 503 "when the complexity
+  of the request or spreadsheet is high" and advises large spreadsheets to "retrieve only the necessary values"
+  (developers.google.com/workspace/sheets/api/troubleshoot-api-errors, "503 Service Unavailable"); users report
+  whole-sheet reads that fail: gspread #724 (get_all_values of ~4,000 rows: 503 "The service is currently
+  unavailable."), gspread #375 (a 1,000 x 60 range: connection aborted; chunks of 100 rows worked), airbyte #35274
+  (reads must finish within Google's 180 s). So a read whose answer would pass the cap gets Google's 503 envelope
+  (status UNAVAILABLE), the same as a 503 Google sends for any other reason: a client cannot tell them apart, and
+  retrying the same read gets the same answer. The cap is the fake's choice of where "too complex" starts (10 MiB,
+  the same as Google's documented request cap): a single answer of a 10,000 x 100 sheet is about 35 MB.
+- Read time (`ms_per_1000_cells_read`, default 0): per 1,000 cells in the answer, as `ms_per_1000_cells` is per
+  1,000 cells a write sends. Each logged request keeps `cells_read` (the cells of its answer: values, blanks inside
+  a row included, or CellData of grid data) and `processing` (seconds held), refused or not.
+- URL length (`max_url_bytes`, default 8,192 bytes of request target: path and query as sent, percent-encoded):
+  Google's front end refuses a longer one with 414 and its HTML error page ("The requested URL is too large to
+  process."), before authentication and quotas: no JSON envelope. Google documents no number; 8,192 is what users
+  measured (google-api-nodejs-client #972: Drive files.list "limited to 8192 symbols"). Google's own Python
+  client turns any GET over 2,048 characters into a POST with `X-HTTP-Method-Override: GET` and the query as a
+  form body (googleapiclient/http.py MAX_URI_LENGTH); the fake serves that as the GET (a read, for quotas and
+  for the log). values:batchGetByDataFilter is the documented way to ask for ranges that do not fit a URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import copy
 import json
 import re
 import sys
@@ -48,6 +70,10 @@ class World(BaseWorld):
     max_request_bytes: int = 10_485_760  # Google refuses bodies over 10 MiB; tests lower it to exercise chunking
     largest_request_bytes: int = 0  # the largest body seen, refused or not
     ms_per_1000_cells: float = 0  # processing time a write takes before its answer, per 1,000 cells it sends
+    ms_per_1000_cells_read: float = 0  # processing time a read takes before its answer, per 1,000 cells in it
+    max_read_bytes: int = 10_485_760  # a read answer over this many bytes gets Google's 503 (module docstring)
+    largest_read_bytes: int = 0  # the largest read answer built, refused or not
+    max_url_bytes: int = 8192  # Google's front end answers 414 to a longer request target (module docstring)
     token_lifetime: int = 3600
     validate: bool = True
     violations: list[str] = field(default_factory=list)
@@ -169,31 +195,55 @@ class _Handler(BaseHandler):
             cap = self.world.max_request_bytes
         if len(raw_body) > cap and raw_path != "/token":  # refused at the API front door: nothing applied
             return 400, _payload_too_large(cap).envelope(), {}
+        if method == "POST" and self.headers.get("X-HTTP-Method-Override", "").upper() == "GET" \
+                and raw_path.startswith("/v4/"):  # a GET whose query did not fit a URL, as Google's clients send it
+            query = {**query, **parse_qs(raw_body.decode(), keep_blank_values=True)}
+            method, raw_body = "GET", b""
+            entry.method, entry.query = method, query
         headers: dict = {}
+        is_read = raw_path.startswith("/v4/spreadsheets/") and quota.kind_of(method, raw_path) == "read"
         try:
             body = self._parse_body(raw_body, entry)
             with self.world.lock:
                 status, payload, *more = self._route(method, raw_path, query, body)
                 headers = more[0] if more else {}
-                if status == 200 and method == "GET" and raw_path.startswith("/v4/spreadsheets/"):
-                    payload = self._people_act(raw_path, payload)
+                if status == 200 and is_read:
+                    status, payload, headers = self._read_answer(raw_path, payload, headers, entry)
         except ApiError as exc:
             status, payload, headers = exc.code, exc.envelope(), getattr(exc, "headers", {})
         except OAuthError as exc:
             status, payload = exc.status, exc.payload
-        if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and method != "GET":
+        if status == 200 and self.world.ms_per_1000_cells and raw_path.startswith("/v4/") and not is_read:
             entry.processing = _cells_sent(entry.body) * self.world.ms_per_1000_cells / 1e6
+        if entry.processing:  # outside the lock: other requests go on while this one is processed
             self.stopping.wait(entry.processing)
         return status, payload, headers
 
-    def _people_act(self, raw_path: str, payload: Any) -> Any:
-        """Armed people act now, under the lock: the answer already shows the sheet as read, and no later
-        request can come between."""
+    def front_door(self, method: str) -> tuple[int, Any, dict] | None:
+        if len(self.path.encode()) > self.world.max_url_bytes:
+            return 414, _url_too_large_page(), {}
+        return None
+
+    def _read_answer(self, raw_path: str, payload: Any, headers: dict,
+                     entry: LoggedRequest) -> tuple[int, Any, dict]:
+        """A read's answer, costed: its cells counted and charged, its bytes fixed now (what the person below
+        does later cannot show in it) and refused over the cap. Google did the work before it gave up, so a
+        refused read is charged too; a refused read is no read, so people armed to act after one wait on."""
+        w = self.world
+        entry.cells_read = _cells_in(payload)
+        entry.processing = entry.cells_read * w.ms_per_1000_cells_read / 1e6
+        data = self.encode(payload)
+        w.largest_read_bytes = max(w.largest_read_bytes, len(data))
+        if len(data) > w.max_read_bytes:
+            return 503, ApiError(503, FAULT_MESSAGES[503]).envelope(), {}
+        self._people_act(raw_path)
+        return 200, data, {**headers, "Content-Type": "application/json; charset=UTF-8"}
+
+    def _people_act(self, raw_path: str) -> None:
+        """Armed people act now, under the lock: the answer is already bytes showing the sheet as read, and no
+        later request can come between."""
         sid = unquote(re.match(r"^/v4/spreadsheets/([^/:]+)", raw_path).group(1))
         due = [p for p in self.world.people if person.due(p, sid, raw_path)]
-        if not due:
-            return payload
-        payload = copy.deepcopy(payload)  # nothing in the answer may share state the person changes
         for p in due:
             p.done = True
             try:
@@ -201,7 +251,6 @@ class _Handler(BaseHandler):
             except (ApiError, ValueError) as exc:
                 p.error = str(exc)
                 self.world.crashes.append(f"a person could not {p.action} {p.kw}: {exc}")
-        return payload
 
     def _parse_body(self, raw: bytes, entry: LoggedRequest) -> Any:
         if not raw:
@@ -312,6 +361,8 @@ class _Handler(BaseHandler):
             return 200, {"spreadsheetId": ss.spreadsheet_id,
                          "valueRanges": [ss.values_get(r, value_render, dt_render, major)
                                          for r in query.get("ranges", [])]}
+        if rest == "/values:batchGetByDataFilter" and method == "POST":
+            return 200, _batch_get_by_data_filter(ss, body or {})
         if rest == "/values:batchUpdate" and method == "POST":
             return 200, self._values_batch_update(ss, body or {})
         if rest == "/values:batchClear" and method == "POST":
@@ -419,6 +470,54 @@ class _Handler(BaseHandler):
 def _payload_too_large(cap: int) -> ApiError:
     msg = f"Request payload size exceeds the limit: {cap} bytes."
     return ApiError(400, msg, errors=[{"message": msg, "domain": "global", "reason": "badRequest"}])
+
+
+def _url_too_large_page() -> bytes:
+    """The HTML page Google's front end sends with a 414 (its usual error page, not the API's JSON envelope)."""
+    return (b"<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 414 (Request-URI Too Large)!!1"
+            b"</title>\n  <p><b>414.</b> <ins>That\xe2\x80\x99s an error.</ins>\n  <p>The requested URL is too large "
+            b"to process.  <ins>That\xe2\x80\x99s all we know.</ins>\n")
+
+
+def _batch_get_by_data_filter(ss: Spreadsheet, body: dict) -> dict:
+    """values:batchGetByDataFilter with a1Range and gridRange filters: one MatchedValueRange per filter, in the
+    order asked, each naming the filter that matched it (Google's reference: BatchGetValuesByDataFilterResponse).
+    A gridRange's missing bounds run to the grid's edge, as everywhere in the API. developerMetadataLookup
+    filters are not in this fake: a 400 says so rather than an answer Google would not give."""
+    filters = body.get("dataFilters") or []
+    if not filters:
+        raise ApiError(400, "Invalid dataFilters: at least one data filter is required.")
+    major = body.get("majorDimension") or "ROWS"
+    render = body.get("valueRenderOption") or "FORMATTED_VALUE"
+    dt_render = body.get("dateTimeRenderOption") or "SERIAL_NUMBER"
+    matched = []
+    for i, f in enumerate(filters):
+        kinds = [k for k in ("a1Range", "gridRange", "developerMetadataLookup") if k in (f or {})]
+        if len(kinds) != 1:
+            raise ApiError(400, f"Invalid dataFilters[{i}]: exactly one of a1Range, gridRange or "
+                                f"developerMetadataLookup must be set.")
+        if kinds[0] == "developerMetadataLookup":
+            raise ApiError(400, f"Invalid dataFilters[{i}]: developerMetadataLookup is not in this fake.")
+        if kinds[0] == "a1Range":
+            value_range = ss.values_get(f["a1Range"], render, dt_render, major)
+        else:
+            value_range = ss.values_get_grid(f["gridRange"] or {}, render, dt_render, major)
+        matched.append({"valueRange": value_range, "dataFilters": [f]})
+    return {"spreadsheetId": ss.spreadsheet_id, "valueRanges": matched}
+
+
+def _cells_in(payload: Any) -> int:
+    """Cells a read answers with: the values of ValueRanges (values.get, values:batchGet, MatchedValueRanges of
+    values:batchGetByDataFilter) and the CellData of grid data (spreadsheets.get)."""
+    if not isinstance(payload, dict):
+        return 0
+    cells = sum(len(row) for row in payload.get("values") or [] if isinstance(row, list))
+    for vr in payload.get("valueRanges") or []:
+        cells += _cells_in(vr.get("valueRange", vr))
+    for sheet in payload.get("sheets") or []:
+        for block in sheet.get("data") or []:
+            cells += sum(len(row.get("values") or []) for row in block.get("rowData") or [])
+    return cells
 
 
 def _cells_sent(body: Any) -> int:

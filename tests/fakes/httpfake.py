@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .quota import kind_of
+
 
 @dataclass
 class Fault:
@@ -56,7 +58,8 @@ class LoggedRequest:
     bytes_in: int = 0  # request body as received
     bytes_out: int = 0  # response body as sent
     at: float = field(default_factory=time.monotonic)  # when it arrived: lets a test count requests per minute
-    processing: float = 0.0  # seconds the fake took on purpose before answering (ms_per_1000_cells)
+    processing: float = 0.0  # seconds the fake took on purpose before answering (ms_per_1000_cells[_read])
+    cells_read: int = 0  # cells in a read's answer (values, or CellData of grid data), refused or not
 
     @property
     def is_sheets(self) -> bool:
@@ -64,11 +67,12 @@ class LoggedRequest:
 
     @property
     def is_sheets_read(self) -> bool:
-        return self.is_sheets and self.method == "GET"
+        """As Google's quota counts it: a POST that only reads (values:batchGetByDataFilter) is a read."""
+        return self.is_sheets and kind_of(self.method, self.path) == "read"
 
     @property
     def is_sheets_write(self) -> bool:
-        return self.is_sheets and self.method in ("POST", "PUT")
+        return self.is_sheets and self.method in ("POST", "PUT") and not self.is_sheets_read
 
 
 @dataclass
@@ -186,6 +190,11 @@ class BaseHandler(BaseHTTPRequestHandler):
     def fault_response(self, fault: Fault) -> tuple[int, Any, dict]:
         raise NotImplementedError
 
+    def front_door(self, method: str) -> tuple[int, Any, dict] | None:
+        """What a front end in front of the service answers before the service sees the request (a URL it will
+        not take, say); None lets the request in. Faults and quotas come after it."""
+        return None
+
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
         raw_path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
@@ -195,6 +204,11 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._entry = entry
         with self.world.lock:
             self.world.log.append(entry)
+        refused = self.front_door(method)
+        if refused is not None:
+            entry.status = refused[0]
+            return self.send(*refused)
+        with self.world.lock:
             fault = self.world.take_fault(method, unquote(raw_path), raw_body)
         if fault is not None:
             entry.fault = fault.kind
@@ -257,12 +271,16 @@ class BaseHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def encode(self, payload: Any) -> bytes:
+        """A JSON answer's bytes as they go out; a handler that must know an answer's size calls this once and
+        sends the bytes (with its own Content-Type)."""
+        return encode_json(payload, self.json_indent)
+
     def send(self, status: int, payload: Any, headers: dict | None = None) -> None:
         """A dict or list goes out as JSON, bytes as they are (HTML error pages), None as no body."""
         headers = dict(headers or {})
         if isinstance(payload, (dict, list)):
-            body = json.dumps(payload, indent=self.json_indent, ensure_ascii=False, allow_nan=False,
-                              separators=None if self.json_indent else (",", ":")).encode() + b"\n"
+            body = self.encode(payload)
             headers.setdefault("Content-Type", "application/json; charset=UTF-8")
         else:
             body = payload or b""
@@ -278,6 +296,12 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+def encode_json(payload: Any, indent: int | None) -> bytes:
+    """JSON as a fake sends it: indented as its service does (Google), or compact (W&B)."""
+    return json.dumps(payload, indent=indent, ensure_ascii=False, allow_nan=False,
+                      separators=None if indent else (",", ":")).encode() + b"\n"
 
 
 def html_error(status: int) -> bytes:

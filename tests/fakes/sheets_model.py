@@ -271,6 +271,15 @@ class Spreadsheet:
             out["values"] = vals
         return out
 
+    def values_get_grid(self, gr: dict, value_render: str, dt_render: str, major: str = "ROWS") -> dict:
+        """values.get of a GridRange (a data filter's): its missing bounds run to the grid's edge."""
+        sheet, r = self._grid_range(gr)
+        out: dict[str, Any] = {"range": a1.format_range(sheet.title, r), "majorDimension": major}
+        vals = sheet.values(r, value_render, dt_render, major)
+        if vals:
+            out["values"] = vals
+        return out
+
     def values_update(self, range_a1: str, body: dict, input_option: str) -> dict:
         values = _rows_of(body)
         sheet, r = self.resolve(range_a1)
