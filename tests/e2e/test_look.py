@@ -126,7 +126,8 @@ def test_a_persons_formatting_survives_later_syncs_and_new_rows_get_the_columns_
     assert result.returncode == 0 and "3 new, 2 updated" in result.stdout, result.stdout + result.stderr
     writes = [r for r in e2e.google.world.log if r.is_sheets_write and "_sync_lease" not in str(r.body)
               and "deleteSheet" not in str(r.body)]  # not the write lease's own (issue 23)
-    assert len(writes) == 1 and _reads(e2e) == ["sheets", "values", "values"]  # the read, the check before the write
+    # read by need (issue 24): the head, the places, the rows of the five runs, then the check before the write
+    assert len(writes) == 1 and _reads(e2e) == ["sheets"] + ["values"] * 4
     assert sheet.get(1, col["loss"]).value == 0.123456 and sheet.get(1, col["loss"]).fmt == mine
     assert all(_pattern(sheet, r, col["accuracy"]) == ("PERCENT", "0%") for r in range(1, 6))
     assert sheet.get(2, col["accuracy"]).value == 0.987654
@@ -240,7 +241,9 @@ def test_a_lost_base_does_not_add_the_highlight_rules_twice(e2e):
     e2e.google.world.clear_log()
     result = e2e.cli("--once")
     assert result.returncode == 0, result.stderr
-    assert _reads(e2e) == ["sheets", "values", "rules"]
+    # the head, the places (no base: a full read of W&B asks which runs the sheet has), then the whole sheet (every
+    # run is merged: adopted), then the rules
+    assert _reads(e2e) == ["sheets", "values", "values", "values", "rules"]
     assert _rules(sheet) == rules
 
 

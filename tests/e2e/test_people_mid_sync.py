@@ -81,7 +81,9 @@ def _change_wandb(e2e, project: str, which, step: int, new_column: bool = True) 
 
 
 def _new_runs(e2e, project: str, n: int, step: int) -> None:
-    e2e.wandb.world.generate(n, project=project, seed=step, start=dt.datetime(2026, 2, step))
+    """Runs created now: stamped after every run the project has (as W&B stamps a new run), so a listing of the runs
+    changed since the last sync finds them."""
+    e2e.wandb.world.generate(n, project=project, seed=step)
 
 
 def _first_sync_then_wandb_and_a_person_change_things(e2e) -> Expect:
@@ -124,9 +126,10 @@ def _type_now(e2e, expect: Expect, run_id: str, header: str, value: Any) -> None
     expect.edits[(run_id, header)] = e2e.rows(RUNS)[run_id][header]
 
 
-def _arm(e2e, action: str, **kw) -> person.PersonAction:
-    """The person does `action` right after the sync's next data read."""
-    return e2e.google.world.arm_person(e2e.spreadsheet_id, action, after=DATA_READ, sheet=RUNS, **kw)
+def _arm(e2e, action: str, skip: int = 0, **kw) -> person.PersonAction:
+    """The person does `action` right after the sync's next data read (skip=1: after its second, and so on: a sync
+    reads the head, then the places, then the rows it merges: issue 24)."""
+    return e2e.google.world.arm_person(e2e.spreadsheet_id, action, after=DATA_READ, skip=skip, sheet=RUNS, **kw)
 
 
 def _arm_edit(e2e, expect: Expect, run_id: str, header: str, value: Any, **kw) -> person.PersonAction:
@@ -134,14 +137,14 @@ def _arm_edit(e2e, expect: Expect, run_id: str, header: str, value: Any, **kw) -
     return _arm(e2e, "edit", cell=_cell(e2e.sheet(RUNS), run_id, header), value=value, **kw)
 
 
-def _arm_row_below(e2e, expect: Expect, step: int) -> person.PersonAction:
+def _arm_row_below(e2e, expect: Expect, step: int, skip: int = 0) -> person.PersonAction:
     """A row of the person's own (no run id): a note and a number, in whichever columns they are now."""
     header = e2e.sheet(RUNS)[0]
     marker = f"{TYPED} {step}"
     values = [""] * len(header)
     values[header.index("notes")], values[header.index("epoch")] = marker, 1000 + step
     expect.typed[marker] = sorted([marker, 1000 + step], key=str)
-    return _arm(e2e, "type_row_below", values=values)
+    return _arm(e2e, "type_row_below", skip, values=values)
 
 
 # ---- what the final sheet must show ---------------------------------------------------------------------
@@ -282,7 +285,8 @@ def test_an_edit_between_the_check_and_the_write_is_last_writer_wins_and_moves_n
     this window can be had."""
     expect = _first_sync_then_wandb_and_a_person_change_things(e2e)
     run_id = _id(e2e, CHANGED[4])
-    edit = e2e.google.world.arm_person(e2e.spreadsheet_id, "edit", after=DATA_READ, skip=1, sheet=RUNS,
+    # the check is the sync's fourth data read: the head, the places, the rows it merges (issue 24), the check
+    edit = e2e.google.world.arm_person(e2e.spreadsheet_id, "edit", after=DATA_READ, skip=3, sheet=RUNS,
                                        cell=_cell(e2e.sheet(RUNS), run_id, "loss"), value=0.5151)
     _second_sync_keeps_everything(e2e, expect, edit)
     assert e2e.rows(RUNS)[run_id]["loss"] == 10 + CHANGED[4] / 1000  # W&B's, written last
@@ -302,17 +306,18 @@ SORTABLE = ("loss", "accuracy", "run_name", "created_at", "run_id")
 _PROJECTS = itertools.count()
 
 
-def _draw_action(data, e2e, expect: Expect, step: int) -> person.PersonAction | None:
+def _draw_action(data, e2e, expect: Expect, step: int, skip: int = 0) -> person.PersonAction | None:
+    """A person's action, armed to come right after the sync's read number skip + 1."""
     grid = e2e.sheet(RUNS)
     header, key = grid[0], grid[0].index("run_id")
     ids = [row[key] for row in grid[1:] if key < len(row) and row[key]]
     action = data.draw(st.sampled_from((None, "sort", "insert_rows", "delete_rows", "move_column", "edit",
                                         "type_row_below")), label="action")
     if action == "sort":
-        return _arm(e2e, "sort", column=data.draw(st.sampled_from(SORTABLE), label="by"),
+        return _arm(e2e, "sort", skip, column=data.draw(st.sampled_from(SORTABLE), label="by"),
                     ascending=data.draw(st.booleans(), label="ascending"))
     if action == "insert_rows":
-        return _arm(e2e, "insert_rows", index=data.draw(st.integers(1, len(grid)), label="at"),
+        return _arm(e2e, "insert_rows", skip, index=data.draw(st.integers(1, len(grid)), label="at"),
                     count=data.draw(st.integers(1, 2), label="count"))
     if action == "delete_rows" and len(grid) > 1:
         start = data.draw(st.integers(1, len(grid) - 1), label="from")
@@ -322,17 +327,17 @@ def _draw_action(data, e2e, expect: Expect, step: int) -> person.PersonAction | 
                 expect.deleted.add(row[key])
             for v in row:
                 expect.typed.pop(v, None)
-        return _arm(e2e, "delete_rows", start=start, end=end)
+        return _arm(e2e, "delete_rows", skip, start=start, end=end)
     if action == "move_column":
-        return _arm(e2e, "move_column", column=data.draw(st.sampled_from([h for h in header if h]), label="column"),
+        return _arm(e2e, "move_column", skip, column=data.draw(st.sampled_from([h for h in header if h]), label="column"),
                     to=data.draw(st.integers(0, len(header) - 1), label="to"))
     if action == "edit" and ids:
         run_id = data.draw(st.sampled_from(ids), label="run")
         header = data.draw(st.sampled_from(EDITABLE), label="header")
         value = data.draw(st.one_of(st.just(f"edited mid-sync {step}"), st.integers(-1000, 1000)), label="value")
-        return _arm_edit(e2e, expect, run_id, header, value)
+        return _arm_edit(e2e, expect, run_id, header, value, skip=skip)
     if action == "type_row_below":
-        return _arm_row_below(e2e, expect, step)
+        return _arm_row_below(e2e, expect, step, skip=skip)
     return None
 
 
@@ -355,15 +360,18 @@ def test_random_histories_of_people_acting_mid_sync_keep_every_value_in_its_runs
     expect = Expect()
     for step in range(1, data.draw(st.integers(1, 3), label="syncs") + 1):
         count = len(e2e.wandb.world.project("alice", project))
-        _change_wandb(e2e, project, data.draw(st.lists(st.integers(0, count - 1), max_size=5, unique=True),
-                                              label="W&B updates runs"), step,
+        # the person acts after the sync's head, its places or its rows (issue 24); a sync reads the places and the
+        # rows only when W&B brought a run to merge, so then W&B updates one at least
+        skip = data.draw(st.integers(0, 2), label="acts after read")
+        _change_wandb(e2e, project, data.draw(st.lists(st.integers(0, count - 1), min_size=1 if skip else 0,
+                                                       max_size=5, unique=True), label="W&B updates runs"), step,
                       new_column=data.draw(st.booleans(), label="with a new key"))
         _new_runs(e2e, project, data.draw(st.integers(0, 3), label="new runs"), step)
         present = sorted(e2e.rows(RUNS))
         for _ in range(data.draw(st.integers(0, 2), label="edits before the read") if present else 0):
             _type_now(e2e, expect, data.draw(st.sampled_from(present), label="run"),
                       data.draw(st.sampled_from(EDITABLE), label="header"), f"typed before the read {step}")
-        armed = _draw_action(data, e2e, expect, step)
+        armed = _draw_action(data, e2e, expect, step, skip)
         _sync_in_process(e2e)
         assert armed is None or (armed.done and not armed.error), "the person did not act"
         _check(e2e, project, expect)

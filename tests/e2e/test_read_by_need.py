@@ -116,3 +116,19 @@ def test_a_first_sync_streams_writing_each_page_as_it_arrives_and_the_read_state
     e2e.google.world.clear_log()
     again = _once(e2e, settings, sink)
     assert again.total("new") == again.total("updated") == 0
+
+
+def test_a_column_moved_before_the_key_column_between_the_head_and_the_places_moves_no_run(e2e):
+    """The head said where the run ids are; a person then moves a column in front of them. The places read must not
+    take that column for the run ids: the sync reads again, and every run lands once, in its own row."""
+    e2e.wandb.world.generate(3)
+    settings, sink = _clients(e2e)
+    _once(e2e, settings, sink)
+    e2e.wandb.world.generate(3, seed=2)
+    header = e2e.sheet()[0]
+    e2e.google.world.arm_person(e2e.spreadsheet_id, "move_column", after="values:batchGet", sheet="runs",
+                                column=header[-1], to=0)
+    _once(e2e, settings, sink)
+    rows = e2e.rows()
+    assert sorted(rows) == sorted(r.name for r in e2e.wandb.world.project("alice", "proj"))
+    assert len(e2e.sheet()) == 7
