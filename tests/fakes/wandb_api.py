@@ -379,13 +379,17 @@ class World(BaseWorld):
         that 10,000 runs cost no more memory than 16)."""
         rng = random.Random(seed)
         shapes = [_logged(history_rows, random.Random(seed * 100 + k)) for k in range(16)] if history_rows else []
-        # Runs made after others are stamped after them, as W&B stamps a new run at its creation: a second batch
-        # into a project already synced is newer than what that sync saw (a filtered listing on updatedAt finds it).
-        before = [max(r.heartbeat_at, r.updated_at or r.heartbeat_at) for r in self.runs.get((entity, project), [])]
-        start = start or (max(before) + dt.timedelta(minutes=1) if before else dt.datetime(2026, 1, 1))
+        # A batch into a project that has runs is made now, as W&B stamps a run at its creation: all n runs at the
+        # server's now (to the second, never ahead of it: the listing orders them by name within it), so a listing of
+        # the runs changed since the last sync finds them. The first batch is history: 7 minutes apart from 2026 on.
+        spacing, beat = dt.timedelta(minutes=7), dt.timedelta(minutes=10)
+        if start is None and self.runs.get((entity, project)):
+            spacing, beat = dt.timedelta(0), dt.timedelta(0)
+            start = self.now()
+        start = start or dt.datetime(2026, 1, 1)
         made = []
         for i in range(n):
-            created = start + dt.timedelta(minutes=7 * i)
+            created = start + spacing * i
             config: dict[str, Any] = {"lr": 10 ** rng.uniform(-5, -1), "batch_size": rng.choice([16, 32, 64, 128]),
                                       "optimizer": rng.choice(["adam", "sgd", "adamw"]),
                                       "model": {"layers": rng.randint(2, 24), "hidden": rng.choice([128, 256, 512])}}
@@ -406,7 +410,7 @@ class World(BaseWorld):
                 username=users[i % len(users)], state=rng.choice(["finished"] * 8 + ["failed", "crashed"]),
                 tags=rng.sample(["baseline", "ablation", "paper", "debug"], rng.randint(0, 2)),
                 group=rng.choice([None, "sweep-a", "sweep-b"]), job_type="train",
-                created_at=created, heartbeat_at=created + dt.timedelta(minutes=10),
+                created_at=created, heartbeat_at=created + beat,
                 history=shapes[i % len(shapes)] if shapes else []))
         return made
 

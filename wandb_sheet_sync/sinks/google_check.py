@@ -36,8 +36,11 @@ def check(snap: Snapshot, rows_as_read: int, cols_as_read: int, plan: Plan, rows
     # the key column from the first row the plan names on: rows above it may be shuffled among themselves
     # harmlessly (their places are not written), and a first sync streamed page by page checks each page's rows
     # alone, not the whole column again (issue 24)
-    start = max(1, min([*rows, *plan.delete_rows, *([plan.insert_at] if plan.new_rows else []), len(snap.grid)]))
-    ranges = [f"{title}!1:1", f"{title}!{letters}{start + 1}:{letters}"]
+    start = min([*rows, *plan.delete_rows, *([plan.insert_at] if plan.new_rows else []), len(snap.grid)])
+    start = min(start, rows_as_read - 1)  # a range wholly past the grid is refused: begin on its last row at most
+    ranges = [f"{title}!1:1", f"{title}!{letters}{start + 1}:{letters}" if start >= 1 else
+              f"{title}!{letters}:{letters}"]
+    start = max(start, 0)
     expected = [trimmed(snap.grid[:1]),
                 trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
                          for row in snap.grid[start:]])]

@@ -222,7 +222,7 @@ class GoogleSheetsSink:
             [(snap.base_rows, a1, first, grid_of.base_cols)
              for a1, first in (google_read.span_ranges(base, base_want) if base else [])]
         for group in google_read.grouped(asks, self.read_cells):
-            got = self.api.values(self.id, [a1 for _, a1, _, _ in group], "reading the rows this sync merges")
+            got = self._read_ranges([a1 for _, a1, _, _ in group], "reading the rows this sync merges")
             for (into, _, first, _), answer in zip(group, got.get("valueRanges", [])):
                 google_read.put_rows(into, first, answer.get("values", []))
         moved = [r for r in want if google_read.key_texts([snap.grid[r][part.key_col:part.key_col + 1]])[0]
@@ -236,13 +236,24 @@ class GoogleSheetsSink:
             snap.base = Base.decode_sparse(snap.base_rows, part.base_ids)
         return self._sent_since(before)
 
+    def _read_ranges(self, ranges: list[str], what: str) -> dict:
+        """A read of ranges that fitted the grid a moment ago: Google refusing one as past the grid means a person
+        deleted rows or columns since, which the sync meets as it meets a change the check finds (SheetMoved)."""
+        try:
+            return self.api.values(self.id, ranges, what)
+        except SinkError as exc:
+            if "grid limits" not in exc.message and "parse range" not in exc.message:
+                raise
+            raise SheetMoved("The sheet changed while this sync was reading it (a person deleted rows or columns).",
+                             "The sync reads it again; nothing was written.") from exc
+
     def _read_places(self, snap: Snapshot[SheetGrid], part: google_read.Partial, base: str | None) -> bool:
         """Step 2: the key column, the base's run ids and what lies right of the header. False when the base's
         run ids cannot place its rows (a person edited the hidden tab): the whole grid is read instead."""
         grid_of: SheetGrid = snap.sink_state
         header = snap.grid[0] if snap.grid else []
-        got = self.api.values(self.id, google_read.place_ranges(snap.worksheet, base, part.key_col, len(header),
-                                                                grid_of.cols), "reading the run ids")
+        got = self._read_ranges(google_read.place_ranges(snap.worksheet, base, part.key_col, len(header),
+                                                         grid_of.cols), "reading the run ids")
         answers = got.get("valueRanges", [])
         keys = answers.pop(0)
         grid_of.rows = req.grid_size(keys.get("range", ""), grid_of.rows, grid_of.cols)[0]
@@ -254,6 +265,9 @@ class GoogleSheetsSink:
             if not google_read.base_ids_regular(ids):
                 return False
         part.keys = google_read.key_texts(keys.get("values", [])) or [""]
+        if part.keys[0] != key_text(header[part.key_col]):  # a person moved columns since the head was read
+            raise SheetMoved("The sheet changed while this sync was reading it (a person moved columns).",
+                             "The sync reads it again; nothing was written.")
         part.base_ids = [key_text(i) for i in ids]
         snap.grid = google_read.key_only(len(part.keys), part.key_col, part.keys, header)
         if answers:  # cells right of the header: where new headers must not go
@@ -287,7 +301,7 @@ class GoogleSheetsSink:
             asks += [(base_rows, a1, first, grid_of.base_cols) for a1, first in
                      google_read.pieces(base, 0, grid_of.base_rows, grid_of.base_cols, self.read_cells)]
         for group in google_read.grouped(asks, self.read_cells):
-            got = self.api.values(self.id, [a1 for _, a1, _, _ in group], "reading the worksheet")
+            got = self._read_ranges([a1 for _, a1, _, _ in group], "reading the worksheet")
             for (into, _, first, _), answer in zip(group, got.get("valueRanges", [])):
                 google_read.put_rows(into, first, answer.get("values", []))
         snap.grid, snap.base_rows = google_read.trim(grid) if grid else [], google_read.trim(base_rows)
