@@ -330,8 +330,8 @@ def _draw_action(data, e2e, expect: Expect, step: int, skip: int = 0) -> person.
                 expect.typed.pop(v, None)
         return _arm(e2e, "delete_rows", skip, start=start, end=end)
     if action == "move_column":
-        return _arm(e2e, "move_column", skip, column=data.draw(st.sampled_from([h for h in header if h]), label="column"),
-                    to=data.draw(st.integers(0, len(header) - 1), label="to"))
+        column = data.draw(st.sampled_from([h for h in header if h]), label="column")
+        return _arm(e2e, "move_column", skip, column=column, to=data.draw(st.integers(0, len(header) - 1), label="to"))
     if action == "edit" and ids:
         run_id = data.draw(st.sampled_from(ids), label="run")
         header = data.draw(st.sampled_from(EDITABLE), label="header")

@@ -118,10 +118,11 @@ def test_tabs_ride_in_the_syncs_read_and_write_and_finished_sweeps_are_not_asked
     e2e.google.world.clear_log()
     w.clear_log()
     changed = sync(source, sink, settings, history)
-    # one read of all tabs, the write lease (issue 23), one check that nobody moved what the plans name, one
-    # write for the three tabs, the lease given back
-    assert [r.method for r in e2e.google.world.sheets_requests()] == ["GET", "POST", "GET", "POST", "POST"]
-    assert changed.sheets_reads == 2 and changed.sheets_writes == 2
+    # one read of the runs tab's head and the summary tabs whole, the runs tab's places and the rows of the two runs
+    # (issue 24), the write lease (issue 23), one check that nobody moved what the plans name, one write for the
+    # three tabs, the lease given back
+    assert [r.method for r in e2e.google.world.sheets_requests()] == ["GET"] * 3 + ["POST", "GET", "POST", "POST"]
+    assert changed.sheets_reads == 4 and changed.sheets_writes == 2
     assert w.operations().count("GetSweep") == 1  # only the running sweep is asked again
     assert changed.total("updated") == 2 and all(p.counts.updated >= 1 for p in changed.targets[0].tabs.values())
     assert keyed(e2e, "runs sweeps", "sweep_id")["mnsweep"]["best_run"] == "m2"

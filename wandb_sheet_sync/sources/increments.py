@@ -181,11 +181,11 @@ class ReadState:
 
     def for_tabs_only(self, read: "ReadState") -> "ReadState":
         """The state to keep after a full read made only because this process's summary tabs needed every run: the
-        stored schedule stays (a quiet --once then writes nothing), with what that read learnt (whether updatedAt
-        moves, the keys, the runs gone). Runs it read are simply read again."""
+        stored schedule stays (a quiet --once then writes nothing: the last scan, its UI hashes and the newest
+        second's answers too), with what that read learnt (whether updatedAt moves, the keys, the runs gone). Runs it
+        read are simply read again."""
         return replace(self, updated_moves=self.updated_moves and read.updated_moves,
-                       keys=read.keys if read.keys is not None else self.keys, deleted=read.deleted,
-                       scan_at=read.scan_at if read.scan_at is not None else self.scan_at)
+                       keys=read.keys if read.keys is not None else self.keys, deleted=read.deleted)
 
     def asking_scan(self) -> "ReadState":
         """This state with its last scan forgotten: the next incremental read lists every run (a column of the
