@@ -9,6 +9,7 @@ merges; the whole grid, in pieces, only when a sync merges most of the rows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 
 from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
@@ -94,11 +95,17 @@ def test_a_full_read_arrives_in_pieces_none_over_the_cells_it_may_carry(e2e):
     e2e.google.world.clear_log()
     adopted = _once(e2e, settings, sink)
     width = len(grid[0])
-    pieces = [r for r in _values_reads(e2e) if any(":" in a and "!1:1" not in a for a in _ranges(r))]
-    assert len(pieces) >= len(grid) * width // 500
-    for r in pieces:
-        asked = sum(int(b) - int(a.rsplit("!", 1)[1]) + 1 for a, b in (x.split(":") for x in _ranges(r)))
-        assert asked * width <= 500 or len(_ranges(r)) == 1
+    rows = re.compile(r"^'runs'!(\d+):(\d+)$")
+    log = e2e.google.world.sheets_requests()
+    first_write = next(i for i, r in enumerate(log) if r.is_sheets_write)
+    before = [r for r in log[:first_write] if r.is_sheets_read and "values" in r.path][1:]  # past the head
+    pieces = [[rows.match(a) for a in _ranges(r)] for r in before]
+    pieces = [[(int(m.group(1)), int(m.group(2))) for m in p if m] for p in pieces if any(p)]
+    assert len(pieces) >= len(grid) * width // 500 and pieces[0][0][0] == 1
+    covered = sorted(r for p in pieces for a, b in p for r in range(a, b + 1))
+    assert covered == list(range(1, len(grid) + 1))  # every row once
+    for p in pieces:
+        assert sum(b - a + 1 for a, b in p) * width <= 500 or len(p) == 1
     assert adopted.total("new") == 0 and e2e.sheet() == grid  # adopted as it was: nothing written twice
 
 
