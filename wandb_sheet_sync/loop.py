@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import files
 from .errors import Busy, SyncError, loop_goes_on
 
 log = logging.getLogger("wandb_spreadsheet_sync")
@@ -33,9 +34,10 @@ def write_health(path: Path, interval_s: float, ok: bool) -> None:
     data["interval_s"] = interval_s
     if ok:
         data["last_success"] = time.time()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    # a temporary file of its own (files.replace): two loops sharing one health file once renamed each other's
+    # fixed "health.tmp" away (FileNotFoundError in the second)
+    text = json.dumps(data).encode()
+    files.replace(path, lambda fh: fh.write(text))
 
 
 def healthy(path: Path, now: float | None = None, grace_s: float = 120) -> tuple[bool, str]:
