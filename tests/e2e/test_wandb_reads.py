@@ -270,10 +270,10 @@ def test_40_s_page_with_request_timeout_90_is_read_once(e2e):
     assert runs_pages(e2e) == 1 and len(e2e.rows()) == 3
 
 
-def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
-    """A full read that does not stream (the summary tabs need every run at once) resumes where it was cut."""
+def _a_first_sync_cut_at_page_4(e2e, **config):
+    """450 runs, 100 a page; W&B refuses page 4 of the first sync. The clients, for the next sync."""
     e2e.wandb.world.generate(450)
-    settings = e2e.settings(FIXED_HEADERS=FIXED, PER_PAGE=100, REQUEST_TIMEOUT=1, SUMMARIES=["groups"])
+    settings = e2e.settings(FIXED_HEADERS=FIXED, PER_PAGE=100, REQUEST_TIMEOUT=1, **config)
     source = WandbSource(settings)
     sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
                             retry_base=settings.retry_base_seconds)
@@ -281,8 +281,14 @@ def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
     e2e.wandb.world.arm("status", status=400, body_contains="query Runs", skip=3)  # page 4 refused
     with pytest.raises(Exception, match="400"):
         sync(source, sink, settings, history)
+    return lambda: sync(source, sink, settings, history)
+
+
+def test_a_full_read_cut_short_resumes_at_its_last_good_page(e2e):
+    """A full read that does not stream (the summary tabs need every run at once) resumes where it was cut."""
+    again = _a_first_sync_cut_at_page_4(e2e, SUMMARIES=["groups"])
     e2e.wandb.world.clear_log()
-    report = sync(source, sink, settings, history)
+    report = again()
     assert report.targets[0].full and report.targets[0].pages == 2 and len(e2e.rows()) == 450
     first = next(r for r in e2e.wandb.world.log if "query Runs" in json.dumps(r.body))
     assert first.body["variables"]["cursor"] is not None
@@ -292,18 +298,10 @@ def test_a_streamed_full_read_cut_short_keeps_the_pages_it_wrote_and_the_next_wr
     """A first sync that streams (issue 24) writes each page as it comes: cut at page 4, the pages before it are in
     the sheet with their base rows, the read state is not (it lands last), and the next sync reads W&B from the
     start and adds only the rest."""
-    e2e.wandb.world.generate(450)
-    settings = e2e.settings(FIXED_HEADERS=FIXED, PER_PAGE=100, REQUEST_TIMEOUT=1)
-    source = WandbSource(settings)
-    sink = GoogleSheetsSink(settings.spreadsheet, settings.key_file, settings.google_endpoint, 5, threading.Event(),
-                            retry_base=settings.retry_base_seconds)
-    history = SyncMemory()
-    e2e.wandb.world.arm("status", status=400, body_contains="query Runs", skip=3)  # page 4 refused
-    with pytest.raises(Exception, match="400"):
-        sync(source, sink, settings, history)
+    again = _a_first_sync_cut_at_page_4(e2e)
     written = len(e2e.rows())
     assert 200 <= written < 450 and "_read" not in json.dumps(e2e.sheet("_sync_base runs")[:1])
-    report = sync(source, sink, settings, history)
+    report = again()
     assert report.targets[0].full and report.total("new") == 450 - written and len(e2e.rows()) == 450
     assert len(e2e.sheet()) == 451  # no run twice
 
