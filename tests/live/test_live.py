@@ -245,3 +245,34 @@ def test_real_wandb_moves_updated_at_on_tags_notes_and_summary_edits():
         assert found[f"updatedAt_moves_on_{edit}"], (
             f"real W&B does not move updatedAt on a {edit} edit: the tool detects this (a partial row that "
             "changes) and falls back to full reads; update the README's assumptions")
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not all(ORIGINAL_ENV.get(k) for k in NEEDED),
+                    reason="live test: set " + ", ".join(NEEDED))
+def test_real_google_answers_the_reads_by_need_as_the_fake_does(tmp_path):
+    """What reading by need (issue 24, sinks/google_read.py) assumes of Google: a range that ends on the grid's last
+    row echoes as one cell ('runs!A101') when it is one cell wide and tall, whole-row spans come back in the order
+    asked, and values:batchGetByDataFilter answers a1Range filters one matched range each, in the order asked."""
+    from wandb_sheet_sync.sinks import google_requests as req
+    from wandb_sheet_sync.sinks.google_http import URL_RANGES
+    from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
+
+    entity, project = ORIGINAL_ENV["WSS_LIVE_WANDB_PROJECT"].split("/", 1)
+    worksheet = f"live-reads-{int(time.time())}"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"SPREADSHEET": ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"], "WORKSHEET": worksheet,
+                                  "WANDB_ENTITY": entity, "WANDB_PROJECT": project}))
+    cmd = [sys.executable, str(ROOT / "wandb_spreadsheet_sync.py"), "--once", "--config_path", str(config)]
+    assert subprocess.run(cmd, env=ORIGINAL_ENV, capture_output=True, text=True, timeout=600).returncode == 0
+    sink = GoogleSheetsSink(ORIGINAL_ENV["WSS_LIVE_SPREADSHEET"], ORIGINAL_ENV["GCP_JSON"])
+    sink.open()
+    grid = sink.cache.grid(worksheet, f"_sync_base {worksheet}")
+    title = req.quote(worksheet)
+    echoed = sink.api.values(sink.id, [f"{title}!A{grid.rows}:A"], "live")["valueRanges"][0]["range"]
+    assert req.grid_size(echoed, 0, 0)[0] == grid.rows, echoed
+    spans = [f"{title}!{r}:{r}" for r in range(grid.rows, 0, -1)]
+    direct = sink.api.values(sink.id, spans, "live")["valueRanges"]
+    many = spans * (URL_RANGES // sum(len(s) for s in spans) + 2)  # long enough to go by data filter
+    by_filter = sink.api.values(sink.id, many, "live")["valueRanges"]
+    assert [v.get("values") for v in by_filter[:len(spans)]] == [v.get("values") for v in direct]
