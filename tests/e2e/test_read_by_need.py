@@ -12,6 +12,8 @@ import datetime as dt
 import re
 import threading
 
+import pytest
+
 from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
 from wandb_sheet_sync.sources.wandb_api import WandbSource
 from wandb_sheet_sync.sync import SyncMemory, sync
@@ -139,3 +141,25 @@ def test_a_column_moved_before_the_key_column_between_the_head_and_the_places_mo
     rows = e2e.rows()
     assert sorted(rows) == sorted(r.name for r in e2e.wandb.world.project("alice", "proj"))
     assert len(e2e.sheet()) == 7
+
+
+@pytest.mark.slow
+def test_many_scattered_rows_are_read_by_data_filter_in_one_request(e2e):
+    """Rows of 445 runs spread over 4,000 make a URL too long for values.batchGet (the fake, like Google's front
+    end, refuses one over 8 KB): they go in one values:batchGetByDataFilter, and every run lands in its row."""
+    e2e.wandb.world.generate(4000)
+    settings, sink = _clients(e2e, PER_PAGE=1000, REQUEST_TIMEOUT=60)
+    _once(e2e, settings, sink)
+    _once(e2e, settings, sink)
+    changed = list(range(0, 4000, 9))
+    _change(e2e, changed, 0.0625)
+    e2e.google.world.clear_log()
+    report = _once(e2e, settings, sink)
+    assert report.total("updated") == len(changed)
+    posts = [r for r in e2e.google.world.sheets_requests() if r.path.endswith("values:batchGetByDataFilter")]
+    assert len(posts) >= 1 and all(len(r.body["dataFilters"]) > 400 for r in posts)
+    assert not [r for r in e2e.google.world.sheets_requests() if r.status >= 400]
+    rows = e2e.rows()
+    runs = e2e.wandb.world.project("alice", "proj")
+    assert [rows[runs[i].name]["loss"] for i in changed] == [0.0625] * len(changed)
+    assert sum(1 for row in rows.values() if row["loss"] == 0.0625) == len(changed)
