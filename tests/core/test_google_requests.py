@@ -102,6 +102,14 @@ def test_the_grid_size_comes_from_the_echoed_range(a1, size):
     assert req.grid_size(a1, 3, 4) == size
 
 
+@pytest.mark.parametrize("a1, end", [("runs!A1:W1", (1, 23)), ("runs!C2:C500", (500, 3)), ("runs!C500", (500, 3)),
+                                     ("", (3, 4))])
+def test_a_row_or_column_read_says_where_the_grid_ends_in_either_echo(a1, end):
+    """A key range that is one cell of the grid echoes as that cell (issue 24: the check reads the key column from the
+    first row its plan names, which may be the grid's last)."""
+    assert req.echo_end(a1, 3, 4) == end
+
+
 def test_a_title_is_quoted_for_a1_notation():
     assert req.quote("Bob's runs") == "'Bob''s runs'"
 

@@ -270,7 +270,7 @@ def test_real_google_answers_the_reads_by_need_as_the_fake_does(tmp_path):
     grid = sink.cache.grid(worksheet, f"_sync_base {worksheet}")
     title = req.quote(worksheet)
     echoed = sink.api.values(sink.id, [f"{title}!A{grid.rows}:A"], "live")["valueRanges"][0]["range"]
-    assert req.grid_size(echoed, 0, 0)[0] == grid.rows, echoed
+    assert req.echo_end(echoed, 0, 0)[0] == grid.rows, echoed
     spans = [f"{title}!{r}:{r}" for r in range(grid.rows, 0, -1)]
     direct = sink.api.values(sink.id, spans, "live")["valueRanges"]
     many = spans * (URL_RANGES // sum(len(s) for s in spans) + 2)  # long enough to go by data filter

@@ -15,7 +15,7 @@ from ..columns import column_letters
 from ..merge import Plan
 from . import Snapshot
 from .google_read import spans
-from .google_requests import grid_size, quote, trimmed
+from .google_requests import echo_end, quote, trimmed
 
 
 
@@ -65,8 +65,8 @@ def unmoved(checks: list[Check], found: list[dict]) -> bool:
         mine, found = found[:len(one.ranges)], found[len(one.ranges):]
         # Google echoes a whole row or column clipped to the grid: rows or columns added at the bottom or the
         # right since the read (where a person may have typed) lie past what the plan checked.
-        if len(mine) < 2 or (grid_size(mine[0].get("range", ""), 0, 0)[1],
-                             grid_size(mine[1].get("range", ""), 0, 0)[0]) != (one.cols, one.rows):
+        if len(mine) < 2 or (echo_end(mine[0].get("range", ""), 0, 0)[1],
+                             echo_end(mine[1].get("range", ""), 0, 0)[0]) != (one.cols, one.rows):
             return False
         if [trimmed(v.get("values", [])) for v in mine] != one.expected:
             return False

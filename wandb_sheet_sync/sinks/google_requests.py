@@ -36,8 +36,17 @@ def column_number(letters: str) -> int:
 
 
 def grid_size(a1: str, rows: int, cols: int) -> tuple[int, int]:
-    """The grid size from a read's echoed range, clipped to the grid ('runs!A1:Z1000'; a one-cell echo, 'runs!A101',
-    when a range ends on the grid's last row and column); (rows, cols) when it says none."""
+    """The grid size from a whole-sheet read's echoed range ('runs!A1:Z1000'); (rows, cols) when it says none."""
+    m = _RANGE.search(a1)
+    if not m or not m.group(3):
+        return rows, cols
+    return int(m.group(4)), column_number(m.group(3))
+
+
+def echo_end(a1: str, rows: int, cols: int) -> tuple[int, int]:
+    """Where a row's or a column's echoed range ends, clipped to the grid: its last row and column ('runs!A1:W1',
+    'runs!C2:C500', and a one-cell echo, 'runs!C500', for a range that is one cell of the grid); (rows, cols) when
+    it says none."""
     m = _RANGE.search(a1)
     if not m:
         return rows, cols

@@ -145,14 +145,16 @@ class GoogleSheetsSink:
             if grid_of.sheet_id is not None:
                 main = value_ranges.pop(0)
                 grid = main.get("values", [])
-                rows, cols = req.grid_size(main.get("range", ""), grid_of.rows, grid_of.cols)
+                rows, cols = (req.echo_end if head else req.grid_size)(main.get("range", ""), grid_of.rows,
+                                                                        grid_of.cols)
                 grid_of.cols = cols
                 if not head:  # a row's echo names its columns only
                     grid_of.rows = rows
             if grid_of.base_id is not None and value_ranges:
                 stored = value_ranges.pop(0)
                 base_rows = stored.get("values", [])
-                rows, cols = req.grid_size(stored.get("range", ""), grid_of.base_rows, grid_of.base_cols)
+                rows, cols = (req.echo_end if head else req.grid_size)(stored.get("range", ""), grid_of.base_rows,
+                                                                        grid_of.base_cols)
                 grid_of.base_cols = cols
                 if not head:
                     grid_of.base_rows = rows
@@ -256,11 +258,11 @@ class GoogleSheetsSink:
                                                          grid_of.cols), "reading the run ids")
         answers = got.get("valueRanges", [])
         keys = answers.pop(0)
-        grid_of.rows = req.grid_size(keys.get("range", ""), grid_of.rows, grid_of.cols)[0]
+        grid_of.rows = req.echo_end(keys.get("range", ""), grid_of.rows, grid_of.cols)[0]
         ids: list = []
         if base is not None:
             stored = answers.pop(0)
-            grid_of.base_rows = req.grid_size(stored.get("range", ""), grid_of.base_rows, grid_of.base_cols)[0]
+            grid_of.base_rows = req.echo_end(stored.get("range", ""), grid_of.base_rows, grid_of.base_cols)[0]
             ids = [row[0] if row else "" for row in stored.get("values", [])]
             if not google_read.base_ids_regular(ids):
                 return False
