@@ -53,6 +53,7 @@ class Chaos:
         self.e2e, self.rng = e2e, rng
         self.w = e2e.wandb.world
         self.clock = dt.datetime(2026, 3, 1)
+        self.w.clock = lambda: self.clock  # W&B stamps its changes on the same clock as the runs this world makes
         self.counter = 0
         self.edited: dict[tuple[str, str], object] = {}
         self.manual: dict[str, str] = {}  # run id -> what the person typed in 'comment'

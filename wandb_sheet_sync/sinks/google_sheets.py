@@ -42,6 +42,7 @@ from .google_http import GoogleSession, SheetsApi
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 MAX_REQUEST_BYTES = 10_485_760  # Google refuses a larger body with 400 "Request payload size exceeds the limit"
+FENCE_BYTES = 512  # the write lease's renewal appended to each body (google_lease.renew: ~250 bytes)
 CAPABILITIES = Capabilities(styles=True, max_columns=SHEETS_MAX_COLUMNS, max_cells=MAX_CELLS, base_title_length=100,
                             request_bytes=MAX_REQUEST_BYTES)
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -329,7 +330,8 @@ class GoogleSheetsSink:
         if checks:
             self._check_unmoved(checks)
         sent, total = 0, sum(w.runs for w in writes)
-        for batch in together([w.batches for w in writes], self.capabilities.request_bytes):
+        # each body carries the lease's renewal at its end (_fenced): its room is kept free of the budget
+        for batch in together([w.batches for w in writes], self.capabilities.request_bytes - FENCE_BYTES):
             self._send(batch)
             for w in writes:
                 self.cache.keep(w.worksheet, self._base_title_of(w.worksheet), w.grid)

@@ -288,6 +288,8 @@ class WandbSource:
             moved = ui.moved(state.ui) if ui is not None and not full else None
             if moved is not None:  # a scan merges only the runs whose UI fields may have moved
                 listed = [i for i in listed if bucket(i) in moved]
+            if not scanned:  # a run the changed-runs listing shows again at a stamp already read: merged then
+                listed = []
             if chosen:
                 quiet = self._running(ids, need, state, listing, back)
                 nodes.update(self._read_ids(page, *chosen, [i for i in ids if i in quiet]))
@@ -300,7 +302,7 @@ class WandbSource:
             # such a run, in a scan, is listed like any unchanged run (a column of the listing's may be new)
             listed = [i for i in listed if i not in nodes] + \
                 [i for i in same if scanned and (moved is None or bucket(i) in moved)]
-            read = set(nodes)
+            read = set(nodes) | set(same)  # one answered as before was read all the same: `fresh` may hold it
             # a full read also shows whether updatedAt moves: a run it rewrites must have a newer stamp
             unchanged = frozenset(choose(state, nodes, known, self.keeps).listed
                                   if full and not state.never_read() else ())
