@@ -200,6 +200,8 @@ class _Handler(BaseHandler):
             query = {**query, **parse_qs(raw_body.decode(), keep_blank_values=True)}
             method, raw_body = "GET", b""
             entry.method, entry.query = method, query
+        # Google's standard parameter: pretty-printed JSON unless the request says prettyPrint=false (then compact)
+        self.json_indent = None if query.get("prettyPrint", ["true"])[-1].lower() == "false" else 2
         headers: dict = {}
         is_read = raw_path.startswith("/v4/spreadsheets/") and quota.kind_of(method, raw_path) == "read"
         try:

@@ -202,3 +202,12 @@ def test_a_get_sent_as_a_post_with_method_override_is_served_as_the_read(google,
     assert [vr["values"][0][1] for vr in answer.json()["valueRanges"]] == list(range(0, 1000, 2))
     entry = google.world.log[-1]
     assert (entry.method, entry.is_sheets_read, entry.cells_read) == ("GET", True, 1000)
+
+
+def test_an_answer_is_pretty_printed_unless_the_request_asks_for_compact_json(google, token, ss):
+    """Google's standard `prettyPrint` parameter (true by default): the tool asks for compact JSON, so the bytes a
+    read costs are its values', not the indentation's."""
+    pretty = batch_get(google, token, ss.spreadsheet_id, ["runs"])
+    compact = batch_get(google, token, ss.spreadsheet_id, ["runs"], prettyPrint="false")
+    assert pretty.json() == compact.json() and b"\n  " in pretty.content and b"\n  " not in compact.content
+    assert len(compact.content) < len(pretty.content) / 2

@@ -160,6 +160,9 @@ class SheetsApi:
     def _send(self, what: str, method: str, url: str,
               refused: Callable[[requests.Response], SyncError | None] | None = None, now: bool = False,
               **kw) -> requests.Response:
+        # compact JSON (Google's standard prettyPrint parameter, true by default): a read's answer is about a third
+        # smaller (issue 24: the bytes a sync receives are what it reads, and no more)
+        kw["params"] = {**(kw.get("params") or {}), "prettyPrint": "false"}
         try:
             response = self.session.request_now(method, url, **kw) if now else self.session.request(method, url, **kw)
         except SyncError:
