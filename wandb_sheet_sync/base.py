@@ -243,6 +243,16 @@ class LazyRuns(MutableMapping):
         """The stored text of a run no one has looked at (still valid when headers were added after it)."""
         return self._packed.get(run_id) if run_id not in self._cells else None
 
+    def looked_at(self):
+        """The cells of every run someone has looked at or set (the others are still packed over the slots)."""
+        return self._cells.values()
+
+    def stored(self):
+        """(run id, its packed text or None once looked at) for every run, in order: what encode walks, without a
+        method call a run (a base of 100,000 runs read by need is walked once a part of a streamed sync)."""
+        cells, packed = self._cells, self._packed
+        return ((run_id, None if run_id in cells else packed.get(run_id)) for run_id in self._order)
+
     def put_unread(self, run_id: str) -> None:
         """A run whose stored row was not read: it keeps its place, and its row stays as it is stored."""
         self._cells.pop(run_id, None)
@@ -318,9 +328,8 @@ class Base:
 
     def headers(self) -> list[str]:
         seen: dict[str, None] = dict.fromkeys(self.slots)
-        for run_id in self.runs:
-            if self.runs.packed(run_id) is None:
-                seen.update(dict.fromkeys(self.runs[run_id]))
+        for cells in self.runs.looked_at():  # packed rows name only slots, which are all in
+            seen.update(dict.fromkeys(cells))
         return list(seen)
 
     def encode(self, limit: int = MAX_CELL_CHARS) -> list[list[str] | None]:
@@ -330,9 +339,8 @@ class Base:
             raise ValueError(f"a base cell must hold at least {_MIN_CELL_CHARS} characters, not {limit}")
         headers = self.headers()
         rows = [self._head(headers, self.read_state, limit)]
-        for run_id in self.runs:
-            packed = self.runs.packed(run_id)  # untouched rows keep their text: the slots only ever grow
-            if isinstance(packed, _Unread):
+        for run_id, packed in self.runs.stored():  # untouched rows keep their text: the slots only ever grow
+            if packed.__class__ is _Unread:
                 rows.append(None)  # not read (read by need): the stored row stays as it is
                 continue
             if packed is None:
@@ -403,12 +411,11 @@ class Base:
         if not rows or not rows[0] or rows[0][0] not in (MAGIC, MAGIC_V2) or not whole.slots and not ids:
             return whole
         read = cls.decode([rows[0], *(row for row in rows[1:] if row is not None)])
-        runs = LazyRuns(slots=whole.slots)
-        for i, run_id in enumerate(ids, start=1):
-            row = rows[i] if i < len(rows) else None
-            if row is None:
-                runs.put_unread(run_id)
-            else:  # a row too short to read holds no fingerprints: its run is adopted, at its place
+        mark = _Unread()
+        runs = LazyRuns(dict.fromkeys(ids, mark), whole.slots)  # every run at its place, unread (at C speed)
+        for i, row in enumerate(rows[1:], start=1):
+            if row is not None and i <= len(ids):  # a row too short to read holds no fingerprints: adopted
+                run_id = ids[i - 1]
                 runs.put_packed(run_id, (read.runs.packed(run_id) or "") if run_id in read.runs else "")
         return cls(runs, read.digests, whole.slots, whole.look, whole.read_state)
 

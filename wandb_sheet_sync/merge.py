@@ -110,9 +110,14 @@ def _rows_of_runs(grid: list[list[Any]], layout: Layout, base: Base, managed: se
         return {}, []
     rows: dict[str, list[int]] = {}
     for r, row in enumerate(grid[1:], start=1):
-        run_id = key_text(row[key_col]) if key_col < len(row) else ""
+        cell = row[key_col] if key_col < len(row) else None
+        run_id = cell.strip() if cell.__class__ is str else key_text(cell)  # text, the common case, without a call
         if run_id:
-            rows.setdefault(run_id, []).append(r)
+            found = rows.get(run_id)
+            if found is None:
+                rows[run_id] = [r]
+            else:
+                found.append(r)
     row_of: dict[str, int] = {}
     extra: list[int] = []
     for run_id, found in rows.items():

@@ -10,8 +10,8 @@ from wandb_sheet_sync.layout import Layout
 from wandb_sheet_sync.merge import MergeSettings, apply, merge
 from wandb_sheet_sync.sinks import Snapshot
 from wandb_sheet_sync.sinks.google_grid import SheetGrid
-from wandb_sheet_sync.sinks.google_read import (Partial, advance, base_ids_regular, grouped, key_only, pieces,
-                                                spans)
+from wandb_sheet_sync.sinks.google_read import (Partial, advance, base_ids_regular, grouped, key_only, key_texts,
+                                                pieces, spans)
 
 
 @given(st.sets(st.integers(0, 60)))
@@ -41,10 +41,13 @@ def test_grouped_reads_stay_under_the_budget_and_keep_the_order():
 
 
 def test_base_ids_that_cannot_place_rows_are_refused():
-    assert base_ids_regular(["a", "b", 3])
-    assert not base_ids_regular(["a", "", "b"])  # a row without its run id
-    assert not base_ids_regular(["a", "b", "a"])  # a run twice
-    assert not base_ids_regular(["a", "wandb_spreadsheet_sync base v3"])
+    def regular(*cells):
+        return base_ids_regular(key_texts([[c] if c is not None else [] for c in cells]))
+
+    assert regular("a", "b", 3, 4.0, " c ") and key_texts([[4.0], [" c "], []]) == ["4", "c", ""]
+    assert not regular("a", None, "b")  # a row without its run id
+    assert not regular("a", "b", "a")  # a run twice
+    assert not regular("a", "wandb_spreadsheet_sync base v3")
 
 
 def _sheet(runs: int) -> tuple[list[list], Base]:

@@ -40,21 +40,17 @@ class Partial:
 
     def row_of(self) -> dict[str, int]:
         """run id -> its first row (a repeated id is the merge's to judge: every row of it is read)."""
-        out: dict[str, int] = {}
-        for r, key in enumerate(self.keys or (), start=0):
-            if r and key:
-                out.setdefault(key, r)
+        keys = self.keys or []
+        out = {key: r for r, key in zip(range(len(keys) - 1, 0, -1), reversed(keys)) if key}  # the first wins
         return out
 
     def repeated_rows(self) -> set[int]:
-        seen: dict[str, int] = {}
-        out: set[int] = set()
-        for r, key in enumerate(self.keys or ()):
-            if r and key:
-                if key in seen:
-                    out |= {seen[key], r}
-                seen.setdefault(key, r)
-        return out
+        keys = [k for k in (self.keys or [])[1:] if k]
+        if len(set(keys)) == len(keys):  # the common case, found at C speed
+            return set()
+        first = self.row_of()
+        return {r for r, key in enumerate(self.keys) if r and key and first[key] != r} | \
+            {first[key] for r, key in enumerate(self.keys) if r and key and first[key] != r}
 
 
 def head_ranges(worksheet: str, base: str | None) -> list[str]:
@@ -72,9 +68,9 @@ def place_ranges(worksheet: str, base: str | None, key_col: int, header_width: i
     return out
 
 
-def base_ids_regular(ids: list[Any]) -> bool:
-    """Whether the base's column A is one run id a row, none repeated: what a read by need can place rows by."""
-    texts = [key_text(i) for i in ids]
+def base_ids_regular(texts: list[str]) -> bool:
+    """Whether the base's column A (as key_texts gives it) is one run id a row, none repeated: what a read by need
+    can place rows by."""
     return all(texts) and len(set(texts)) == len(texts) and not any(t.startswith("wandb_spreadsheet_sync")
                                                                      for t in texts)
 
@@ -140,8 +136,9 @@ def key_only(rows: int, key_col: int, keys: list[str], header: list) -> list[lis
 
 
 def key_texts(column: list[list]) -> list[str]:
-    """A key column as read (a row a cell, trailing empties trimmed) as texts."""
-    return [key_text(row[0]) if row else "" for row in column]
+    """A key column as read (a row a cell, trailing empties trimmed) as texts (layout.key_text; a text cell, the
+    common case, without a call: 100,000 of them in a read by need)."""
+    return [(row[0].strip() if row[0].__class__ is str else key_text(row[0])) if row else "" for row in column]
 
 
 def trim(grid: list[list]) -> list[list]:
@@ -156,28 +153,39 @@ def advance(snap: Any, plan: Any, base_head: list | None) -> None:
     known and no row read (the next part of a streamed sync plans on it, reading only the rows it merges): the
     header row with the new headers, each run's row as its key cell, the new rows where they went, the rows that
     repeated a run gone; a person's rows without a run id as they were read. The base: every run UNREAD at its
-    row, the head as written."""
+    row, the head as written. Costs the rows the plan touched, not the sheet's, when the Snapshot was read by need
+    (a first sync streamed page by page advances it once a page)."""
     key_col = plan.layout.key_col
     if key_col is None or snap.sink_state is None:
         return
-    header = list(snap.grid[0]) if snap.grid else []
+    part = snap.sink_state.partial
+    grid = snap.grid if snap.grid else [[]]
+    header = list(grid[0])
     for c, title in plan.new_headers:
         header += [None] * (c + 1 - len(header))
         header[c] = title
+    grid[0] = header
     pad = [None] * key_col
-    rows = [header]
-    for row in snap.grid[1:]:
-        key = key_text(row[key_col]) if key_col < len(row) else ""
-        rows.append(pad + [key] if key else row)
-    rows[plan.insert_at:plan.insert_at] = [pad + [run_id] for run_id in plan.new_run_ids]
+    if part is not None and part.keys is not None and part.key_col == key_col and not snap.complete:
+        keys, whole = part.keys, part.read  # only the rows read whole need cutting to their key
+    else:
+        keys, whole = key_texts([row[key_col:key_col + 1] for row in grid]), range(1, len(grid))
+    keys += [""] * (len(grid) - len(keys))
+    keys[0] = key_text(header[key_col]) if key_col < len(header) else ""
+    for r in whole:
+        if r < len(grid) and keys[r]:
+            grid[r] = pad + [keys[r]]
+    grid[plan.insert_at:plan.insert_at] = [pad + [run_id] for run_id in plan.new_run_ids]
+    keys[plan.insert_at:plan.insert_at] = list(plan.new_run_ids)
     for r in plan.deleted_after_inserts():
-        del rows[r]
+        del grid[r]
+        del keys[r]
     base = plan.base.copy()
     base.runs.forget_cells()
     base.digests = {}
-    snap.grid = trim(rows)
+    snap.grid = trim(grid)
+    del keys[len(snap.grid):]
     snap.base = base
     snap.base_rows = ([base_head] if base_head is not None else []) + [None] * len(base.runs)
     snap.complete = False
-    snap.sink_state.partial = Partial(key_col, keys=key_texts([r[key_col:key_col + 1] for r in snap.grid]),
-                                      base_ids=list(base.runs), base_read={0}, below=True)
+    snap.sink_state.partial = Partial(key_col, keys=keys, base_ids=list(base.runs), base_read={0}, below=True)

@@ -191,15 +191,20 @@ def changed_rows(old: list[list], new: list[list], width: int) -> dict[int, list
 
 def owners(rows: list[list], changed: dict[int, list]) -> dict[str, list[int]]:
     """run id -> the changed base rows that belong to it: a row naming a run, and the rows after it that name
-    none (continuations); the base's own header rows, before the first run's, belong to no run."""
+    none (continuations); the base's own header rows, before the first run's, belong to no run. Walks from each
+    changed row up to the row naming its run (itself, in a v3 base), not the whole base: a base read by need has
+    100,000 rows of which a sync changes a few."""
     owner: dict[str, list[int]] = {}
-    current = None
-    for i, row in enumerate(rows):
-        first_cell = row[0] if row else None
-        if isinstance(first_cell, str) and first_cell and not first_cell.startswith(BASE_MARK):
-            current = first_cell
-        if current is not None and i in changed:
-            owner.setdefault(current, []).append(i)
+    for i in sorted(changed):
+        j = i
+        while j >= 0:
+            row = rows[j] if j < len(rows) else None
+            first_cell = row[0] if row else None
+            if isinstance(first_cell, str) and first_cell:
+                if not first_cell.startswith(BASE_MARK):
+                    owner.setdefault(first_cell, []).append(i)
+                break
+            j -= 1
     return owner
 
 

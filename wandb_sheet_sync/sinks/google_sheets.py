@@ -264,14 +264,14 @@ class GoogleSheetsSink:
         if base is not None:
             stored = answers.pop(0)
             grid_of.base_rows = req.echo_end(stored.get("range", ""), grid_of.base_rows, grid_of.base_cols)[0]
-            ids = [row[0] if row else "" for row in stored.get("values", [])]
+            ids = google_read.key_texts(stored.get("values", []))
             if not google_read.base_ids_regular(ids):
                 return False
         part.keys = google_read.key_texts(keys.get("values", [])) or [""]
         if part.keys[0] != key_text(header[part.key_col]):  # a person moved columns since the head was read
             raise SheetMoved("The sheet changed while this sync was reading it (a person moved columns).",
                              "The sync reads it again; nothing was written.")
-        part.base_ids = [key_text(i) for i in ids]
+        part.base_ids = ids
         snap.grid = google_read.key_only(len(part.keys), part.key_col, part.keys, header)
         if answers:  # cells right of the header: where new headers must not go
             width = len(header)
