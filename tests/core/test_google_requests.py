@@ -172,28 +172,29 @@ def echo(ranges_and_values: list[tuple[str, list]]) -> list[dict]:
     return [{"range": a1, "values": values} for a1, values in ranges_and_values]
 
 
-def test_the_check_reads_the_header_the_key_column_and_the_rows_to_rewrite():
+def test_the_check_reads_the_header_the_grids_last_row_and_the_rows_to_rewrite():
     one = check(Snapshot("runs", GRID, None), 4, 2, planned(), [1, 3], inserting=False)
-    assert one.ranges == ["'runs'!1:1", "'runs'!A2:A", "'runs'!2:2", "'runs'!4:4"]
-    found = echo([("runs!A1:B1", [["run_id", "loss"]]), ("runs!A2:A4", [["a"], ["b"], ["c"]]),
+    assert one.ranges == ["'runs'!1:1", "'runs'!A4:A", "'runs'!2:2", "'runs'!4:4"]
+    found = echo([("runs!A1:B1", [["run_id", "loss"]]), ("runs!A4", [["c"]]),
                   ("runs!A2:B2", [["a", 0.5]]), ("runs!A4:B4", [["c", 0.1]])])
     assert unmoved([one], found)
-    sorted_by_a_person = found[:1] + echo([("runs!A2:A4", [["c"], ["b"], ["a"]])]) + found[2:]
-    assert not unmoved([one], sorted_by_a_person)
-    grown_by_a_person = echo([("runs!A1:C1", [["run_id", "loss"]])]) + found[1:]
-    assert not unmoved([one], grown_by_a_person)  # a column added at the right since the read
+    sorted_by_a_person = found[:2] + echo([("runs!A2:B2", [["c", 0.1]]), ("runs!A4:B4", [["a", 0.5]])])
+    assert not unmoved([one], sorted_by_a_person)  # the rows to rewrite hold other runs now
+    grown_by_a_person = found[:1] + echo([("runs!A4:A5", [["c"], ["typed"]])]) + found[2:]
+    assert not unmoved([one], grown_by_a_person)  # a row added at the bottom since the read
+    widened = echo([("runs!A1:C1", [["run_id", "loss"]])]) + found[1:]
+    assert not unmoved([one], widened)  # a column added at the right since the read
 
 
-def test_the_check_reads_the_key_column_from_the_first_row_the_plan_names():
-    """A plan that only appends (a first sync streamed page by page) checks the rows it fills, not the whole key
-    column; rows above the first named one may move among themselves harmlessly, and a row inserted or deleted
-    above it shifts the ones checked."""
+def test_a_plan_that_only_appends_checks_the_rows_it_fills_not_the_key_column():
+    """A plan that only appends (each page of a streamed first sync) reads the header, the grid's last row and the
+    rows it fills: not the whole key column again, which grew with every page."""
     grid = [["run_id", "loss"]] + [[f"r{i}", i] for i in range(1, 9)]
     plan = Plan(layout=Layout.of(grid), new_rows=[["n1", 1]], new_run_ids=["n1"], insert_at=9)
     one = check(Snapshot("runs", grid, None), 12, 2, plan, [], inserting=False)
-    assert one.ranges[:2] == ["'runs'!1:1", "'runs'!A10:A"] and one.expected[1] == []
+    assert one.ranges == ["'runs'!1:1", "'runs'!A12:A", "'runs'!10:10"] and one.expected[1:] == [[], []]
     updating = check(Snapshot("runs", grid, None), 9, 2, Plan(layout=Layout.of(grid)), [6], inserting=False)
-    assert updating.ranges[1] == "'runs'!A7:A" and updating.expected[1] == [["r6"], ["r7"], ["r8"]]
+    assert updating.ranges[1:] == ["'runs'!A9:A", "'runs'!7:7"] and updating.expected[1:] == [[["r8"]], [["r6", 6]]]
 
 
 def test_rows_to_rewrite_are_checked_as_runs_of_consecutive_rows():

@@ -72,11 +72,11 @@ def test_a_changed_sync_reads_the_places_and_only_the_rows_it_merges(e2e):
     assert changed.total("updated") == 3
     reads = [_ranges(r) for r in _values_reads(e2e)]
     # head; places; the rows (two spans: 10-11 and 400, under the header) and their base rows, and the rows under
-    # the table (none: the grid ends at the last run); then the check (header, key column, the same spans)
+    # the table (none: the grid ends at the last run); then the check (header, the grid's last row, the same spans)
     assert reads[0] == ["'runs'!1:1", "'_sync_base runs'!1:1"]
     assert reads[1] == ["'runs'!A:A", "'_sync_base runs'!A2:A"]
     assert reads[2] == ["'runs'!12:13", "'runs'!402:402", "'_sync_base runs'!12:13", "'_sync_base runs'!402:402"]
-    assert reads[3] == ["'runs'!1:1", "'runs'!A12:A", "'runs'!12:13", "'runs'!402:402"]
+    assert reads[3] == ["'runs'!1:1", "'runs'!A601:A", "'runs'!12:13", "'runs'!402:402"]
     assert len(reads) == 4
     rows = e2e.rows()
     assert [rows[r.name]["loss"] for r in e2e.wandb.world.project("alice", "proj")[9:12]] != [0.125] * 3

@@ -20,6 +20,9 @@ from typing import Callable, Iterable, Iterator
 NOT_REPEATABLE = ("insertDimension", "appendDimension", "deleteDimension", "addConditionalFormatRule",
                   "deleteConditionalFormatRule", "addSheet")
 _OVERHEAD = 1024  # the body's brackets and the new-row block's insert, kept free in every budget
+# an updateCells wrapper a base row may need of its own (_base_blocks: the rows a sync rewrites are scattered when
+# the sheet is read by need), counted for every base row so that no body outgrows its budget
+_BLOCK = 140
 
 
 @dataclass
@@ -114,7 +117,7 @@ def batches(first: list[dict | str], updates: Iterable[tuple[str, list[dict]]], 
 
 
 def _base_cost(run_id: str, owner: dict[str, list[int]], rows: dict[int, list[str]]) -> int:
-    return sum(_size(_row_text(rows[i])) + 1 for i in owner.get(run_id, ()) if i in rows)
+    return sum(_size(_row_text(rows[i])) + 1 + _BLOCK for i in owner.get(run_id, ()) if i in rows)
 
 
 def _claim(body: _Open, run_id: str, owner: dict[str, list[int]], rows: dict[int, list[str]]) -> None:
@@ -127,7 +130,7 @@ def _claim(body: _Open, run_id: str, owner: dict[str, list[int]], rows: dict[int
 def _add_base(body: _Open, index: int, row: list[str]) -> None:
     text = _row_text(row)
     body.base_rows[index] = text
-    body.size += _size(text) + 1
+    body.size += _size(text) + 1 + _BLOCK
 
 
 def _size(text: str) -> int:

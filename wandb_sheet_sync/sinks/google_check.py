@@ -1,8 +1,8 @@
 """The mid-sync check: what to read of a worksheet just before writing to it, and whether what comes back means a
 person moved what the plan names. Pure: google_sheets.py sends the one read and raises SheetMoved.
 
-Optimistic concurrency, in one small read for every worksheet written: the header row, the key column (from the
-first row the plan names) and the rows about to be rewritten must be as the sync read them, and the rows and
+Optimistic concurrency, in one small read for every worksheet written: the header row, the grid's last row (where
+the grid ends) and the rows about to be rewritten or deleted must be as the sync read them, and the rows and
 columns about to be filled must still be empty. If a person sorted, moved, inserted, deleted or edited any of them,
 or typed a row below the table, the positions the plan names are stale, and the sync reads again and plans again.
 """
@@ -33,20 +33,19 @@ def check(snap: Snapshot, rows_as_read: int, cols_as_read: int, plan: Plan, rows
     key_col = plan.layout.key_col
     title = quote(snap.worksheet)
     letters = column_letters(key_col if key_col is not None else 0)
-    # the key column from the first row the plan names on: rows above it may be shuffled among themselves
-    # harmlessly (their places are not written), and a first sync streamed page by page checks each page's rows
-    # alone, not the whole column again (issue 24)
-    start = min([*rows, *plan.delete_rows, *([plan.insert_at] if plan.new_rows else []), len(snap.grid)])
-    start = min(start, rows_as_read - 1)  # a range wholly past the grid is refused: begin on its last row at most
-    ranges = [f"{title}!1:1", f"{title}!{letters}{start + 1}:{letters}" if start >= 1 else
-              f"{title}!{letters}:{letters}"]
-    start = max(start, 0)
+    # The rows the plan rewrites or deletes, whole (their run ids among their cells): a sort, an insert or a delete
+    # above them moves other rows into their places. The grid's last row as read, as a probe: its echo says where
+    # the grid ends now (a person's rows added at the bottom), and Google refuses it when rows were deleted. Not the
+    # whole key column: a sync reading by need rewrites 1,000 rows of 100,000, and a streamed first sync checks
+    # before every page (issue 24).
+    probe = max(rows_as_read, 1)
+    ranges = [f"{title}!1:1", f"{title}!{letters}{probe}:{letters}"]
+    last = snap.grid[probe - 1] if probe - 1 < len(snap.grid) else []
     expected = [trimmed(snap.grid[:1]),
-                trimmed([[row[key_col]] if key_col is not None and key_col < len(row) else []
-                         for row in snap.grid[start:]])]
-    for first, last in spans(rows):  # the rows to rewrite, as runs of consecutive rows (a read by need has
-        ranges.append(f"{title}!{first + 1}:{last + 1}")  # read only those: google_read.py)
-        expected.append(trimmed(snap.grid[first:last + 1]))
+                trimmed([[last[key_col]] if key_col is not None and key_col < len(last) else []])]
+    for first, end in spans([*rows, *plan.delete_rows]):  # as runs of consecutive rows (a read by need has read
+        ranges.append(f"{title}!{first + 1}:{end + 1}")  # only those: google_read.py)
+        expected.append(trimmed(snap.grid[first:end + 1]))
     # rows and columns past the grid as read exist only once this write adds them: nobody typed there
     last_row = min(plan.insert_at + len(plan.new_rows), rows_as_read)
     if plan.new_rows and not inserting and plan.insert_at < last_row:  # new rows go into rows that were empty

@@ -322,7 +322,8 @@ class GoogleSheetsSink:
         for snap, plan in changes:
             self._say_adopted(snap.worksheet, plan)  # issue 23: a lost base is said out loud, once
         taken = self.cache.ids()
-        writes = [google_write.prepare(snap, plan, self.capabilities, lambda: self._new_id(taken),
+        room = dataclasses.replace(self.capabilities, request_bytes=self.capabilities.request_bytes - FENCE_BYTES)
+        writes = [google_write.prepare(snap, plan, room, lambda: self._new_id(taken),
                                        self.cache.check_room, self._tool_rules,
                                        lambda grid, w=snap.worksheet: self._guard_base(w, grid))
                   for snap, plan in changes]
