@@ -75,13 +75,14 @@ def is_values_read(entry) -> bool:
 
 def full_read_bytes(google, ss) -> int:
     """The sheet's bytes: what one values:batchGet of every worksheet of the spreadsheet (the runs tab and its
-    hidden base; the lease adds no tab) would answer, typed as the tool reads it and encoded as the fake sends it.
-    Built from the fake's model in this process, not asked over HTTP: a single answer that size is what the
-    fake, like Google, refuses."""
+    hidden base; the lease adds no tab) would answer, typed as the tool reads it and encoded as the tool asks for
+    it (compact JSON, prettyPrint=false: the pretty-printed answer Google sends by default is about twice that, so
+    this is the stricter yardstick). Built from the fake's model in this process, not asked over HTTP: a single
+    answer that size is what the fake, like Google, refuses."""
     with google.world.lock:
         payload = {"spreadsheetId": ss.spreadsheet_id, "valueRanges": [
             ss.values_get(a1.quote_title(s.title), "UNFORMATTED_VALUE", "SERIAL_NUMBER") for s in ss.sheets]}
-        return len(encode_json(payload, FakeGoogle.handler.json_indent))
+        return len(encode_json(payload, None))
 
 
 def start_child(cfg: Path, env: dict) -> subprocess.Popen:
