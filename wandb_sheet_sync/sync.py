@@ -100,7 +100,7 @@ def _sync_all(source: Source, sink: Sink, settings: Settings, memory: SyncMemory
     report.sheets_reads, report.sheets_writes = run.sent["read"], run.sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
-    _give_back_memory()
+    _give_back_memory(full=any(t.full or t.runs_read >= 5_000 for t in report.targets))
     return report
 
 
@@ -364,12 +364,14 @@ def _changed_unstamped(plan: Plan, base: Base, listed: set[str], settled: set[st
                for r, c, _ in plan.updates)
 
 
-def _give_back_memory() -> None:
+def _give_back_memory(full: bool) -> None:
     """A loop runs for weeks: hand the memory a large sync freed back to the system instead of keeping
-    the heap at its high-water mark until the next sync."""
+    the heap at its high-water mark until the next sync. The collector's full pass only after a large sync (a
+    small one frees its objects as it drops them; the pass walks every object the process holds)."""
     import gc
 
-    gc.collect()
+    if full:
+        gc.collect()
     try:
         import ctypes
 

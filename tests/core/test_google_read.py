@@ -96,3 +96,11 @@ def test_key_only_rows_hold_each_run_id_at_its_column():
     grid = key_only(4, 2, ["run_id", "a", "", "b"], ["x", "y", "run_id"])
     assert grid == [["x", "y", "run_id"], [None, None, "a"], [], [None, None, "b"]]
     assert Partial(2, keys=["run_id", "a", "", "b", "a"]).repeated_rows() == {1, 4}
+
+
+def test_columns_read_a_column_at_a_time_turn_back_into_rows_and_texts():
+    from wandb_sheet_sync.sinks.google_read import column_texts, rows_of_columns
+
+    assert column_texts([["run_id", "a ", 7, 2.0]]) == ["run_id", "a", "7", "2"] and column_texts([]) == []
+    assert rows_of_columns([["x", None, "z"], [1]]) == [["x", 1], [], ["z"]]
+    assert rows_of_columns([[None, ""], []]) == []

@@ -126,14 +126,15 @@ class SheetsApi:
         """spreadsheets.get of `fields` (more query parameters, e.g. ranges and includeGridData, in `params`)."""
         return self._json(what, "GET", f"{SHEETS}/{spreadsheet}", params={"fields": fields, **params})
 
-    def values(self, spreadsheet: str, ranges: list[str], what: str) -> dict:
+    def values(self, spreadsheet: str, ranges: list[str], what: str, major: str = "ROWS") -> dict:
         """The ranges' values in one values.batchGet, typed (VALUES). Ranges that would make the URL longer than
         URL_RANGES characters (a read by need names many rows) go in the body of a values:batchGetByDataFilter
-        instead, whose answer is given back in batchGet's shape, in the order asked."""
+        instead, whose answer is given back in batchGet's shape, in the order asked. major="COLUMNS": each range's
+        values a column at a time (a column of 100,000 run ids as one list, not 100,000 lists of one)."""
         if sum(len(quote_plus(r)) + 8 for r in ranges) <= URL_RANGES:
             return self._json(what, "GET", f"{SHEETS}/{spreadsheet}/values:batchGet",
-                              params={**VALUES, "ranges": ranges})
-        body = json.dumps({"dataFilters": [{"a1Range": r} for r in ranges], "majorDimension": "ROWS", **VALUES})
+                              params={**VALUES, "ranges": ranges, "majorDimension": major})
+        body = json.dumps({"dataFilters": [{"a1Range": r} for r in ranges], "majorDimension": major, **VALUES})
         got = self._json(what, "POST", f"{SHEETS}/{spreadsheet}/values:batchGetByDataFilter", data=body,
                          headers={"Content-Type": "application/json"}, kind="read")
         by_filter: dict[str, dict] = {}

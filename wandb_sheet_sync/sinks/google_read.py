@@ -129,6 +129,27 @@ def put_rows(grid: list[list], first: int, values: list[list]) -> None:
         grid[first + i] = list(row)
 
 
+def column_texts(columns: list[list]) -> list[str]:
+    """A one-column range read a column at a time (majorDimension COLUMNS: [[cell, cell, ...]]) as key texts."""
+    cells = columns[0] if columns else []
+    return [cell.strip() if cell.__class__ is str else key_text(cell) for cell in cells]
+
+
+def rows_of_columns(columns: list[list]) -> list[list]:
+    """A range read a column at a time, turned back into rows (trailing empty cells and rows trimmed, as a read by
+    rows gives them)."""
+    height = max(map(len, columns), default=0)
+    rows = [[col[r] if r < len(col) else None for col in columns] for r in range(height)]
+    out = []
+    for row in rows:
+        while row and row[-1] in (None, ""):
+            row.pop()
+        out.append(row)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
 def key_only(rows: int, key_col: int, keys: list[str], header: list) -> list[list]:
     """The grid of a read by need before any row is read: the header, then each row as its key cell alone."""
     pad = [None] * key_col

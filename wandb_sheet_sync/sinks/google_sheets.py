@@ -239,11 +239,11 @@ class GoogleSheetsSink:
             snap.base = Base.decode_sparse(snap.base_rows, part.base_ids)
         return self._sent_since(before)
 
-    def _read_ranges(self, ranges: list[str], what: str) -> dict:
+    def _read_ranges(self, ranges: list[str], what: str, major: str = "ROWS") -> dict:
         """A read of ranges that fitted the grid a moment ago: Google refusing one as past the grid means a person
         deleted rows or columns since, which the sync meets as it meets a change the check finds (SheetMoved)."""
         try:
-            return self.api.values(self.id, ranges, what)
+            return self.api.values(self.id, ranges, what, major)
         except SinkError as exc:
             if "grid limits" not in exc.message and "parse range" not in exc.message:
                 raise
@@ -255,8 +255,9 @@ class GoogleSheetsSink:
         run ids cannot place its rows (a person edited the hidden tab): the whole grid is read instead."""
         grid_of: SheetGrid = snap.sink_state
         header = snap.grid[0] if snap.grid else []
+        # a column at a time: each of the two id columns comes as one list (100,000 ids: one list, not 100,000)
         got = self._read_ranges(google_read.place_ranges(snap.worksheet, base, part.key_col, len(header),
-                                                         grid_of.cols), "reading the run ids")
+                                                         grid_of.cols), "reading the run ids", major="COLUMNS")
         answers = got.get("valueRanges", [])
         keys = answers.pop(0)
         grid_of.rows = req.echo_end(keys.get("range", ""), grid_of.rows, grid_of.cols)[0]
@@ -264,18 +265,18 @@ class GoogleSheetsSink:
         if base is not None:
             stored = answers.pop(0)
             grid_of.base_rows = req.echo_end(stored.get("range", ""), grid_of.base_rows, grid_of.base_cols)[0]
-            ids = google_read.key_texts(stored.get("values", []))
+            ids = google_read.column_texts(stored.get("values", []))
             if not google_read.base_ids_regular(ids):
                 return False
-        part.keys = google_read.key_texts(keys.get("values", [])) or [""]
+        part.keys = google_read.column_texts(keys.get("values", [])) or [""]
         if part.keys[0] != key_text(header[part.key_col]):  # a person moved columns since the head was read
             raise SheetMoved("The sheet changed while this sync was reading it (a person moved columns).",
                              "The sync reads it again; nothing was written.")
         part.base_ids = ids
         snap.grid = google_read.key_only(len(part.keys), part.key_col, part.keys, header)
-        if answers:  # cells right of the header: where new headers must not go
+        if answers:  # cells right of the header: where new headers must not go (read as columns: turned back)
             width = len(header)
-            for r, row in enumerate(answers[0].get("values", [])):
+            for r, row in enumerate(google_read.rows_of_columns(answers[0].get("values", []))):
                 if row and r < len(snap.grid):
                     snap.grid[r] = list(snap.grid[r]) + [None] * (width - len(snap.grid[r])) + list(row)
                 elif row:
