@@ -264,7 +264,11 @@ def print_readme() -> int:
         print("Error: no README found beside the package or in its installed metadata; reinstall with "
               "`pipx install .` from a checkout", file=sys.stderr)
         return 1
-    print(text)
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `--readme | head` or `| grep -q`: the reader had what it wanted and left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own advice: no second error
     return 0
 
 

@@ -65,3 +65,18 @@ def test_help_imports_none_of_the_heavy_libraries():
                             check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_readme_into_a_reader_that_leaves_early_exits_0_without_a_traceback():
+    """`--readme | grep -q ...` (the install check) or `| head`: the reader closes the pipe once it has what it
+    wants, long before a README of 80 KB is written; that is no error."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    entry = Path(__file__).resolve().parents[2] / "wandb_spreadsheet_sync.py"
+    proc = subprocess.Popen([sys.executable, str(entry), "--readme"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.read(100)
+    proc.stdout.close()  # the reader leaves
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and first.startswith(b"# wandb_spreadsheet_sync") and "Traceback" not in err
