@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from ..columns import column_letters
 from ..layout import key_text
-from .google_requests import quote
+from .google_requests import quote, trimmed
 
 READ_CELLS = 250_000  # the most cells one read asks for: ~2.5 MB of JSON at 10 bytes a cell
 FULL_SHARE = 0.25  # merging more than this share of the rows: the whole grid, in pieces, costs less than spans
@@ -139,15 +139,7 @@ def rows_of_columns(columns: list[list]) -> list[list]:
     """A range read a column at a time, turned back into rows (trailing empty cells and rows trimmed, as a read by
     rows gives them)."""
     height = max(map(len, columns), default=0)
-    rows = [[col[r] if r < len(col) else None for col in columns] for r in range(height)]
-    out = []
-    for row in rows:
-        while row and row[-1] in (None, ""):
-            row.pop()
-        out.append(row)
-    while out and not out[-1]:
-        out.pop()
-    return out
+    return trimmed([[col[r] if r < len(col) else None for col in columns] for r in range(height)])
 
 
 def key_only(rows: int, key_col: int, keys: list[str], header: list) -> list[list]:
