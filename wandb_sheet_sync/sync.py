@@ -26,6 +26,8 @@ from .summaries import Remembered, tab_title
 
 log = logging.getLogger("wandb_spreadsheet_sync")
 
+LARGE_SYNC = 5_000  # runs read in one sync: after one this large, the collector's full pass (_give_back_memory)
+
 
 @dataclass
 class SyncMemory:
@@ -100,7 +102,7 @@ def _sync_all(source: Source, sink: Sink, settings: Settings, memory: SyncMemory
     report.sheets_reads, report.sheets_writes = run.sent["read"], run.sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
-    _give_back_memory(full=any(t.full or t.runs_read >= 5_000 for t in report.targets))
+    _give_back_memory(full=sum(t.runs_read for t in report.targets) >= LARGE_SYNC)
     return report
 
 
@@ -366,8 +368,9 @@ def _changed_unstamped(plan: Plan, base: Base, listed: set[str], settled: set[st
 
 def _give_back_memory(full: bool) -> None:
     """A loop runs for weeks: hand the memory a large sync freed back to the system instead of keeping
-    the heap at its high-water mark until the next sync. The collector's full pass only after a large sync (a
-    small one frees its objects as it drops them; the pass walks every object the process holds)."""
+    the heap at its high-water mark until the next sync. The collector's full pass only after a large sync, of
+    LARGE_SYNC runs read or more, full read or not: a small one frees its objects as it drops them, and the pass
+    walks every object the process holds (half a second in a process holding much, after every sync of ten runs)."""
     import gc
 
     if full:
