@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from wandb_sheet_sync.base import MAGIC, MAGIC_V2, Base
-from wandb_sheet_sync.sources.increments import LearnedKeys, ReadState, choose, next_state, stamps_of
+from wandb_sheet_sync.sources.increments import LearnedKeys, ReadState, choose, next_state, parse_time, stamps_of
 from wandb_sheet_sync.sources.wandb_api import app_url
 
 
@@ -151,8 +151,24 @@ def test_a_changed_runs_listing_of_several_pages_holds_since_and_remembers_what_
     moved = {"d": dt.datetime(2026, 1, 1, 12, 0, 10, tzinfo=dt.timezone.utc),
              "e": dt.datetime(2026, 1, 1, 12, 0, 20, tzinfo=dt.timezone.utc)}
     held = next_state(first, moved, {"d", "e"}, False, 1060.0, 1.0, (), every=False, hold=True)
-    assert held.since == first.since and held.seen == "2026-01-01T12:00:20"
+    # since one listing behind: the newest second the first saw (12:00:00), less this listing's length (1 s) and 1 s
+    assert first.since < held.since == "2026-01-01T11:59:58" and held.seen == "2026-01-01T12:00:20"
     assert held.fresh == {"d": "2026-01-01T12:00:10"}  # e: the newest second, read again next time
     assert held.scan_at == first.scan_at
     moved_on = next_state(first, moved, {"d", "e"}, False, 1060.0, 1.0, (), every=False)
     assert moved_on.since == "2026-01-01T12:00:18"
+
+
+def test_changed_runs_listings_of_several_pages_sync_after_sync_keep_the_read_state_bounded():
+    """A project that changes more than a page of runs between every two syncs: each listing holds `since` one
+    listing back, never at the first (it stalled there, and `fresh` grew by a page of runs a sync: 324 KB of read
+    state in the base's head after a dozen syncs of 1,000 changed runs at 100,000 runs)."""
+    start = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    state = next_state(ReadState(), {"a": start}, {"a"}, True, 1000.0, 1.0, ())
+    for n in range(1, 30):
+        at = start + dt.timedelta(minutes=5 * n)
+        moved = {f"r{n}-{k}": at - dt.timedelta(seconds=k) for k in range(50)}  # 50 runs over the last 50 s
+        state = next_state(state, moved, set(moved), False, 1000.0 + 300 * n, 1.0, (), every=False, hold=True)
+        assert parse_time(state.since) >= at - dt.timedelta(minutes=5, seconds=2)  # one listing back, no more
+        assert len(state.fresh) <= 2 * 50  # the runs of this listing and the one before, at most
+    assert all(i.startswith(("r28-", "r29-")) for i in state.fresh)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import math
 import struct
@@ -53,6 +54,13 @@ def parse_time(text: Any) -> dt.datetime | None:
     """W&B answers naive UTC ('2026-01-01T10:00:00') or with a Z; both become aware UTC."""
     if not text or not isinstance(text, str):
         return None
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> dt.datetime | None:
+    """A stamp parsed once: a sync reads each run's stamps several times (the listing, the choice, the edge), and the
+    runs of one burst share their seconds."""
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -308,20 +316,28 @@ def next_state(state: ReadState, stamps: Mapping[str, dt.datetime | None], read_
 
     every: the stamps are those of every run (a full read, or a scan: LISTING_SCAN_MINUTES starts again); else only
     of the runs whose stamps moved past `since` (a filtered listing), so none means nothing changed. hold: keep
-    `since` where it was (a filtered listing of several pages, which an offset cursor may have skipped a run of
-    when another was deleted mid-listing: the next one lists the same runs again, `fresh` saying which were read)."""
+    `since` one listing behind (a filtered listing of several pages, which an offset cursor may have skipped a run
+    of when another was deleted mid-listing: the next one lists the same runs again, `fresh` saying which were
+    read; a run is missed only if two listings in a row skip it, and the next full read finds it)."""
     seen = max((t for t in stamps.values() if t), default=None)
     out = replace(state, full_at=now if full else state.full_at, keys=keys if keys is not None else state.keys,
                   deleted=tuple(sorted(set(deleted))), scan_at=now if full or every else state.scan_at)
     if seen is None and not every and state.since:
         return replace(out, fresh=dict(state.fresh))
     if hold and not every and state.since and seen is not None:
-        old = parse_time(state.since)
-        top = max(seen, parse_time(state.seen) or seen)
-        return replace(out, seen=iso(top), fresh={
-            **{i: t for i, t in state.fresh.items() if i not in stamps},
+        # `since` one listing behind, never further: at the newest second the listing before this one saw (less
+        # this listing's length), so every window is listed twice, and a project that changes a page of runs
+        # between every two syncs neither stalls `since` nor grows `fresh` without end (it did: 324 KB of read
+        # state after a dozen syncs of 1,000 changed runs each)
+        last_seen = parse_time(state.seen)
+        held = parse_time(state.since)
+        if last_seen is not None:
+            held = max(held, last_seen - dt.timedelta(seconds=math.ceil(seconds) + 1))
+        top = max(seen, last_seen or seen)
+        return replace(out, since=iso(held), seen=iso(top), fresh={
+            **{i: t for i, t in state.fresh.items() if i not in stamps and (parse_time(t) or held) > held},
             **{i: iso(t) for i, t in sorted(stamps.items())
-               if t and old < t < top and (i in read_ids or state.fresh.get(i) == iso(t))}})
+               if t and held < t < top and (i in read_ids or state.fresh.get(i) == iso(t))}})
     if seen is None:
         since = parse_time(state.since) or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         return replace(out, since=iso(since), seen=state.seen or iso(since), fresh={})
