@@ -122,6 +122,14 @@ def test_only_changed_base_rows_are_written_each_with_the_run_that_owns_it():
     assert req.owners(new, changed) == {"r1": [2], "r2": [3]}
 
 
+def test_a_base_row_that_got_shorter_clears_every_cell_it_held():
+    """A read state split over 9 cells that now fits in 4 (it shrank): the 5 cells after it are cleared, or a read of
+    the base's head keeps reading 200 KB of a state long gone."""
+    old = [["wandb_spreadsheet_sync base", "h", "1:a", "b", "c", "d", "e", "f", "g"], ["r1", "x"]]
+    new = [["wandb_spreadsheet_sync base", "h", "1:a", "b"], ["r1", "x"]]
+    assert req.changed_rows(old, new, 4) == {0: new[0] + [None] * 5}
+
+
 def test_a_new_sheet_is_made_frozen_and_an_old_one_is_frozen_by_request():
     look = Look(freeze_header=True, setup=[ColumnSetup(2, "loss", "0.00", 8)])
     kinds = [next(iter(r)) for r in req.look_requests(7, look, new_sheet=False, found=[])]

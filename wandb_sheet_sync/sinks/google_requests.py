@@ -178,14 +178,16 @@ def delete_row(sheet_id: int, row: int) -> dict:
 
 # -- the base -------------------------------------------------------------------------------------------------
 def changed_rows(old: list[list], new: list[list], width: int) -> dict[int, list]:
-    """The base rows that differ from what was read, padded to the base's width (None clears a cell). A new row
-    that is None was not read and stays as stored (base.py, read by need)."""
+    """The base rows that differ from what was read, padded to the base's width, and over every cell the row held
+    (None clears a cell: a row that got shorter, say a read state split over fewer cells, leaves nothing behind). A
+    new row that is None was not read and stays as stored (base.py, read by need)."""
     out = {}
     for i, row in enumerate(new):
         if row is None:
             continue
-        if i >= len(old) or old[i] is None or [str(x) for x in old[i]] != row:
-            out[i] = list(row) + [None] * (width - len(row))
+        was = old[i] if i < len(old) else None
+        if was is None or [str(x) for x in was] != row:
+            out[i] = list(row) + [None] * (max(width, len(was or ())) - len(row))
     return out
 
 
