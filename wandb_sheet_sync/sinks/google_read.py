@@ -17,6 +17,7 @@ No answer carries more than READ_CELLS cells: a full read of a 10,000,000-cell s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import methodcaller
 from typing import Any, Iterable
 
 from ..columns import column_letters
@@ -41,7 +42,8 @@ class Partial:
     def row_of(self) -> dict[str, int]:
         """run id -> its first row (a repeated id is the merge's to judge: every row of it is read)."""
         keys = self.keys or []
-        out = {key: r for r, key in zip(range(len(keys) - 1, 0, -1), reversed(keys)) if key}  # the first wins
+        out = dict(zip(reversed(keys), range(len(keys) - 1, 0, -1)))  # row 0 (the header) left out; the first wins
+        out.pop("", None)
         return out
 
     def repeated_rows(self) -> set[int]:
@@ -71,8 +73,8 @@ def place_ranges(worksheet: str, base: str | None, key_col: int, header_width: i
 def base_ids_regular(texts: list[str]) -> bool:
     """Whether the base's column A (as key_texts gives it) is one run id a row, none repeated: what a read by need
     can place rows by."""
-    return all(texts) and len(set(texts)) == len(texts) and not any(t.startswith("wandb_spreadsheet_sync")
-                                                                     for t in texts)
+    return all(texts) and len(set(texts)) == len(texts) and \
+        not any(map(methodcaller("startswith", "wandb_spreadsheet_sync"), texts))
 
 
 def spans(rows: Iterable[int]) -> list[tuple[int, int]]:
@@ -144,8 +146,18 @@ def rows_of_columns(columns: list[list]) -> list[list]:
 
 def key_only(rows: int, key_col: int, keys: list[str], header: list) -> list[list]:
     """The grid of a read by need before any row is read: the header, then each row as its key cell alone."""
-    pad = [None] * key_col
-    return [list(header)] + [pad + [k] if k else [] for k in keys[1:rows]]
+    body = keys[1:rows]
+    if key_col:
+        pad = [None] * key_col
+        return [list(header)] + [pad + [k] if k else [] for k in body]
+    grid = [list(header)] + list(map(list, zip(body)))  # the key in column A, the common case: at C speed
+    r = -1
+    try:
+        while True:  # a row with no key (a person's, rare) is empty until read
+            r = body.index("", r + 1)
+            grid[r + 1] = []
+    except ValueError:
+        return grid
 
 
 def key_texts(column: list[list]) -> list[str]:

@@ -215,7 +215,7 @@ class GoogleSheetsSink:
         if ids is None or len(want) > google_read.FULL_SHARE * max(len(part.keys) - 1, 1):
             self._read_whole(snap, base, sized=True)
             return self._sent_since(before)
-        base_row = {run_id: r for r, run_id in enumerate(part.base_ids, start=1)}
+        base_row = dict(zip(part.base_ids, range(1, len(part.base_ids) + 1)))
         base_want = ({base_row[i] for i in ids if i in base_row} - part.base_read) if base is not None else set()
         main = google_read.span_ranges(snap.worksheet, want)
         if not part.below and len(part.keys) < grid_of.rows:  # a person's rows under the last run id
