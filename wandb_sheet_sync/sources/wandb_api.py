@@ -176,7 +176,6 @@ class WandbSource:
         self.stop = stop
         self.requests = 0
         self.quota_wait = 0.0  # seconds W&B's rate limit made the reads wait (for /metrics)
-        self.bytes = 0  # W&B's answers, for the report and the bench
         self._resume: dict[Target, tuple[str, dict, dict[str, dict]]] = {}  # a full read cut short
         self._unfiltered: set[Target] = set()  # W&B did not honour the changed-runs filter here: list every run
         self._last: tuple[GraphQL, str] | None = None  # this sync's GraphQL sender and web address, for sweeps
@@ -309,7 +308,6 @@ class WandbSource:
         finally:
             self.requests += gql.requests
             self.quota_wait += gql.quota_wait
-            self.bytes += gql.bytes
         names = dict(self.settings.names)
         top = max((t for t in stamps_of(listing.values()).values() if t), default=None)
         edge_nodes = {i: n for i, n in nodes.items() if top is not None and stamp(n) == top}  # a few: the newest second
@@ -402,7 +400,6 @@ class WandbSource:
         finally:
             self.requests += r.gql.requests
             self.quota_wait += r.gql.quota_wait
-            self.bytes += r.gql.bytes
         keys = None
         if not self.settings.dynamic:
             keys = LearnedKeys.of(config, summary)
