@@ -46,7 +46,7 @@ import struct
 import zlib
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 MAGIC = "wandb_spreadsheet_sync base v3"
 MAGIC_V2 = "wandb_spreadsheet_sync base v2"  # one cell a value, whatever its length: read, never written
@@ -66,6 +66,8 @@ def serial_days(when: dt.datetime) -> float:
 
 def canonical(value: Any) -> str:
     """Equal for a value and its read-back: numbers as numbers, empty as empty, text as text."""
+    if value.__class__ is float:  # the common cell, first: a metric (not finite: inf - inf is nan, nan != 0)
+        return "n" + format(value, ".15g") if value - value == 0 else ""
     if value is None or value == "":
         return ""
     if value is True:
@@ -262,17 +264,17 @@ class LazyRuns(MutableMapping):
     def unread(self, run_id: str) -> bool:
         return isinstance(self._packed.get(run_id), _Unread) and run_id not in self._cells
 
-    def forget_cells(self) -> None:
-        """Every run becomes unread (a streamed sync after a page is written: its rows are in the sheet, and the
-        next page needs only their places)."""
-        self._cells.clear()
-        mark = _Unread()
-        self._packed = dict.fromkeys(self._order, mark)
-
     def copy(self) -> "LazyRuns":
-        twin = LazyRuns(dict(self._packed), self._slots)
-        twin._cells = dict(self._cells)
+        twin = LazyRuns(None, self._slots)
+        twin._packed, twin._cells, twin._order = dict(self._packed), dict(self._cells), dict(self._order)
+        return twin
+
+    def unread_copy(self) -> "LazyRuns":
+        """A copy with every run unread (a streamed sync after a page is written: its rows are in the sheet, and the
+        next page needs only their places), in one pass."""
+        twin = LazyRuns(None, self._slots)
         twin._order = dict(self._order)
+        twin._packed = dict.fromkeys(self._order, _Unread())
         return twin
 
 
@@ -315,6 +317,11 @@ class Base:
 
     def copy(self) -> "Base":
         return Base(self.runs.copy(), dict(self.digests), self.slots, self.look, self.read_state)
+
+    def unread_copy(self) -> "Base":
+        """A copy whose every run is unread and has no digest: the base as a read by need leaves it before reading
+        any row (google_read.advance: the next part of a streamed sync)."""
+        return Base(self.runs.unread_copy(), {}, self.slots, self.look, self.read_state)
 
     def add_new(self, run_id: str, cells: dict[str, int]) -> None:
         """A run the tool is about to write for the first time, its fingerprints packed at once over the slots
@@ -418,6 +425,18 @@ class Base:
                 run_id = ids[i - 1]
                 runs.put_packed(run_id, (read.runs.packed(run_id) or "") if run_id in read.runs else "")
         return cls(runs, read.digests, whole.slots, whole.look, whole.read_state)
+
+    def read_rows(self, rows: list[list[Any] | None], ids: list[str], which: Iterable[int]) -> None:
+        """Rows of a base read by need read since it was decoded (`which`: their places in `rows`, as in
+        decode_sparse): their runs are no longer UNREAD. The rest is left as it is: a fill of 1,000 rows costs
+        those rows, not a decode of 100,000 places."""
+        got = [i for i in sorted(which) if 0 < i < len(rows) and rows[i] is not None and i <= len(ids)]
+        read = Base.decode([rows[0], *(rows[i] for i in got)]) if rows else Base()
+        for i in got:
+            run_id = ids[i - 1]
+            self.runs.put_packed(run_id, (read.runs.packed(run_id) or "") if run_id in read.runs else "")
+            if run_id in read.digests:
+                self.digests[run_id] = read.digests[run_id]
 
 
 def _decode_memory(text: Any) -> tuple[dict | None, dict]:

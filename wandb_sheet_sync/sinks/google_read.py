@@ -17,7 +17,6 @@ No answer carries more than READ_CELLS cells: a full read of a 10,000,000-cell s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import methodcaller
 from typing import Any, Iterable
 
 from ..columns import column_letters
@@ -38,13 +37,17 @@ class Partial:
     read: set[int] = field(default_factory=set)  # grid rows read whole
     base_read: set[int] = field(default_factory=set)  # base rows read whole (0: the head)
     below: bool = False  # the rows under the last run id have been read
+    _row_of: tuple | None = field(default=None, repr=False, compare=False)  # row_of's map, and the keys it is of
 
     def row_of(self) -> dict[str, int]:
-        """run id -> its first row (a repeated id is the merge's to judge: every row of it is read)."""
+        """run id -> its first row (a repeated id is the merge's to judge: every row of it is read). Built once for
+        the keys as they are (each part of a sync and each fill asks)."""
         keys = self.keys or []
-        out = dict(zip(reversed(keys), range(len(keys) - 1, 0, -1)))  # row 0 (the header) left out; the first wins
-        out.pop("", None)
-        return out
+        if self._row_of is None or self._row_of[0] != (id(keys), len(keys)):
+            out = dict(zip(reversed(keys), range(len(keys) - 1, 0, -1)))  # row 0 (the header) out; the first wins
+            out.pop("", None)
+            self._row_of = ((id(keys), len(keys)), out)
+        return self._row_of[1]
 
     def repeated_rows(self) -> set[int]:
         keys = [k for k in (self.keys or [])[1:] if k]
@@ -74,7 +77,7 @@ def base_ids_regular(texts: list[str]) -> bool:
     """Whether the base's column A (as key_texts gives it) is one run id a row, none repeated: what a read by need
     can place rows by."""
     return all(texts) and len(set(texts)) == len(texts) and \
-        not any(map(methodcaller("startswith", "wandb_spreadsheet_sync"), texts))
+        "\nwandb_spreadsheet_sync" not in "\n" + "\n".join(texts)  # none is a base row: one search, no call a run
 
 
 def spans(rows: Iterable[int]) -> list[tuple[int, int]]:
@@ -205,9 +208,7 @@ def advance(snap: Any, plan: Any, base_head: list | None) -> None:
     for r in plan.deleted_after_inserts():
         del grid[r]
         del keys[r]
-    base = plan.base.copy()
-    base.runs.forget_cells()
-    base.digests = {}
+    base = plan.base.unread_copy()
     snap.grid = trim(grid)
     del keys[len(snap.grid):]
     snap.base = base

@@ -236,7 +236,7 @@ class GoogleSheetsSink:
         part.read |= want
         part.base_read |= base_want
         if base_want:
-            snap.base = Base.decode_sparse(snap.base_rows, part.base_ids)
+            snap.base.read_rows(snap.base_rows, part.base_ids, base_want)
         return self._sent_since(before)
 
     def _read_ranges(self, ranges: list[str], what: str, major: str = "ROWS") -> dict:
