@@ -391,10 +391,19 @@ def zone(name: str | None) -> dt.tzinfo:
 
 
 def row_for(view: RunView, headers: Iterable[str], tz: dt.tzinfo) -> dict[str, Any]:
-    """The cells this run fills, by header; keys the run does not have are left out."""
+    """The cells this run fills, by header; keys the run does not have are left out. (RunView.get's order, with its
+    common cases inline: 90,000 cells for 1,000 changed runs.)"""
     out = {}
+    builtins, history, named = view.builtins, view.history, view.named
     for header in headers:
-        value = view.get(header)
+        if header in builtins:
+            value = builtins[header]
+        elif header in history:
+            value = history[header]
+        elif header in named:
+            value = named[header][3]
+        else:
+            value = view.get(header)
         if value is not MISSING:
             out[header] = clean(value, tz)
     return out
