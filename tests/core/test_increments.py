@@ -171,4 +171,7 @@ def test_changed_runs_listings_of_several_pages_sync_after_sync_keep_the_read_st
         state = next_state(state, moved, set(moved), False, 1000.0 + 300 * n, 1.0, (), every=False, hold=True)
         assert parse_time(state.since) >= at - dt.timedelta(minutes=5, seconds=2)  # one listing back, no more
         assert len(state.fresh) <= 2 * 50  # the runs of this listing and the one before, at most
+        # the same listing again, nothing newer (a quiet sync right after): the state stays, so nothing is written
+        again = next_state(state, moved, set(), False, 1000.0 + 300 * n + 60, 1.0, (), every=False, hold=True)
+        assert (again.since, again.seen, again.fresh) == (state.since, state.seen, state.fresh)
     assert all(i.startswith(("r28-", "r29-")) for i in state.fresh)

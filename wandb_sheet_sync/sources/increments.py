@@ -332,13 +332,14 @@ def next_state(state: ReadState, stamps: Mapping[str, dt.datetime | None], read_
     if seen is None and not every and state.since:
         return replace(out, fresh=dict(state.fresh))
     if hold and not every and state.since and seen is not None:
-        # `since` one listing behind, never further: at the newest second the listing before this one saw (less
-        # this listing's length), so every window is listed twice, and a project that changes a page of runs
-        # between every two syncs neither stalls `since` nor grows `fresh` without end (it did: 324 KB of read
-        # state after a dozen syncs of 1,000 changed runs each)
+        # `since` one listing behind, never further: once this listing saw a newer second than the one before it,
+        # at the newest second that one saw (less this listing's length), so every window is listed twice, and a
+        # project that changes a page of runs between every two syncs neither stalls `since` nor grows `fresh`
+        # without end (it did: 324 KB of read state after a dozen syncs of 1,000 changed runs each). A listing
+        # that saw nothing newer leaves `since` be: a quiet sync writes no new state.
         last_seen = parse_time(state.seen)
         held = parse_time(state.since)
-        if last_seen is not None:
+        if last_seen is not None and seen > last_seen:
             held = max(held, last_seen - dt.timedelta(seconds=math.ceil(seconds) + 1))
         top = max(seen, last_seen or seen)
         return replace(out, since=iso(held), seen=iso(top), fresh={
