@@ -130,14 +130,6 @@ def main() -> None:
 
             profile = cProfile.Profile()
             profile.enable()
-        spy = None
-        if os.path.exists("/tmp/h/spy") and profile is not None:  # SCRATCH
-            profile.disable(); profile = None
-            import subprocess as _sp
-            spy = _sp.Popen([sys.executable.replace("python", "py-spy"), "record", "--pid", str(os.getpid()), "-r", "2000",
-                             "-f", "raw", "-o", "/tmp/h/spy.txt", "--nonblocking"], stdout=_sp.DEVNULL, stderr=_sp.DEVNULL)
-            time.sleep(1.5)
-        t0 = os.times()  # SCRATCH
         cpu, wall = time.process_time(), time.perf_counter()
         try:
             result = impl.sync()
@@ -146,9 +138,6 @@ def main() -> None:
             result, error = {}, f"{type(exc).__name__}: {exc}"[:500]
         out = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "rss_mb": peak_rss_mb(),
                "error": error, **result}
-        t1 = os.times(); out["user"] = t1.user - t0.user; out["sys"] = t1.system - t0.system  # SCRATCH
-        if spy is not None:
-            spy.send_signal(2); spy.wait()
         if profile is not None:
             import io
             import pstats
