@@ -432,17 +432,26 @@ class Base:
                 runs.put_packed(run_id, (read.runs.packed(run_id) or "") if run_id in read.runs else "")
         return cls(runs, read.digests, whole.slots, whole.look, whole.read_state)
 
-    def read_rows(self, rows: list[list[Any] | None], ids: list[str], which: Iterable[int]) -> None:
+    def read_rows(self, rows: list[list[Any] | None], ids: list[str], which: Iterable[int]) -> bool:
         """Rows of a base read by need read since it was decoded (`which`: their places in `rows`, as in
         decode_sparse): their runs are no longer UNREAD. The rest is left as it is: a fill of 1,000 rows costs
-        those rows, not a decode of 100,000 places."""
+        those rows, not a decode of 100,000 places. The rows are packed over the stored head's headers: when this
+        base's slots are not those or the first of those (a part of a sync wrote a run's new column, which the head
+        names and the slots do not yet), they are taken on; False, changing nothing, when they cannot be (the
+        caller decodes afresh)."""
         got = [i for i in sorted(which) if 0 < i < len(rows) and rows[i] is not None and i <= len(ids)]
         read = Base.decode([rows[0], *(rows[i] for i in got)]) if rows else Base()
+        if read.slots[:len(self.slots)] != self.slots:
+            return False
+        for h in read.slots[len(self.slots):]:  # packed rows stay valid when headers join the end
+            self._slot_of[h] = len(self.slots)
+            self.slots.append(h)
         for i in got:
             run_id = ids[i - 1]
             self.runs.put_packed(run_id, (read.runs.packed(run_id) or "") if run_id in read.runs else "")
             if run_id in read.digests:
                 self.digests[run_id] = read.digests[run_id]
+        return True
 
 
 def _decode_memory(text: Any) -> tuple[dict | None, dict]:

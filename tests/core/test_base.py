@@ -185,3 +185,24 @@ def test_width_is_the_longest_row_and_never_less_than_three():
 def test_a_limit_too_small_for_a_rows_fixed_cells_is_refused():
     with pytest.raises(ValueError):
         Base().encode(limit=10)
+
+
+def test_rows_read_into_a_base_read_by_need_after_a_part_wrote_a_new_column_read_over_the_stored_head():
+    """A streamed sync's later part reads base rows into the base its last part left (every run unread): rows
+    packed over the stored head, which names a column the last part wrote for a known run (in the run's cells,
+    not yet in the slots). Read over the base's shorter slots, they would put each fingerprint under the wrong
+    header; they are read over the head's."""
+    base = Base()
+    base.add_new("r1", {"a": 1})
+    base.add_new("r2", {"a": 2})
+    written = base.copy()
+    written.runs["r1"] = {"a": 1, "b": 7}  # a known run's new column: in its cells, not in the slots
+    rows = written.encode()
+    assert json.loads(rows[0][1]) == ["a", "b"] and written.slots == ["a"]
+    later = written.unread_copy()
+    assert later.read_rows(rows, ["r1", "r2"], {1, 2})
+    assert later.runs["r1"] == {"a": 1, "b": 7} and later.runs["r2"] == {"a": 2}
+    assert later.read_rows(rows, ["r1", "r2"], {1})  # read again: the slots are the head's now
+    other = Base()
+    other.add_new("r1", {"z": 1})
+    assert not other.read_rows(rows, ["r1", "r2"], {1}) and other.runs["r1"] == {"z": 1}  # not its head: unchanged

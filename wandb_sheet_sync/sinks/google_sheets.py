@@ -235,8 +235,8 @@ class GoogleSheetsSink:
                              "The sync reads it again; nothing was written.")
         part.read |= want
         part.base_read |= base_want
-        if base_want:
-            snap.base.read_rows(snap.base_rows, part.base_ids, base_want)
+        if base_want and not snap.base.read_rows(snap.base_rows, part.base_ids, base_want):
+            snap.base = Base.decode_sparse(snap.base_rows, part.base_ids)
         return self._sent_since(before)
 
     def _read_ranges(self, ranges: list[str], what: str, major: str = "ROWS") -> dict:
