@@ -113,10 +113,8 @@ def _shown(ch: str) -> str:
 
 
 @functools.lru_cache(maxsize=65_536)  # the same keys come back in every run
-@functools.lru_cache(maxsize=65_536)
 def header_of(key: str) -> str:
-    """The header a key is shown under (before collisions): nothing a header cell would lose or a trim would eat.
-    Made once a key (every run of a project brings the same keys: 1,000 runs x 90 keys, a character at a time)."""
+    """The header a key is shown under (before collisions): nothing a header cell would lose or a trim would eat."""
     if key == "":
         return EMPTY_KEY
     text = "".join(_shown(c) if unicodedata.category(c) == "Cc" else c for c in key)
