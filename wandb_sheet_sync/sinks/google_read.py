@@ -37,17 +37,17 @@ class Partial:
     read: set[int] = field(default_factory=set)  # grid rows read whole
     base_read: set[int] = field(default_factory=set)  # base rows read whole (0: the head)
     below: bool = False  # the rows under the last run id have been read
-    _row_of: tuple | None = field(default=None, repr=False, compare=False)  # row_of's map, and the keys it is of
+    _row_of: tuple | None = field(default=None, repr=False, compare=False)  # (the keys, their length, row_of)
 
     def row_of(self) -> dict[str, int]:
         """run id -> its first row (a repeated id is the merge's to judge: every row of it is read). Built once for
-        the keys as they are (each part of a sync and each fill asks)."""
+        the keys as they are (each fill asks); the keys list itself is held, so no other list is taken for it."""
         keys = self.keys or []
-        if self._row_of is None or self._row_of[0] != (id(keys), len(keys)):
+        if self._row_of is None or self._row_of[0] is not keys or self._row_of[1] != len(keys):
             out = dict(zip(reversed(keys), range(len(keys) - 1, 0, -1)))  # row 0 (the header) out; the first wins
             out.pop("", None)
-            self._row_of = ((id(keys), len(keys)), out)
-        return self._row_of[1]
+            self._row_of = (keys, len(keys), out)
+        return self._row_of[2]
 
     def repeated_rows(self) -> set[int]:
         keys = [k for k in (self.keys or [])[1:] if k]
