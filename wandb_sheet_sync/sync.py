@@ -92,12 +92,15 @@ def sync(source: Source, sink: Sink, settings: Settings, memory: SyncMemory | No
     is collected again from its end on."""
     gc.freeze()  # the process's objects aside from the collector, for the sync's length (the docstring)
     try:
-        return _sync_all(source, sink, settings, memory, progress, clock)
+        report = _sync_all(source, sink, settings, memory, progress, clock)
     finally:
         gc.unfreeze()
         release = getattr(sink, "release", None)
         if release is not None:
             release()
+    # after unfreeze: the full pass of a large sync also reaches what it made garbage of the process's older objects
+    _give_back_memory(full=sum(t.runs_read for t in report.targets) >= LARGE_SYNC)
+    return report
 
 
 def _sync_all(source: Source, sink: Sink, settings: Settings, memory: SyncMemory | None,
@@ -111,7 +114,6 @@ def _sync_all(source: Source, sink: Sink, settings: Settings, memory: SyncMemory
     report.sheets_reads, report.sheets_writes = run.sent["read"], run.sent["write"]
     report.wandb_requests = source.requests - wandb_before
     report.seconds = time.monotonic() - started
-    _give_back_memory(full=sum(t.runs_read for t in report.targets) >= LARGE_SYNC)
     return report
 
 
