@@ -175,3 +175,13 @@ def test_changed_runs_listings_of_several_pages_sync_after_sync_keep_the_read_st
         again = next_state(state, moved, set(), False, 1000.0 + 300 * n + 60, 1.0, (), every=False, hold=True)
         assert (again.since, again.seen, again.fresh) == (state.since, state.seen, state.fresh)
     assert all(i.startswith(("r28-", "r29-")) for i in state.fresh)
+
+
+def test_a_held_listing_over_a_read_state_whose_since_is_not_a_time_starts_again_from_its_stamps():
+    """A person's edit of the hidden tab can leave `since` any text: a changed-runs listing of several pages then
+    moves on from what it saw, as with no `since`, and never stops the sync (max(None, ...) did)."""
+    broken = ReadState(since="sometime", seen="also not a time", fresh={"a": 5})
+    moved = {"d": dt.datetime(2026, 1, 1, 12, 0, 10, tzinfo=dt.timezone.utc),
+             "e": dt.datetime(2026, 1, 1, 12, 0, 20, tzinfo=dt.timezone.utc)}
+    state = next_state(broken, moved, {"d", "e"}, False, 1060.0, 1.0, (), every=False, hold=True)
+    assert state.seen == "2026-01-01T12:00:20" and parse_time(state.since) < parse_time(state.seen)

@@ -331,7 +331,7 @@ def next_state(state: ReadState, stamps: Mapping[str, dt.datetime | None], read_
                   deleted=tuple(sorted(set(deleted))), scan_at=now if full or every else state.scan_at)
     if seen is None and not every and state.since:
         return replace(out, fresh=dict(state.fresh))
-    if hold and not every and state.since and seen is not None:
+    if hold and not every and parse_time(state.since) is not None and seen is not None:
         # `since` one listing behind, never further: once this listing saw a newer second than the one before it,
         # at the newest second that one saw (less this listing's length), so every window is listed twice, and a
         # project that changes a page of runs between every two syncs neither stalls `since` nor grows `fresh`
