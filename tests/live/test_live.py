@@ -253,7 +253,8 @@ def test_real_wandb_moves_updated_at_on_tags_notes_and_summary_edits():
 def test_real_google_answers_the_reads_by_need_as_the_fake_does(tmp_path):
     """What reading by need (issue 24, sinks/google_read.py) assumes of Google: a range that ends on the grid's last
     row echoes as one cell ('runs!A101') when it is one cell wide and tall, whole-row spans come back in the order
-    asked, and values:batchGetByDataFilter answers a1Range filters one matched range each, in the order asked."""
+    asked, values:batchGetByDataFilter answers a1Range filters one matched range each, in the order asked, and a
+    column read with majorDimension COLUMNS is the rows' first cells as one list."""
     from wandb_sheet_sync.sinks import google_requests as req
     from wandb_sheet_sync.sinks.google_http import URL_RANGES
     from wandb_sheet_sync.sinks.google_sheets import GoogleSheetsSink
@@ -276,3 +277,8 @@ def test_real_google_answers_the_reads_by_need_as_the_fake_does(tmp_path):
     many = spans * (URL_RANGES // sum(len(s) for s in spans) + 2)  # long enough to go by data filter
     by_filter = sink.api.values(sink.id, many, "live")["valueRanges"]
     assert [v.get("values") for v in by_filter[:len(spans)]] == [v.get("values") for v in direct]
+    # the places read asks for the id columns a column at a time (majorDimension COLUMNS), by URL and by data filter
+    rows = sink.api.values(sink.id, [f"{title}!A:A"], "live")["valueRanges"][0].get("values", [])
+    for ranges in ([f"{title}!A:A"], [f"{title}!A:A"] * (URL_RANGES // len(title) + 2)):
+        column = sink.api.values(sink.id, ranges, "live", major="COLUMNS")["valueRanges"][0].get("values", [])
+        assert column == [[row[0] if row else "" for row in rows]], ranges[:1]
