@@ -263,15 +263,6 @@ class LazyRuns(MutableMapping):
                 texts[at[run_id]] = None
         return order, texts
 
-    def put_unread(self, run_id: str) -> None:
-        """A run whose stored row was not read: it keeps its place, and its row stays as it is stored."""
-        self._cells.pop(run_id, None)
-        self._packed[run_id] = UNREAD
-        self._order.setdefault(run_id)
-
-    def unread(self, run_id: str) -> bool:
-        return self._packed.get(run_id) is UNREAD and run_id not in self._cells
-
     def copy(self) -> "LazyRuns":
         twin = LazyRuns(None, self._slots)
         twin._packed, twin._cells, twin._order = dict(self._packed), dict(self._cells), dict(self._order)
